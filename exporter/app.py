@@ -1,0 +1,28 @@
+"""Wiring: config -> sources + interpreters -> collector -> HTTP server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from exporter.config import Config
+from exporter.cycle import Collector, Interpreter
+from exporter.sources.admin import AdminSource
+from exporter.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+#: factories of the sources beyond the Admin API; each returns None when not configured
+SOURCE_FACTORIES: list[Callable[[Config], Source | None]] = []
+#: factories of interpretation steps (stateful ones keep a bounded history)
+INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = []
+
+
+def build_collector(config: Config) -> Collector:
+    sources: list[Source] = [AdminSource(config)]
+    for factory in SOURCE_FACTORIES:
+        source = factory(config)
+        if source is not None:
+            sources.append(source)
+    interpreters = [factory(config) for factory in INTERPRETER_FACTORIES]
+    return Collector(sources, interpreters, interval=config.interval, timeout=config.timeout)

@@ -1,0 +1,155 @@
+"""The metric catalogue: every family's name, type, unit, labels and HELP, defined once.
+
+Modules that emit metrics declare their specs at import time with :func:`metric`; the
+specs live beside the code that fills them.  :func:`all_specs` imports every emitting
+module so that dashboards, alerts, the README and the tests see the complete catalogue.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+PREFIX = "kafka_insight_"
+MetricType = Literal["gauge", "counter"]
+_NAME_RE = re.compile(r"^kafka_insight_[a-z][a-z0-9_]*$")
+_LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Modules that declare specs.  Later sources and interpreters add themselves here.
+EMITTING_MODULES: list[str] = [
+    "exporter.selfmetrics",
+    "exporter.sources.admin",
+]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family.  ``name`` is the exposed name (counters include ``_total``)."""
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""
+    #: which source or layer emits it (``admin``, ``broker_jmx``, ``interpret``, ``self``)
+    source: str = ""
+
+    @property
+    def family_name(self) -> str:
+        """Name handed to prometheus_client, which appends ``_total`` to counters itself."""
+        if self.type == "counter":
+            return self.name[: -len("_total")]
+        return self.name
+
+
+_CATALOGUE: dict[str, MetricSpec] = {}
+
+
+def metric(
+    name: str,
+    type: MetricType,
+    help: str,
+    labels: Iterable[str] = (),
+    *,
+    unit: str = "",
+    source: str = "",
+) -> MetricSpec:
+    """Declare a metric family and register it in the catalogue."""
+    spec = MetricSpec(name, type, " ".join(help.split()), tuple(labels), unit, source)
+    _check(spec)
+    existing = _CATALOGUE.get(name)
+    if existing is not None and existing != spec:
+        raise ValueError(f"metric {name} declared twice with different specs")
+    _CATALOGUE[name] = spec
+    return spec
+
+
+def _check(spec: MetricSpec) -> None:
+    if not _NAME_RE.match(spec.name):
+        raise ValueError(f"{spec.name}: metric names start with {PREFIX} and are snake_case")
+    if (spec.type == "counter") != spec.name.endswith("_total"):
+        raise ValueError(f"{spec.name}: counters, and only counters, end in _total")
+    for suffix, unit in (("_seconds", "seconds"), ("_bytes", "bytes"), ("_ratio", "ratio")):
+        base = spec.name.removesuffix("_total")
+        if base.endswith(suffix) and spec.unit != unit:
+            raise ValueError(f"{spec.name}: name ends in {suffix} but unit is {spec.unit!r}")
+    for label in spec.labels:
+        if not _LABEL_RE.match(label) or label in ("cluster", "type", "job", "instance"):
+            raise ValueError(f"{spec.name}: bad label name {label!r}")
+    if not spec.help or len(spec.help) < 20:
+        raise ValueError(f"{spec.name}: HELP must say what the value means")
+
+
+def all_specs() -> dict[str, MetricSpec]:
+    """The whole catalogue, after importing every module that declares metrics."""
+    for module in EMITTING_MODULES:
+        importlib.import_module(module)
+    return dict(sorted(_CATALOGUE.items()))
+
+
+def to_float(value: object) -> float | None:
+    """Coerce a value from outside (JMX, Admin API, client stats) to a finite float.
+
+    The one place where foreign values become numbers: anything that is not a finite
+    number (None, NaN, inf, non-numeric strings) becomes ``None`` and is dropped.
+    """
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "false"):
+            return 1.0 if text == "true" else 0.0
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class Samples:
+    """The samples of one cycle, grouped by spec, in insertion order."""
+
+    by_spec: dict[MetricSpec, list[tuple[tuple[str, ...], float]]] = field(default_factory=dict)
+    #: values that could not be coerced, per source
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, spec: MetricSpec, value: object, *labels: object) -> None:
+        number = to_float(value)
+        if number is None:
+            self.dropped[spec.source] = self.dropped.get(spec.source, 0) + 1
+            return
+        if len(labels) != len(spec.labels):
+            raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels!r}")
+        rows = self.by_spec.get(spec)
+        if rows is None:
+            rows = self.by_spec[spec] = []
+        rows.append((tuple(str(v) for v in labels), number))
+
+    def declare(self, spec: MetricSpec) -> None:
+        """Make the family present even with no samples (HELP/TYPE still exposed)."""
+        self.by_spec.setdefault(spec, [])
+
+    def get(self, name: str, **labels: str) -> float | None:
+        """Test helper: the value of one sample, by exposed name and labels."""
+        for spec, rows in self.by_spec.items():
+            if spec.name != name:
+                continue
+            for values, number in rows:
+                if dict(zip(spec.labels, values, strict=True)) == labels:
+                    return number
+        return None
+
+    def __iter__(self) -> Iterator[tuple[MetricSpec, list[tuple[tuple[str, ...], float]]]]:
+        return iter(self.by_spec.items())
+
+    def series_count(self) -> int:
+        return sum(len(rows) for rows in self.by_spec.values())

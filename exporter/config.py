@@ -1,0 +1,319 @@
+"""Typed configuration: YAML file + flags + environment, validated with errors that name the path.
+
+Every option is declared once in :data:`SCHEMA`; the README's configuration reference is
+generated from it (``python -m exporter --print-config-reference``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration problem, with the YAML path that has it."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One scalar option: its type, default and documentation."""
+
+    kind: str  # str, int, float, bool, regexes, servers, address, map, level, list
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+# Nested dicts of Opt: the whole schema.  Sections added by later features go here too.
+SCHEMA: dict[str, Any] = {
+    "kafka": {
+        "bootstrap_servers": Opt(
+            "servers", [], "Kafka bootstrap servers (`host:port`, list or comma-separated). Empty: run the embedded demo broker."
+        ),
+        "client": Opt(
+            "map",
+            {},
+            "librdkafka settings passed through to the Admin client (`security.protocol`, `sasl.*`, `ssl.*`, ...). A value `${env:NAME}` or `${file:/path}` is read from the environment or a file; secrets never appear in logs or metrics.",
+        ),
+        "request_timeout_seconds": Opt("float", 10.0, "Timeout of each Admin-API request.", 0.1, 300),
+        "recreate_client_after_failures": Opt(
+            "int",
+            2,
+            "Consecutive failed cycles after which the Admin client is closed and created anew (a long-lived client has been seen to keep timing out after a broker died).",
+            1,
+            1000,
+        ),
+    },
+    "collection": {
+        "interval_seconds": Opt("float", 30.0, "Time between collection cycles.", 1, 3600),
+        "timeout_seconds": Opt(
+            "float", 20.0, "Deadline of one cycle's sources; a source that is slower is reported down for that cycle.", 0.5, 3600
+        ),
+    },
+    "filters": {
+        "topics": {
+            "include": Opt("regexes", [".*"], "Topics to collect: full-match regexes."),
+            "exclude": Opt("regexes", [], "Topics to drop even if included."),
+            "include_internal": Opt(
+                "bool", False, "Also collect internal topics (names starting with `__`, e.g. `__consumer_offsets`)."
+            ),
+        },
+        "groups": {
+            "include": Opt("regexes", [".*"], "Consumer groups to collect: full-match regexes."),
+            "exclude": Opt("regexes", [], "Consumer groups to drop even if included."),
+        },
+    },
+    "web": {
+        "listen_address": Opt("address", ":9741", "Address of the HTTP server (`/metrics`, `/`, `/healthz`, `/readyz`)."),
+    },
+    "log": {
+        "level": Opt("level", "info", "Log level: debug, info, warning, error."),
+    },
+}
+
+LEVELS = ("debug", "info", "warning", "error")
+_SECRET_RE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+SECRET_KEYS = ("password", "secret", "token", "key")
+
+
+@dataclass(frozen=True)
+class Filter:
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+
+    def allows(self, name: str) -> bool:
+        return any(p.fullmatch(name) for p in self.include) and not any(p.fullmatch(name) for p in self.exclude)
+
+
+@dataclass(frozen=True)
+class Config:
+    bootstrap_servers: list[str]
+    client: dict[str, str]
+    request_timeout: float
+    recreate_client_after: int
+    interval: float
+    timeout: float
+    topics: Filter
+    include_internal_topics: bool
+    groups: Filter
+    listen_host: str
+    listen_port: int
+    log_level: str
+    #: the validated raw tree (sections added by later features read from here)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def demo(self) -> bool:
+        return not self.bootstrap_servers
+
+
+# -- coercion of one value ---------------------------------------------------------------
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), type(value).__name__ if value is not None else "null"
+    )
+
+
+def _coerce(path: str, opt: Opt, value: Any) -> Any:
+    kind = opt.kind
+    if kind in ("str", "level", "address"):
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {_type_name(value)}")
+        if kind == "level" and value.lower() not in LEVELS:
+            raise ConfigError(path, f"unknown log level {value!r}; use one of {', '.join(LEVELS)}")
+        if kind == "address":
+            parse_address(path, value)
+        return value.lower() if kind == "level" else value
+    if kind == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {_type_name(value)}")
+        return value
+    if kind in ("int", "float"):
+        if isinstance(value, str):
+            try:
+                value = float(value) if kind == "float" else int(value)
+            except ValueError:
+                raise ConfigError(path, f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and not isinstance(value, int)):
+            raise ConfigError(path, f"expected {'an integer' if kind == 'int' else 'a number'}, got {_type_name(value)}")
+        if (
+            value != value
+            or (opt.minimum is not None and value < opt.minimum)
+            or (opt.maximum is not None and value > opt.maximum)
+        ):
+            raise ConfigError(path, f"{value} is out of range [{opt.minimum:g}, {opt.maximum:g}]")
+        return float(value) if kind == "float" else value
+    if kind == "servers":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise ConfigError(path, f"expected host:port strings, got {_type_name(value)}")
+        servers = [s.strip() for s in items if s.strip()]
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(path, f"{server!r} is not host:port")
+        return servers
+    if kind == "regexes":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise ConfigError(path, f"expected a regex or a list of regexes, got {_type_name(value)}")
+        compiled = []
+        for i, pattern in enumerate(items):
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error as exc:
+                raise ConfigError(f"{path}[{i}]", f"invalid regex {pattern!r}: {exc}") from None
+        return compiled
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {_type_name(value)}")
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or isinstance(item, (dict, list)) or item is None:
+                raise ConfigError(f"{path}.{key}", "expected a scalar value")
+            result[key] = resolve_secret(f"{path}.{key}", str(item).lower() if isinstance(item, bool) else str(item))
+        return result
+    if kind == "list":
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {_type_name(value)}")
+        return value
+    raise AssertionError(kind)
+
+
+def resolve_secret(path: str, value: str) -> str:
+    """``${env:NAME}`` / ``${file:/path}`` -> the secret; the secret itself is never logged."""
+    match = _SECRET_RE.match(value)
+    if not match:
+        return value
+    where, name = match.groups()
+    if where == "env":
+        if name not in os.environ:
+            raise ConfigError(path, f"environment variable {name} is not set")
+        return os.environ[name]
+    try:
+        return Path(name).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read secret file {name}: {exc.strerror or exc}") from None
+
+
+def parse_address(path: str, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(path, f"{value!r} is not [host]:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _validate(
+    path: str, schema: Mapping[str, Any], data: Any, extensions: Mapping[str, Callable[[str, Any], Any]]
+) -> dict[str, Any]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path or "(top level)", f"expected a mapping, got {_type_name(data)}")
+    result: dict[str, Any] = {}
+    for key in data:
+        if not isinstance(key, str) or (key not in schema and not (path == "" and key in extensions)):
+            known = list(schema) + (list(extensions) if path == "" else [])
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"{path}.{key}" if path else str(key), f"unknown key{hint}")
+    for key, sub in schema.items():
+        sub_path = f"{path}.{key}" if path else key
+        if isinstance(sub, Opt):
+            result[key] = _coerce(sub_path, sub, data[key]) if key in data else _default(sub_path, sub)
+        else:
+            result[key] = _validate(sub_path, sub, data.get(key), {})
+    if path == "":
+        for key, check in extensions.items():
+            result[key] = check(key, data.get(key))
+    return result
+
+
+def _default(path: str, opt: Opt) -> Any:
+    return _coerce(path, opt, opt.default) if opt.kind in ("regexes",) else opt.default
+
+
+#: extra top-level sections validated by the features that own them: name -> validator(path, data)
+SECTIONS: dict[str, Callable[[str, Any], Any]] = {}
+
+
+def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read, merge and validate.  ``overrides`` maps dotted paths (from flags/env) to values."""
+    data: Any = {}
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError("", f"{path}: YAML syntax error{where}: {problem}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError("(top level)", f"expected a mapping, got {_type_name(data)}")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    tree = _validate("", SCHEMA, data, SECTIONS)
+    if tree["collection"]["timeout_seconds"] > tree["collection"]["interval_seconds"]:
+        raise ConfigError("collection.timeout_seconds", "must not exceed collection.interval_seconds")
+    host, port = parse_address("web.listen_address", tree["web"]["listen_address"])
+    k, f = tree["kafka"], tree["filters"]
+    return Config(
+        bootstrap_servers=k["bootstrap_servers"],
+        client=k["client"],
+        request_timeout=k["request_timeout_seconds"],
+        recreate_client_after=k["recreate_client_after_failures"],
+        interval=tree["collection"]["interval_seconds"],
+        timeout=tree["collection"]["timeout_seconds"],
+        topics=Filter(tuple(f["topics"]["include"]), tuple(f["topics"]["exclude"])),
+        include_internal_topics=f["topics"]["include_internal"],
+        groups=Filter(tuple(f["groups"]["include"]), tuple(f["groups"]["exclude"])),
+        listen_host=host,
+        listen_port=port,
+        log_level=tree["log"]["level"],
+        raw=tree,
+    )
+
+
+def reference(schema: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
+    """Markdown table rows of every option (for the README)."""
+    rows = []
+    for key, sub in (schema or SCHEMA).items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(sub, Opt):
+            default = sub.default if not isinstance(sub.default, list) else ", ".join(map(str, sub.default)) or "[]"
+            rows.append(f"| `{path}` | {sub.kind} | `{default}` | {sub.help} |")
+        else:
+            rows.extend(reference(sub, path))
+    return rows
+
+
+def redact(settings: Mapping[str, str]) -> dict[str, str]:
+    """Client settings safe to log."""
+    return {k: ("<redacted>" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in settings.items()}

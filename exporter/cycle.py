@@ -1,0 +1,257 @@
+"""The collection cycle: sources in parallel with a deadline -> Snapshot -> samples -> bytes."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import confluent_kafka
+
+from exporter import __version__, selfmetrics
+from exporter.catalogue import Samples
+from exporter.exposition import Exposition, render
+from exporter.sources.base import Job, Source, SourceError
+
+log = logging.getLogger(__name__)
+
+#: an interpretation step: reads the snapshot, adds derived samples, does no I/O
+Interpreter = Callable[["Snapshot", Samples], None]
+
+
+@dataclass
+class TargetResult:
+    source: str
+    target: str
+    up: bool
+    duration: float
+    payload: Any = None
+    error: str | None = None
+    #: errors of this cycle, including partial ones a successful payload carries
+    errors: int = 0
+
+
+@dataclass
+class Snapshot:
+    """What every source returned in one cycle."""
+
+    started: float
+    finished: float = 0.0
+    results: list[TargetResult] = field(default_factory=list)
+
+    def payloads(self, source: str) -> list[Any]:
+        """Payloads of the targets of ``source`` that succeeded this cycle."""
+        return [r.payload for r in self.results if r.source == source and r.up]
+
+    def payload(self, source: str) -> Any:
+        """The payload of a single-target source, or None when it failed."""
+        found = self.payloads(source)
+        return found[0] if found else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        return str(exc)
+    text = str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}" if not text.startswith(exc.__class__.__name__) else text
+
+
+class Collector:
+    """Runs cycles and owns the current exposition (read by the HTTP server)."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        interpreters: Sequence[Interpreter] = (),
+        *,
+        interval: float = 30.0,
+        timeout: float = 20.0,
+        max_workers: int = 32,
+    ) -> None:
+        self.sources = list(sources)
+        self.interpreters = list(interpreters)
+        self.interval = interval
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="source")
+        self._inflight: dict[tuple[str, str], tuple[Future[Any], float]] = {}
+        self._errors_total: dict[tuple[str, str], int] = {}
+        self._dropped_total: dict[str, int] = {}
+        self._last_error: dict[tuple[str, str], str | None] = {}
+        self._cycles = 0
+        self._last_render = 0.0
+        self._last_series = 0
+        self.snapshot: Snapshot | None = None
+        self.exposition: Exposition = render(Samples())
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one cycle -------------------------------------------------------------------
+    def collect_once(self) -> Snapshot:
+        started = time.time()
+        jobs: list[Job] = []
+        for source in self.sources:
+            try:
+                jobs.extend(source.jobs(self.snapshot))
+            except Exception as exc:  # a broken source must not break the cycle
+                jobs.append(Job(source.name, "-", _raiser(exc)))
+        snapshot = Snapshot(started=started)
+        snapshot.results = self._run_jobs(jobs)
+        for result in snapshot.results:
+            self._note(result)
+        out = Samples()
+        for source in self.sources:
+            self._guarded(f"emit {source.name}", source.emit, snapshot, out)
+        for interpreter in self.interpreters:
+            name = getattr(interpreter, "__name__", interpreter.__class__.__name__)
+            self._guarded(f"interpret {name}", interpreter, snapshot, out)
+        snapshot.finished = time.time()
+        self._cycles += 1
+        self._self_metrics(snapshot, out)
+        t0 = time.perf_counter()
+        exposition = render(out)
+        self._last_render = time.perf_counter() - t0
+        self._last_series = out.series_count()
+        self.snapshot = snapshot
+        self.exposition = exposition  # one reference swap: scrapes never see half a cycle
+        self.ready.set()
+        return snapshot
+
+    def _guarded(self, what: str, fn: Callable[[Snapshot, Samples], None], snapshot: Snapshot, out: Samples) -> None:
+        try:
+            fn(snapshot, out)
+        except Exception:
+            log.exception("%s failed; its metrics are missing this cycle", what)
+            key = ("exporter", what)
+            self._errors_total[key] = self._errors_total.get(key, 0) + 1
+
+    def _run_jobs(self, jobs: list[Job]) -> list[TargetResult]:
+        deadline = time.monotonic() + self.timeout
+        futures: dict[Job, tuple[Future[Any], float]] = {}
+        results: list[TargetResult] = []
+        for job in jobs:
+            key = (job.source, job.target)
+            pending = self._inflight.get(key)
+            if pending is not None and not pending[0].done():
+                # a call from an earlier cycle still hangs: do not pile up more threads
+                results.append(
+                    TargetResult(
+                        job.source,
+                        job.target,
+                        False,
+                        time.monotonic() - pending[1],
+                        error=f"still hanging since an earlier cycle (> {self.timeout:g} s)",
+                        errors=1,
+                    )
+                )
+                continue
+            start = time.monotonic()
+            future = self._pool.submit(job.run)
+            self._inflight[key] = (future, start)
+            futures[job] = (future, start)
+        wait_futures([f for f, _ in futures.values()], timeout=max(0.0, deadline - time.monotonic()))
+        for job, (future, start) in futures.items():
+            key = (job.source, job.target)
+            if not future.done():
+                results.append(
+                    TargetResult(
+                        job.source,
+                        job.target,
+                        False,
+                        time.monotonic() - start,
+                        error=f"timed out after {self.timeout:g} s",
+                        errors=1,
+                    )
+                )
+                continue
+            self._inflight.pop(key, None)
+            duration = time.monotonic() - start
+            exc = future.exception()
+            if exc is not None:
+                results.append(TargetResult(job.source, job.target, False, duration, error=_describe(exc), errors=1))
+                continue
+            payload = future.result()
+            partial = len(getattr(payload, "errors", []) or [])
+            results.append(TargetResult(job.source, job.target, True, duration, payload, errors=partial))
+        return results
+
+    def _note(self, result: TargetResult) -> None:
+        key = (result.source, result.target)
+        self._errors_total[key] = self._errors_total.get(key, 0) + result.errors
+        previous = self._last_error.get(key)
+        if result.error and result.error != previous:
+            log.warning("source %s target %s is down: %s", result.source, result.target, result.error)
+        elif not result.error and previous:
+            log.info("source %s target %s recovered", result.source, result.target)
+        self._last_error[key] = result.error
+        for detail in getattr(result.payload, "errors", []) or []:
+            log.warning("source %s target %s: %s", result.source, result.target, detail)
+
+    def _self_metrics(self, snapshot: Snapshot, out: Samples) -> None:
+        sm = selfmetrics
+        for r in snapshot.results:
+            out.add(sm.SOURCE_UP, 1 if r.up else 0, r.source, r.target)
+            out.add(sm.SOURCE_DURATION, r.duration, r.source, r.target)
+            out.add(sm.SOURCE_ERRORS, r.errors, r.source, r.target)
+        for (source, target), count in sorted(self._errors_total.items()):
+            out.add(sm.SOURCE_ERRORS_TOTAL, count, source, target)
+        for source, count in out.dropped.items():
+            self._dropped_total[source] = self._dropped_total.get(source, 0) + count
+        for source, count in sorted(self._dropped_total.items()):
+            out.add(sm.DROPPED_VALUES_TOTAL, count, source or "unknown")
+        out.add(sm.LAST_COLLECTION, snapshot.finished)
+        out.add(sm.COLLECTION_DURATION, snapshot.finished - snapshot.started)
+        out.add(sm.COLLECTION_INTERVAL, self.interval)
+        out.add(sm.COLLECTIONS_TOTAL, self._cycles)
+        out.add(sm.RENDER_DURATION, self._last_render)
+        out.add(sm.EXPOSED_SERIES, self._last_series)
+        out.add(
+            sm.BUILD_INFO,
+            1,
+            __version__,
+            platform.python_version(),
+            confluent_kafka.version()[0],
+            confluent_kafka.libversion()[0],
+        )
+
+    # -- background loop ---------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="collector", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                snap = self.collect_once()
+                log.debug("cycle done in %.3f s", snap.finished - snap.started)
+            except Exception:
+                log.exception("collection cycle failed; keeping the previous exposition")
+            self._stop.wait(max(0.5, self.interval - (time.monotonic() - began)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 5)
+        for source in self.sources:
+            try:
+                source.close()
+            except Exception:
+                log.exception("closing source %s failed", source.name)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def status(self) -> list[TargetResult]:
+        return list(self.snapshot.results) if self.snapshot else []
+
+
+def _raiser(exc: Exception) -> Callable[[], Any]:
+    def run() -> Any:
+        raise exc
+
+    return run

@@ -1,0 +1,36 @@
+"""The embedded demo: a Tansu broker, synthetic traffic, and the exporter pointed at it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from exporter.config import Config
+from exporter.demo.broker import TansuBroker
+from exporter.demo.traffic import Traffic
+
+log = logging.getLogger(__name__)
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.broker = TansuBroker()
+        self.traffic: Traffic | None = None
+
+    def start(self) -> None:
+        self.broker.start()
+        log.info("embedded Tansu broker on %s (demo mode: no kafka.bootstrap_servers configured)", self.broker.bootstrap)
+        self.traffic = Traffic(self.broker.bootstrap)
+        self.traffic.start()
+
+    def configure(self, cfg: Config) -> Config:
+        # the demo's numbers move quickly: collect more often than the production default
+        interval = min(cfg.interval, 5.0)
+        return dataclasses.replace(
+            cfg, bootstrap_servers=[self.broker.bootstrap], interval=interval, timeout=min(cfg.timeout, interval)
+        )
+
+    def stop(self) -> None:
+        if self.traffic is not None:
+            self.traffic.stop()
+        self.broker.stop()

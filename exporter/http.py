@@ -1,0 +1,100 @@
+"""HTTP endpoints: /metrics (pre-rendered bytes), /, /healthz, /readyz.
+
+Handlers only read the collector's current exposition reference; they never wait for a
+collection, so concurrent scrapes are served in parallel from memory.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from exporter import __version__
+from exporter.cycle import Collector
+from exporter.exposition import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: ExporterHTTPServer
+    protocol_version = "HTTP/1.1"
+    server_version = f"kafka-insight-exporter/{__version__}"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        collector = self.server.collector
+        if path == "/metrics":
+            exposition = collector.exposition
+            if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+                self._send(200, exposition.gzipped, CONTENT_TYPE, {"Content-Encoding": "gzip"})
+            else:
+                self._send(200, exposition.body, CONTENT_TYPE)
+        elif path == "/healthz":
+            self._send(200, b"ok\n", "text/plain; charset=utf-8")
+        elif path == "/readyz":
+            if collector.ready.is_set():
+                self._send(200, b"ready\n", "text/plain; charset=utf-8")
+            else:
+                self._send(503, b"first collection cycle not finished\n", "text/plain; charset=utf-8")
+        elif path == "/":
+            self._send(200, landing_page(collector, self.server.title).encode(), "text/html; charset=utf-8")
+        else:
+            self._send(404, b"not found; try /metrics\n", "text/plain; charset=utf-8")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+
+class ExporterHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], collector: Collector, title: str = "") -> None:
+        super().__init__(address, Handler)
+        self.collector = collector
+        self.title = title
+
+
+def landing_page(collector: Collector, title: str) -> str:
+    rows = []
+    for r in collector.status():
+        state = "up" if r.up else f"down: {html.escape(r.error or '')}"
+        rows.append(
+            f"<tr><td>{html.escape(r.source)}</td><td>{html.escape(r.target)}</td>"
+            f"<td>{state}</td><td>{r.duration:.3f} s</td></tr>"
+        )
+    snap = collector.snapshot
+    age = f"{time.time() - snap.finished:.1f} s ago" if snap else "not yet"
+    return f"""<!doctype html><html><head><title>kafka-insight-exporter</title></head><body>
+<h1>kafka-insight-exporter {__version__}</h1>
+<p>Prometheus exporter for Apache Kafka: raw broker, topic, partition and consumer-group metrics
+plus derived gauges that say what they mean. {html.escape(title)}</p>
+<p><a href="/metrics">/metrics</a> &middot; <a href="/healthz">/healthz</a> &middot; <a href="/readyz">/readyz</a></p>
+<p>Last collection: {age}; every {collector.interval:g} s; {collector.exposition.series} series.</p>
+<table border="1" cellpadding="4"><tr><th>source</th><th>target</th><th>status</th><th>duration</th></tr>
+{"".join(rows)}</table></body></html>
+"""
+
+
+def serve(collector: Collector, host: str, port: int, title: str = "") -> ExporterHTTPServer:
+    server = ExporterHTTPServer((host, port), collector, title)
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server

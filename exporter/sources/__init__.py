@@ -1,0 +1,1 @@
+"""Sources: each does I/O against one kind of target and returns typed records."""

@@ -1,0 +1,528 @@
+"""Admin-API source: cluster, topics, partitions, offsets, topic configs, consumer groups.
+
+Requests are batched and pipelined: one metadata request for all partitions, one
+``describe_configs`` for all topics, three ``list_offsets`` calls covering every partition
+(earliest, latest, latest read_committed), one ``describe_consumer_groups`` for all groups,
+and the per-group ``list_consumer_group_offsets`` futures all in flight at once.
+Committed offsets are read *before* log end offsets, so a group that commits between the
+two reads cannot appear beyond the log end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+
+from exporter.catalogue import Samples, metric
+from exporter.config import Config, redact
+from exporter.model import (
+    GROUP_STATES,
+    Broker,
+    ClusterState,
+    ConfigValue,
+    ConsumerGroup,
+    GroupMember,
+    Partition,
+    Topic,
+)
+from exporter.sources.base import Job, Source, SourceError
+
+if TYPE_CHECKING:
+    from exporter.cycle import Snapshot
+
+log = logging.getLogger(__name__)
+SRC = "admin"
+
+#: topic configs the interpretation layer needs; exported with their source
+TOPIC_CONFIGS = (
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "cleanup.policy",
+    "retention.ms",
+    "retention.bytes",
+    "compression.type",
+    "flush.messages",
+    "flush.ms",
+    "max.message.bytes",
+)
+
+# -- catalogue -------------------------------------------------------------------------
+CLUSTER_INFO = metric(
+    "kafka_insight_cluster_info",
+    "gauge",
+    "Always 1; the cluster id reported by the Admin API (describe_cluster).",
+    ("cluster_id",),
+    source=SRC,
+)
+BROKERS = metric(
+    "kafka_insight_brokers",
+    "gauge",
+    """Brokers in the cluster metadata (describe_cluster). Fewer than you run means a broker
+    is down or fenced: check kafka_insight_broker_info for which one is missing.""",
+    source=SRC,
+)
+BROKER_INFO = metric(
+    "kafka_insight_broker_info",
+    "gauge",
+    """Always 1 per live broker in the metadata, with its host, port and rack (broker.rack;
+    empty when racks are not configured). The Admin API's controller id is deliberately
+    not exported: on KRaft it is an arbitrary live broker, not the active controller.""",
+    ("broker_id", "host", "port", "rack"),
+    source=SRC,
+)
+TOPIC_PARTITIONS = metric(
+    "kafka_insight_topic_partitions", "gauge", "Number of partitions of the topic (metadata).", ("topic",), source=SRC
+)
+TOPIC_REPLICATION_FACTOR = metric(
+    "kafka_insight_topic_replication_factor",
+    "gauge",
+    """Replication factor of the topic: the largest replica count of its partitions
+    (metadata). 1 means any broker loss makes partitions unavailable and can lose data.""",
+    ("topic",),
+    source=SRC,
+)
+TOPIC_CONFIG_INFO = metric(
+    "kafka_insight_topic_config_info",
+    "gauge",
+    """Always 1; a topic config that matters for durability, retention or compression, with
+    its value and where it comes from (describe_configs). explicit="true" when the topic
+    sets it itself (DYNAMIC_TOPIC_CONFIG), "false" when inherited from broker or Kafka
+    defaults.""",
+    ("topic", "config", "value", "config_source", "explicit"),
+    source=SRC,
+)
+TOPIC_MIN_ISR = metric(
+    "kafka_insight_topic_min_insync_replicas",
+    "gauge",
+    """Configured min.insync.replicas of the topic (describe_configs; Kafka's default 1
+    when the broker does not report it). acks=all writes are refused when fewer replicas
+    are in sync.""",
+    ("topic",),
+    source=SRC,
+)
+TOPIC_UNCLEAN = metric(
+    "kafka_insight_topic_unclean_leader_election_enabled",
+    "gauge",
+    """1 if unclean.leader.election.enable is true for the topic: an out-of-sync replica
+    may become leader and silently truncate acknowledged data. Set it to false unless
+    availability matters more than data.""",
+    ("topic",),
+    source=SRC,
+)
+TOPIC_RETENTION_SECONDS = metric(
+    "kafka_insight_topic_retention_seconds",
+    "gauge",
+    "retention.ms of the topic in seconds; -1 means unlimited.",
+    ("topic",),
+    unit="seconds",
+    source=SRC,
+)
+TOPIC_RETENTION_BYTES = metric(
+    "kafka_insight_topic_retention_bytes",
+    "gauge",
+    "retention.bytes of the topic (per partition); -1 means unlimited.",
+    ("topic",),
+    unit="bytes",
+    source=SRC,
+)
+PARTITION_LEADER = metric(
+    "kafka_insight_partition_leader",
+    "gauge",
+    """Broker id of the partition's leader; -1 when it has no leader (offline: nothing
+    can be produced or consumed).""",
+    ("topic", "partition"),
+    source=SRC,
+)
+PARTITION_LEADER_PREFERRED = metric(
+    "kafka_insight_partition_leader_is_preferred",
+    "gauge",
+    """1 if the leader is the preferred (first) replica. Many 0s mean load is skewed
+    after broker restarts: run a preferred leader election.""",
+    ("topic", "partition"),
+    source=SRC,
+)
+PARTITION_REPLICAS = metric(
+    "kafka_insight_partition_replicas",
+    "gauge",
+    "Number of assigned replicas of the partition (metadata).",
+    ("topic", "partition"),
+    source=SRC,
+)
+PARTITION_ISR = metric(
+    "kafka_insight_partition_in_sync_replicas",
+    "gauge",
+    """Number of in-sync replicas (ISR) of the partition. Below the replica count means a
+    replica is lagging or its broker is down; below min.insync.replicas means acks=all
+    writes are refused.""",
+    ("topic", "partition"),
+    source=SRC,
+)
+PARTITION_LOG_START = metric(
+    "kafka_insight_partition_log_start_offset",
+    "gauge",
+    "Earliest offset still in the partition (list_offsets earliest). Retention and deletion move it up.",
+    ("topic", "partition"),
+    source=SRC,
+)
+PARTITION_LOG_END = metric(
+    "kafka_insight_partition_log_end_offset",
+    "gauge",
+    """Next offset to be written, i.e. the high watermark (list_offsets latest). A gauge,
+    not a counter: it goes down when acknowledged data is lost (e.g. all replicas lost
+    power).""",
+    ("topic", "partition"),
+    source=SRC,
+)
+PARTITION_LAST_STABLE = metric(
+    "kafka_insight_partition_last_stable_offset",
+    "gauge",
+    """Last stable offset (list_offsets latest with read_committed), exported only where
+    it differs from the log end offset: an open transaction holds read_committed
+    consumers back.""",
+    ("topic", "partition"),
+    source=SRC,
+)
+GROUP_STATE = metric(
+    "kafka_insight_consumer_group_state",
+    "gauge",
+    """1 for the consumer group's current state, 0 for the others
+    (describe_consumer_groups). EMPTY: no member runs (committed offsets stay);
+    PREPARING_REBALANCE/COMPLETING_REBALANCE/ASSIGNING/RECONCILING: rebalancing; DEAD:
+    no members and no offsets.""",
+    ("group", "state"),
+    source=SRC,
+)
+GROUP_INFO = metric(
+    "kafka_insight_consumer_group_info",
+    "gauge",
+    """Always 1; the group's protocol type (CLASSIC or CONSUMER for KIP-848), whether it is
+    a simple (assign-only) group, and its coordinator broker.""",
+    ("group", "protocol", "simple", "coordinator_id"),
+    source=SRC,
+)
+GROUP_MEMBERS = metric(
+    "kafka_insight_consumer_group_members",
+    "gauge",
+    "Members of the consumer group (describe_consumer_groups). 0 with lag growing means nobody consumes.",
+    ("group",),
+    source=SRC,
+)
+GROUP_COMMITTED = metric(
+    "kafka_insight_consumer_group_committed_offset",
+    "gauge",
+    """Committed offset of the group on the partition (list_consumer_group_offsets): the
+    next offset the group will read. A gauge: it can be reset backwards.""",
+    ("group", "topic", "partition"),
+    source=SRC,
+)
+GROUP_PARTITION_LAG = metric(
+    "kafka_insight_consumer_group_partition_lag",
+    "gauge",
+    """Messages the group has not yet consumed on the partition: log end offset minus
+    committed offset, never below 0 (a committed offset beyond the log end is its own
+    signal, not negative lag). Read committed offsets first, then log end offsets.""",
+    ("group", "topic", "partition"),
+    source=SRC,
+)
+GROUP_TOPIC_LAG = metric(
+    "kafka_insight_consumer_group_topic_lag",
+    "gauge",
+    "Sum of the group's partition lag (messages) over the topic's partitions.",
+    ("group", "topic"),
+    source=SRC,
+)
+GROUP_LAG = metric(
+    "kafka_insight_consumer_group_lag",
+    "gauge",
+    """Sum of the group's partition lag (messages) over all partitions it has committed
+    offsets for. Empty groups with committed offsets count too.""",
+    ("group",),
+    source=SRC,
+)
+
+
+# -- collection ------------------------------------------------------------------------
+def _enum_name(value: Any) -> str:
+    return getattr(value, "name", None) or str(value)
+
+
+def _kafka_error(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and exc.args:
+        err = exc.args[0]
+        text = getattr(err, "str", lambda: str(err))()
+        return f"{getattr(err, 'name', lambda: '')()}: {text}".strip(": ")
+    return str(exc) or exc.__class__.__name__
+
+
+class AdminSource(Source):
+    """Collects a :class:`ClusterState` from the Admin API each cycle."""
+
+    name = SRC
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.servers = ",".join(config.bootstrap_servers)
+        self._client: AdminClient | None = None
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def _admin(self) -> AdminClient:
+        if self._client is None:
+            settings = {
+                "bootstrap.servers": self.servers,
+                "client.id": "kafka-insight-exporter",
+                "socket.timeout.ms": int(self.config.request_timeout * 1000),
+                "logger": logging.getLogger("librdkafka"),
+                **self.config.client,
+            }
+            log.debug("creating Admin client with %s", redact({k: str(v) for k, v in settings.items()}))
+            self._client = AdminClient(settings)
+        return self._client
+
+    def jobs(self, previous: Snapshot | None) -> list[Job]:
+        return [Job(SRC, self.servers, self.collect)]
+
+    def collect(self) -> ClusterState:
+        with self._lock:
+            try:
+                state = self._collect(self._admin())
+            except Exception:
+                self._failures += 1
+                if self._failures >= self.config.recreate_client_after:
+                    log.info("recreating the Admin client after %d failed cycles", self._failures)
+                    self._client = None
+                    self._failures = 0
+                raise
+            self._failures = 0 if not state.errors else self._failures + 1
+            if self._failures >= self.config.recreate_client_after:
+                self._client = None
+                self._failures = 0
+            return state
+
+    def _collect(self, admin: AdminClient) -> ClusterState:
+        timeout = self.config.request_timeout
+        errors: list[str] = []
+        cluster_f = admin.describe_cluster(request_timeout=timeout)
+        groups_f = admin.list_consumer_groups(request_timeout=timeout)
+        try:
+            metadata = admin.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            raise SourceError(f"metadata request to {self.servers} failed: {_kafka_error(exc)}") from None
+        try:
+            cluster = cluster_f.result()
+        except KafkaException as exc:
+            raise SourceError(f"describe_cluster failed: {_kafka_error(exc)}") from None
+        brokers = sorted((Broker(n.id, n.host, n.port, n.rack or None) for n in cluster.nodes), key=lambda b: b.id)
+        topics = self._topics(metadata)
+
+        configs_f: dict[Any, Future[Any]] = {}
+        if topics:
+            configs_f = admin.describe_configs(
+                [ConfigResource(ResourceType.TOPIC, name) for name in topics], request_timeout=timeout
+            )
+
+        groups = self._groups(admin, groups_f, errors)
+        # committed offsets are read above, before the log end offsets below
+        self._offsets(admin, topics, errors)
+        for resource, future in configs_f.items():
+            try:
+                entries = future.result()
+            except KafkaException as exc:
+                errors.append(f"describe_configs {resource.name}: {_kafka_error(exc)}")
+                continue
+            topics[resource.name].configs = {
+                name: ConfigValue(entry.value, _enum_name(entry.source), _enum_name(entry.source) == "DYNAMIC_TOPIC_CONFIG")
+                for name, entry in entries.items()
+                if name in TOPIC_CONFIGS
+            }
+        return ClusterState(cluster.cluster_id or "", brokers, topics, groups, errors)
+
+    def _topics(self, metadata: Any) -> dict[str, Topic]:
+        topics: dict[str, Topic] = {}
+        allow = self.config.topics.allows
+        for name, tm in metadata.topics.items():
+            internal = name.startswith("__")
+            if (internal and not self.config.include_internal_topics) or not allow(name):
+                continue
+            if tm.error is not None:
+                continue
+            parts = [
+                Partition(name, pid, pm.leader, list(pm.replicas), list(pm.isrs)) for pid, pm in sorted(tm.partitions.items())
+            ]
+            topics[name] = Topic(name, internal, parts)
+        return dict(sorted(topics.items()))
+
+    def _groups(self, admin: AdminClient, listed: Future[Any], errors: list[str]) -> dict[str, ConsumerGroup]:
+        try:
+            listing = listed.result()
+        except KafkaException as exc:
+            errors.append(f"list_consumer_groups: {_kafka_error(exc)}")
+            return {}
+        for err in listing.errors:
+            errors.append(f"list_consumer_groups: {_kafka_error(err)}")
+        allow = self.config.groups.allows
+        ids = sorted(g.group_id for g in listing.valid if allow(g.group_id))
+        if not ids:
+            return {}
+        timeout = self.config.request_timeout
+        described = admin.describe_consumer_groups(ids, request_timeout=timeout)
+        offsets = {
+            gid: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)], request_timeout=timeout)[gid]
+            for gid in ids
+        }
+        groups: dict[str, ConsumerGroup] = {}
+        for gid in ids:
+            try:
+                desc = described[gid].result()
+            except KafkaException as exc:
+                errors.append(f"describe_consumer_groups {gid}: {_kafka_error(exc)}")
+                continue
+            committed: dict[tuple[str, int], int] = {}
+            try:
+                for tp in offsets[gid].result().topic_partitions or []:
+                    if tp.error is None and tp.offset >= 0:
+                        committed[(tp.topic, tp.partition)] = tp.offset
+            except KafkaException as exc:
+                errors.append(f"list_consumer_group_offsets {gid}: {_kafka_error(exc)}")
+            members = [
+                GroupMember(
+                    m.member_id,
+                    m.client_id,
+                    m.host,
+                    [(tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else [])],
+                )
+                for m in desc.members or []
+            ]
+            coordinator = desc.coordinator.id if desc.coordinator is not None else None
+            state = _enum_name(desc.state)
+            groups[gid] = ConsumerGroup(
+                gid,
+                state if state in GROUP_STATES else "UNKNOWN",
+                _enum_name(getattr(desc, "type", "UNKNOWN")),
+                bool(desc.is_simple_consumer_group),
+                coordinator,
+                members,
+                committed,
+            )
+        return groups
+
+    def _offsets(self, admin: AdminClient, topics: dict[str, Topic], errors: list[str]) -> None:
+        parts = {(p.topic, p.partition): p for t in topics.values() for p in t.partitions}
+        if not parts:
+            return
+        timeout = self.config.request_timeout
+
+        def request(spec: Any, isolation: Any = IsolationLevel.READ_UNCOMMITTED) -> dict[Any, Future[Any]]:
+            wanted = {TopicPartition(t, p): spec for (t, p) in parts}
+            result: dict[Any, Future[Any]] = admin.list_offsets(wanted, isolation_level=isolation, request_timeout=timeout)
+            return result
+
+        earliest = request(OffsetSpec.earliest())
+        latest = request(OffsetSpec.latest())
+        stable = request(OffsetSpec.latest(), IsolationLevel.READ_COMMITTED)
+        for futures, attr in ((earliest, "log_start_offset"), (latest, "log_end_offset"), (stable, "last_stable_offset")):
+            failed = 0
+            for tp, future in futures.items():
+                try:
+                    offset = future.result().offset
+                except KafkaException as exc:
+                    failed += 1
+                    if failed == 1:
+                        errors.append(f"list_offsets {attr} {tp.topic}[{tp.partition}]: {_kafka_error(exc)}")
+                    continue
+                if offset >= 0:
+                    setattr(parts[(tp.topic, tp.partition)], attr, offset)
+            if failed > 1:
+                errors.append(f"list_offsets {attr}: {failed} partitions failed in all")
+
+    def close(self) -> None:
+        self._client = None
+
+    # -- exposition ------------------------------------------------------------------
+    def emit(self, snapshot: Snapshot, out: Samples) -> None:
+        state = snapshot.payload(SRC)
+        if state is not None:
+            emit_cluster(state, out)
+
+
+def emit_cluster(state: ClusterState, out: Samples) -> None:
+    """ClusterState -> samples.  Pure: tested from recorded fixtures too."""
+    out.add(CLUSTER_INFO, 1, state.cluster_id)
+    out.add(BROKERS, len(state.brokers))
+    for b in state.brokers:
+        out.add(BROKER_INFO, 1, b.id, b.host, b.port, b.rack or "")
+    for topic in state.topics.values():
+        name = topic.name
+        out.add(TOPIC_PARTITIONS, len(topic.partitions), name)
+        out.add(TOPIC_REPLICATION_FACTOR, topic.replication_factor, name)
+        _emit_configs(topic, out)
+        for p in topic.partitions:
+            pid = p.partition
+            out.add(PARTITION_LEADER, p.leader, name, pid)
+            out.add(PARTITION_LEADER_PREFERRED, 1 if p.leader >= 0 and p.leader == p.preferred_leader else 0, name, pid)
+            out.add(PARTITION_REPLICAS, len(p.replicas), name, pid)
+            out.add(PARTITION_ISR, len(p.isr), name, pid)
+            if p.log_start_offset is not None:
+                out.add(PARTITION_LOG_START, p.log_start_offset, name, pid)
+            if p.log_end_offset is not None:
+                out.add(PARTITION_LOG_END, p.log_end_offset, name, pid)
+                if p.last_stable_offset is not None and p.last_stable_offset != p.log_end_offset:
+                    out.add(PARTITION_LAST_STABLE, p.last_stable_offset, name, pid)
+    _emit_groups(state, out)
+
+
+def _emit_configs(topic: Topic, out: Samples) -> None:
+    configs = topic.configs
+    for key in TOPIC_CONFIGS:
+        cv = configs.get(key)
+        if cv is not None and cv.value is not None:
+            out.add(TOPIC_CONFIG_INFO, 1, topic.name, key, cv.value, cv.source, "true" if cv.explicit else "false")
+    min_isr = configs.get("min.insync.replicas")
+    out.add(TOPIC_MIN_ISR, min_isr.value if min_isr and min_isr.value else 1, topic.name)
+    unclean = configs.get("unclean.leader.election.enable")
+    if unclean is not None:
+        out.add(TOPIC_UNCLEAN, 1 if (unclean.value or "").lower() == "true" else 0, topic.name)
+    retention = configs.get("retention.ms")
+    if retention is not None and retention.value is not None:
+        ms = float(retention.value) if retention.value.lstrip("-").isdigit() else None
+        out.add(TOPIC_RETENTION_SECONDS, -1 if ms is not None and ms < 0 else (ms / 1000 if ms is not None else None), topic.name)
+    retention_bytes = configs.get("retention.bytes")
+    if retention_bytes is not None:
+        out.add(TOPIC_RETENTION_BYTES, retention_bytes.value, topic.name)
+
+
+def _emit_groups(state: ClusterState, out: Samples) -> None:
+    for group in state.groups.values():
+        gid = group.group_id
+        for s in GROUP_STATES:
+            out.add(GROUP_STATE, 1 if group.state == s else 0, gid, s)
+        out.add(
+            GROUP_INFO,
+            1,
+            gid,
+            group.type,
+            "true" if group.simple else "false",
+            "" if group.coordinator_id is None else group.coordinator_id,
+        )
+        out.add(GROUP_MEMBERS, len(group.members), gid)
+        total = 0
+        per_topic: dict[str, int] = {}
+        for (topic, pid), committed in sorted(group.committed.items()):
+            part = state.partition(topic, pid)
+            if part is None:
+                continue  # topic filtered out or deleted: no lag without its log end
+            out.add(GROUP_COMMITTED, committed, gid, topic, pid)
+            if part.log_end_offset is None:
+                continue
+            lag = max(0, part.log_end_offset - committed)
+            out.add(GROUP_PARTITION_LAG, lag, gid, topic, pid)
+            per_topic[topic] = per_topic.get(topic, 0) + lag
+            total += lag
+        for topic, lag in per_topic.items():
+            out.add(GROUP_TOPIC_LAG, lag, gid, topic)
+        out.add(GROUP_LAG, total, gid)
