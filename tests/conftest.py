@@ -1,0 +1,137 @@
+"""Shared fixtures: real brokers started by the tests themselves.
+
+* ``tansu``: the embedded single-node Tansu broker (fast, but with known bugs — see
+  ``shared/tansu-quirks.md``); tests that rely on offsets produce one record per batch.
+* ``real_kafka``: the real 3-node Apache Kafka 4.0 KRaft cluster from ``../shared/kafka``,
+  started once per session.  Without it the tests skip with the reason, unless
+  ``KAFKA_INSIGHT_REQUIRE_REAL_KAFKA=1`` (set by ``.ci/run``) turns that into a failure.
+  Ports and the data folder follow ``REALKAFKA_*`` variables, so several clusters can run
+  side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from exporter.demo.broker import TansuBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("KAFKA_INSIGHT_SHARED", ROOT.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+REALKAFKA = SHARED / "kafka" / "realkafka.sh"
+QUIET = {"log_level": 0}
+
+
+@pytest.fixture(scope="module")
+def tansu() -> Iterator[TansuBroker]:
+    broker = TansuBroker().start()
+    yield broker
+    broker.stop()
+
+
+def produce_exactly(bootstrap: str, topic: str, partition: int, count: int) -> None:
+    """Produce exactly ``count`` records, one per batch.
+
+    Tansu reports a multi-record batch's log end offset as base offset + 1; a real
+    broker does not care.  One record per batch keeps offsets true on both.
+    """
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1, **QUIET})
+    for i in range(count):
+        producer.produce(topic, f"record-{i}".encode(), partition=partition)
+        producer.flush(10)
+    assert producer.flush(10) == 0
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1, replication: int = 1, config: dict[str, str] | None = None) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+    for future in admin.create_topics([NewTopic(name, partitions, replication, config=config or {})], request_timeout=15).values():
+        future.result()
+
+
+@dataclass
+class RealKafka:
+    env: dict[str, str]
+    nodes: int = 3
+
+    def _port(self, base_var: str, default: int, node: int) -> int:
+        return int(self.env.get(base_var, default)) + node
+
+    def client_port(self, node: int) -> int:
+        return self._port("REALKAFKA_CLIENT_PORT_BASE", 29091, node)
+
+    def jmx_port(self, node: int) -> int:
+        return self._port("REALKAFKA_JMX_PORT_BASE", 29998, node)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.client_port(i)}" for i in range(1, self.nodes + 1))
+
+    def run(self, *args: str, timeout: float = 180) -> str:
+        done = subprocess.run([str(REALKAFKA), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"realkafka.sh {' '.join(args)} failed: {done.stderr.strip()[-800:]}")
+        return done.stdout
+
+    def kill_broker(self, node: int) -> None:
+        self.run("kill-broker", str(node))
+
+    def start_broker(self, node: int) -> None:
+        self.run("start-broker", str(node))
+
+    def wait_full_isr(self, timeout: float = 90) -> None:
+        """Wait until every partition's ISR equals its replicas again (after a restart)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, **QUIET})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                md = admin.list_topics(timeout=5)
+                if len(md.brokers) == self.nodes and all(
+                    sorted(p.isrs) == sorted(p.replicas) and p.leader >= 0
+                    for t in md.topics.values() for p in t.partitions.values()
+                ):
+                    return
+            except Exception:
+                pass
+            time.sleep(1)
+        raise TimeoutError("ISRs did not become full again")
+
+
+def _require_real() -> bool:
+    return os.environ.get("KAFKA_INSIGHT_REQUIRE_REAL_KAFKA") == "1"
+
+
+@pytest.fixture(scope="session")
+def real_kafka() -> Iterator[RealKafka]:
+    if not REALKAFKA.exists():
+        reason = f"real Kafka cluster script not found at {REALKAFKA}"
+        if _require_real():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    env = dict(os.environ)
+    env.setdefault("REALKAFKA_EXTRA_PROPS", "replica.lag.time.max.ms=10000 group.initial.rebalance.delay.ms=0")
+    env.setdefault("REALKAFKA_HEAP", "-Xmx384m -Xms192m")
+    cluster = RealKafka(env)
+    reuse = os.environ.get("KAFKA_INSIGHT_KEEP_REAL_KAFKA") == "1"
+    try:
+        status = cluster.run("status")
+        running = status.count("running") >= 3 and "not running" not in status
+        if not (reuse and running):
+            cluster.run("clean")
+            cluster.run("start", "3")
+        cluster.wait_full_isr()
+    except Exception as exc:
+        if _require_real():
+            pytest.fail(f"real Kafka cluster could not start: {exc}")
+        pytest.skip(f"real Kafka cluster could not start: {exc}")
+    yield cluster
+    if not reuse:
+        cluster.run("stop")
