@@ -155,6 +155,11 @@ class Traffic:
                     "auto.offset.reset": "earliest",
                     "enable.auto.commit": True,
                     "auto.commit.interval.ms": 1000,
+                    # Tansu answers a JoinGroup only after the rebalance timeout
+                    # (max.poll.interval.ms): a short one lets the groups join within seconds
+                    "max.poll.interval.ms": 10000,
+                    "session.timeout.ms": 6000,
+                    "heartbeat.interval.ms": 1000,
                     **QUIET,
                 },
             )
