@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import logging
+import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,7 @@ from typing import Any
 from exporter import __version__
 from exporter.cycle import Collector
 from exporter.exposition import CONTENT_TYPE
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +27,24 @@ class Handler(BaseHTTPRequestHandler):
     server: ExporterHTTPServer
     protocol_version = "HTTP/1.1"
     server_version = f"kafka-insight-exporter/{__version__}"
+    #: a client that stops sending mid-request frees its thread after this many seconds
+    timeout = 30
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         collector = self.server.collector
+        auth = self.server.web.auth
+        open_probe = self.server.probes_without_auth and path in ("/healthz", "/readyz")
+        if auth is not None and not open_probe and not auth.check(self.headers.get("Authorization")):
+            # never log the header: it holds the (wrong) password
+            log.debug("%s - %s %s: 401, missing or wrong basic-auth credentials", self.address_string(), self.command, path)
+            self._send(
+                401,
+                b"Unauthorized\n",
+                "text/plain; charset=utf-8",
+                {"WWW-Authenticate": 'Basic realm="kafka-insight-exporter", charset="UTF-8"'},
+            )
+            return
         if path == "/metrics":
             exposition = collector.exposition
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):
@@ -53,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
+        for key, value in {**self.server.web.headers, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -66,11 +83,36 @@ class Handler(BaseHTTPRequestHandler):
 class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops SYNs under concurrent scrapes (1 s retransmit)
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], collector: Collector, title: str = "") -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        collector: Collector,
+        title: str = "",
+        web: WebConfig | None = None,
+        probes_without_auth: bool = False,
+    ) -> None:
         super().__init__(address, Handler)
         self.collector = collector
         self.title = title
+        self.web = web or WebConfig()
+        self.probes_without_auth = probes_without_auth
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Per-connection thread: the TLS handshake happens here, not in the accept loop,
+        so a client that stalls its handshake cannot block other scrapes."""
+        if self.web.tls is not None:
+            sock: socket.socket = request
+            try:
+                sock.settimeout(Handler.timeout)
+                request = self.web.tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug("TLS handshake with %s failed: %s", client_address[0], exc)
+                sock.close()
+                return
+        super().process_request_thread(request, client_address)
 
 
 def landing_page(collector: Collector, title: str) -> str:
@@ -94,7 +136,14 @@ plus derived gauges that say what they mean. {html.escape(title)}</p>
 """
 
 
-def serve(collector: Collector, host: str, port: int, title: str = "") -> ExporterHTTPServer:
-    server = ExporterHTTPServer((host, port), collector, title)
+def serve(
+    collector: Collector,
+    host: str,
+    port: int,
+    title: str = "",
+    web: WebConfig | None = None,
+    probes_without_auth: bool = False,
+) -> ExporterHTTPServer:
+    server = ExporterHTTPServer((host, port), collector, title, web, probes_without_auth)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server

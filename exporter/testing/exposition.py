@@ -15,14 +15,14 @@ class Parsed:
             for sample in family.samples:
                 self.samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
 
-    def value(self, name: str, **labels: str | int) -> float | None:
+    def value(self, name: str, /, **labels: str | int) -> float | None:
         want = {k: str(v) for k, v in labels.items()}
         for got, number in self.samples.get(name, []):
             if got == want:
                 return number
         return None
 
-    def series(self, name: str, **labels: str | int) -> list[tuple[dict[str, str], float]]:
+    def series(self, name: str, /, **labels: str | int) -> list[tuple[dict[str, str], float]]:
         """Samples of ``name`` whose labels include ``labels``."""
         want = {k: str(v) for k, v in labels.items()}
         return [(got, n) for got, n in self.samples.get(name, []) if want.items() <= got.items()]

@@ -1,0 +1,183 @@
+"""The cycle and the HTTP server: isolation of sources, timeouts, scrapes served from memory."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from exporter import config
+from exporter.catalogue import Samples, metric
+from exporter.cycle import Collector, Snapshot
+from exporter.demo.broker import TansuBroker
+from exporter.http import serve
+from exporter.sources.admin import AdminSource
+from exporter.sources.base import Job, Source
+from exporter.testing.exposition import Parsed
+
+TEST_VALUE = metric(
+    "kafka_insight_test_value", "gauge", "A value emitted by the test source of test_cycle_http.", ("name",), source="test"
+)
+
+
+class SlowSource(Source):
+    """A test double of a *source* (not of Kafka): its job sleeps, or blocks until released."""
+
+    def __init__(self, name: str, delay: float, release: threading.Event | None = None) -> None:
+        self.name = name
+        self.delay = delay
+        self.release = release
+        self.calls = 0
+
+    def jobs(self, previous: Snapshot | None) -> list[Job]:
+        return [Job(self.name, "t", self.run)]
+
+    def run(self) -> float:
+        self.calls += 1
+        if self.release is not None:
+            self.release.wait(30)
+        time.sleep(self.delay)
+        return 42.0
+
+    def emit(self, snapshot: Snapshot, out: Samples) -> None:
+        for value in snapshot.payloads(self.name):
+            out.add(TEST_VALUE, value, self.name)
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def test_hanging_source_times_out_and_does_not_pile_up() -> None:
+    release = threading.Event()
+    hanging = SlowSource("hanging", 0, release)
+    fast = SlowSource("fast", 0)
+    collector = Collector([hanging, fast], timeout=0.5)
+    try:
+        started = time.monotonic()
+        collector.collect_once()
+        assert time.monotonic() - started < 2.0
+        m = Parsed(collector.exposition.body)
+        assert m.value("kafka_insight_source_up", source="hanging", target="t") == 0
+        assert m.value("kafka_insight_source_up", source="fast", target="t") == 1
+        assert m.value("kafka_insight_test_value", name="fast") == 42
+        assert m.value("kafka_insight_test_value", name="hanging") is None
+        collector.collect_once()
+        assert hanging.calls == 1, "a hanging job must not be started again while it still hangs"
+        m = Parsed(collector.exposition.body)
+        assert m.value("kafka_insight_source_errors_total", source="hanging", target="t") == 2
+        release.set()
+        time.sleep(0.1)
+        collector.collect_once()
+        m = Parsed(collector.exposition.body)
+        assert m.value("kafka_insight_source_up", source="hanging", target="t") == 1
+        assert hanging.calls == 2
+    finally:
+        release.set()
+        collector.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[Collector, str]]:
+    collector = Collector([SlowSource("slow", 1.5)], interval=2, timeout=5)
+    srv = serve(collector, "127.0.0.1", 0)
+    yield collector, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    collector.stop()
+
+
+def test_endpoints_and_readiness(server: tuple[Collector, str]) -> None:
+    collector, base = server
+    assert get(base + "/healthz")[0] == 200
+    assert get(base + "/readyz")[0] == 503
+    collector.start()
+    assert collector.ready.wait(10)
+    assert get(base + "/readyz")[0] == 200
+    status, body, headers = get(base + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert Parsed(body).value("kafka_insight_test_value", name="slow") == 42
+    status, zipped, headers = get(base + "/metrics", {"Accept-Encoding": "gzip"})
+    assert headers.get("Content-Encoding") == "gzip" and gzip.decompress(zipped) == collector.exposition.body
+    status, page, _ = get(base + "/")
+    assert status == 200 and b'href="/metrics"' in page and b"<td>slow</td>" in page
+    assert get(base + "/nope")[0] == 404
+
+
+def test_scrapes_do_not_wait_for_a_running_collection(server: tuple[Collector, str]) -> None:
+    collector, base = server
+    collector.start()
+    assert collector.ready.wait(10)
+    # the next cycle is now running (its source takes 1.5 s); scrapes must not wait for it
+    time.sleep(0.6)
+    durations: list[float] = []
+
+    def scrape(_: int) -> None:
+        t0 = time.monotonic()
+        assert get(base + "/metrics")[0] == 200
+        durations.append(time.monotonic() - t0)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(scrape, range(40)))
+    assert max(durations) < 1.0, max(durations)
+
+
+def test_broker_killed_then_back(tmp_path: object) -> None:
+    """The broker dies while the exporter runs: /metrics still answers, source_up 0, no stale
+    Kafka series; the broker comes back on the same port: values return without a restart."""
+    broker = TansuBroker().start()
+    cfg = config.load(
+        None,
+        {
+            "kafka.bootstrap_servers": broker.bootstrap,
+            "kafka.request_timeout_seconds": 1.0,
+            "collection.interval_seconds": 3,
+            "collection.timeout_seconds": 3,
+        },
+    )
+    collector = Collector([AdminSource(cfg), SlowSource("other", 0)], interval=cfg.interval, timeout=cfg.timeout)
+    srv = serve(collector, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        from tests.conftest import create_topic, produce_exactly
+
+        create_topic(broker.bootstrap, "t", 1)
+        produce_exactly(broker.bootstrap, "t", 0, 5)
+        collector.collect_once()
+        m = Parsed(get(base + "/metrics")[1])
+        assert m.value("kafka_insight_partition_log_end_offset", topic="t", partition=0) == 5
+        broker.kill()
+        collector.collect_once()
+        t0 = time.monotonic()
+        status, body, _ = get(base + "/metrics")
+        assert status == 200 and time.monotonic() - t0 < 1.0
+        m = Parsed(body)
+        assert m.value("kafka_insight_source_up", source="admin", target=broker.bootstrap) == 0
+        assert m.series("kafka_insight_partition_log_end_offset") == []
+        assert m.series("kafka_insight_brokers") == []
+        assert m.value("kafka_insight_test_value", name="other") == 42  # other sources keep working
+        assert m.value("kafka_insight_source_errors", source="admin", target=broker.bootstrap) == 1
+        broker.start()
+        create_topic(broker.bootstrap, "t", 1)  # Tansu keeps data in memory only
+        produce_exactly(broker.bootstrap, "t", 0, 2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            collector.collect_once()
+            m = Parsed(collector.exposition.body)
+            if m.value("kafka_insight_source_up", source="admin", target=broker.bootstrap) == 1:
+                break
+        assert m.value("kafka_insight_partition_log_end_offset", topic="t", partition=0) == 2
+    finally:
+        srv.shutdown()
+        collector.stop()
+        broker.stop()
