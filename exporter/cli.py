@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from exporter import __version__, config
+from exporter import __version__, config, webconfig
 
 PROG = "kafka-insight-exporter"
 
@@ -20,6 +20,11 @@ FLAGS: dict[str, tuple[str, str, str]] = {
         "web.listen_address",
         "KAFKA_INSIGHT_WEB_LISTEN_ADDRESS",
         "address to serve /metrics on (default :9741)",
+    ),
+    "--web.config.file": (
+        "web.config_file",
+        "KAFKA_INSIGHT_WEB_CONFIG_FILE",
+        "exporter-toolkit web config file: TLS and basic auth for every endpoint",
     ),
     "--kafka.bootstrap-servers": (
         "kafka.bootstrap_servers",
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cfg = config.load(args.config_file, overrides(args, dict(os.environ)))
+        web = webconfig.load(cfg.raw["web"]["config_file"])
     except config.ConfigError as exc:
         print(f"{PROG}: config error: {exc}", file=sys.stderr)
         return 2
@@ -77,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("librdkafka").setLevel(logging.ERROR if cfg.log_level != "debug" else logging.DEBUG)
-    return run(cfg)
+    return run(cfg, web)
 
 
-def run(cfg: config.Config) -> int:
+def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     from exporter.app import build_collector
     from exporter.http import serve
 
@@ -100,7 +106,14 @@ def run(cfg: config.Config) -> int:
         cfg = demo.configure(cfg)
     collector = build_collector(cfg)
     try:
-        server = serve(collector, cfg.listen_host, cfg.listen_port, "Demo mode: embedded Tansu broker." if demo else "")
+        server = serve(
+            collector,
+            cfg.listen_host,
+            cfg.listen_port,
+            "Demo mode: embedded Tansu broker." if demo else "",
+            web,
+            cfg.raw["web"]["probes_without_auth"],
+        )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", cfg.listen_host, cfg.listen_port, exc.strerror or exc)
         collector.stop()
@@ -111,15 +124,18 @@ def run(cfg: config.Config) -> int:
         signal.signal(sig, lambda *_: stop.set())
     collector.start()
     host = "localhost" if cfg.listen_host in ("0.0.0.0", "", "::") else cfg.listen_host
+    scheme = web.scheme if web else "http"
     log.info(
-        "serving http://%s:%d/metrics (collecting from %s every %g s)",
+        "serving %s://%s:%d/metrics%s (collecting from %s every %g s)",
+        scheme,
         host,
         server.server_address[1],
+        " with basic auth" if web and web.auth else "",
         ",".join(cfg.bootstrap_servers),
         cfg.interval,
     )
     if demo:
-        print(f"\n  Demo running: open http://{host}:{server.server_address[1]}/ (Ctrl-C stops it)\n", flush=True)
+        print(f"\n  Demo running: open {scheme}://{host}:{server.server_address[1]}/ (Ctrl-C stops it)\n", flush=True)
     stop.wait()
     log.info("shutting down")
     server.shutdown()

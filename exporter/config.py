@@ -77,6 +77,14 @@ SCHEMA: dict[str, Any] = {
     },
     "web": {
         "listen_address": Opt("address", ":9741", "Address of the HTTP server (`/metrics`, `/`, `/healthz`, `/readyz`)."),
+        "config_file": Opt(
+            "str",
+            "",
+            "Prometheus exporter-toolkit web config file (`tls_server_config`, `basic_auth_users` with bcrypt hashes) protecting every endpoint; see the Security section. Empty: plain HTTP without auth.",
+        ),
+        "probes_without_auth": Opt(
+            "bool", False, "Serve `/healthz` and `/readyz` without basic auth (for liveness/readiness probes); TLS still applies."
+        ),
     },
     "log": {
         "level": Opt("level", "info", "Log level: debug, info, warning, error."),
