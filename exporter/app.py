@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
+from exporter.sources import broker_jmx, client_jmx
 from exporter.sources.admin import AdminSource
 from exporter.sources.base import Source
 
 log = logging.getLogger(__name__)
 
 #: factories of the sources beyond the Admin API; each returns None when not configured
-SOURCE_FACTORIES: list[Callable[[Config], Source | None]] = []
+SOURCE_FACTORIES: list[Callable[[Config], Source | None]] = [broker_jmx.factory, client_jmx.factory]
 #: factories of interpretation steps (stateful ones keep a bounded history)
 INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = []
 

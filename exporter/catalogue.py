@@ -23,6 +23,8 @@ _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 EMITTING_MODULES: list[str] = [
     "exporter.selfmetrics",
     "exporter.sources.admin",
+    "exporter.sources.broker_jmx",
+    "exporter.sources.client_jmx",
 ]
 
 

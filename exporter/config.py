@@ -325,3 +325,9 @@ def reference(schema: Mapping[str, Any] | None = None, prefix: str = "") -> list
 def redact(settings: Mapping[str, str]) -> dict[str, str]:
     """Client settings safe to log."""
     return {k: ("<redacted>" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in settings.items()}
+
+
+# Sections owned by features register their validators here (imported last: they use the names above).
+from exporter import jmx_config as _jmx_config  # noqa: E402
+
+SECTIONS["jmx"] = _jmx_config.validate
