@@ -93,7 +93,7 @@ SCHEMA: dict[str, Any] = {
 
 LEVELS = ("debug", "info", "warning", "error")
 _SECRET_RE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
-SECRET_KEYS = ("password", "secret", "token", "key")
+SECRET_KEYS = ("password", "secret", "token", "key", "oauthbearer.config", "jaas")
 
 
 @dataclass(frozen=True)
@@ -291,6 +291,7 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
     if tree["collection"]["timeout_seconds"] > tree["collection"]["interval_seconds"]:
         raise ConfigError("collection.timeout_seconds", "must not exceed collection.interval_seconds")
     host, port = parse_address("web.listen_address", tree["web"]["listen_address"])
+    check_client("kafka.client", tree["kafka"]["client"])
     k, f = tree["kafka"], tree["filters"]
     return Config(
         bootstrap_servers=k["bootstrap_servers"],
@@ -325,6 +326,39 @@ def reference(schema: Mapping[str, Any] | None = None, prefix: str = "") -> list
 def redact(settings: Mapping[str, str]) -> dict[str, str]:
     """Client settings safe to log."""
     return {k: ("<redacted>" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in settings.items()}
+
+
+def scrub(text: str, settings: Mapping[str, str]) -> str:
+    """``text`` (an error message) with the value of every secret setting replaced."""
+    for key, value in settings.items():
+        if any(s in key.lower() for s in SECRET_KEYS) and len(str(value)) >= 3:
+            text = text.replace(str(value), "<redacted>")
+    return text
+
+
+def check_client(path: str, settings: Mapping[str, str]) -> None:
+    """Let librdkafka validate the pass-through settings now (unknown properties, bad
+    values, unreadable CA/certificate files, an unsupported SASL mechanism) instead of
+    failing every cycle later.  No connection is made: no bootstrap servers are given."""
+    if not settings:
+        return
+    for key, value in settings.items():
+        if key.endswith(".location") and value != "probe" and not os.access(value, os.R_OK):
+            reason = "no such file" if not os.path.exists(value) else "permission denied"
+            raise ConfigError(f"{path}.{key}", f"cannot read {value}: {reason}")
+    import logging
+
+    from confluent_kafka.admin import AdminClient
+
+    check = {"log_level": "0", **{k: v for k, v in settings.items() if k != "bootstrap.servers"}}
+    try:
+        client = AdminClient({**check, "logger": logging.getLogger("librdkafka.check")})
+    except Exception as exc:
+        err = exc.args[0] if exc.args else exc
+        text = err.str() if hasattr(err, "str") else str(err)
+        text = text.removeprefix("Failed to create admin client: ")
+        raise ConfigError(path, scrub(text, settings)) from None
+    del client
 
 
 # Sections owned by features register their validators here (imported last: they use the names above).

@@ -19,7 +19,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaE
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
 from exporter.catalogue import Samples, metric
-from exporter.config import Config, redact
+from exporter.config import Config, redact, scrub
 from exporter.model import (
     GROUP_STATES,
     Broker,
@@ -270,6 +270,13 @@ class AdminSource(Source):
         self._client: AdminClient | None = None
         self._failures = 0
         self._lock = threading.Lock()
+        #: the most telling error librdkafka reported (error_cb) since the cycle began
+        self._client_error: str | None = None
+
+    def _on_client_error(self, err: Any) -> None:
+        # "all brokers down" is the consequence; keep the cause (auth, TLS, DNS) when there is one
+        if self._client_error is None or getattr(err, "name", lambda: "")() != "_ALL_BROKERS_DOWN":
+            self._client_error = scrub(_kafka_error(KafkaException(err)), self.config.client)
 
     def _admin(self) -> AdminClient:
         if self._client is None:
@@ -279,9 +286,13 @@ class AdminSource(Source):
                 "socket.timeout.ms": int(self.config.request_timeout * 1000),
                 "logger": logging.getLogger("librdkafka"),
                 **self.config.client,
+                "error_cb": self._on_client_error,
             }
             log.debug("creating Admin client with %s", redact({k: str(v) for k, v in settings.items()}))
-            self._client = AdminClient(settings)
+            try:
+                self._client = AdminClient(settings)
+            except Exception as exc:
+                raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.client)}") from None
         return self._client
 
     def jobs(self, previous: Snapshot | None) -> list[Job]:
@@ -290,7 +301,12 @@ class AdminSource(Source):
     def collect(self) -> ClusterState:
         with self._lock:
             try:
-                state = self._collect(self._admin())
+                admin = self._admin()
+                # serve librdkafka's queued log lines and errors: an Admin client is never
+                # polled otherwise, and the queue would grow while brokers are unreachable
+                admin.poll(0)
+                self._client_error = None
+                state = self._collect(admin)
             except Exception:
                 self._failures += 1
                 if self._failures >= self.config.recreate_client_after:
@@ -312,7 +328,10 @@ class AdminSource(Source):
         try:
             metadata = admin.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise SourceError(f"metadata request to {self.servers} failed: {_kafka_error(exc)}") from None
+            admin.poll(0)  # collect the cause (authentication, TLS, resolution) from error_cb
+            cause = f"; client reports {self._client_error}" if self._client_error else ""
+            text = scrub(f"{_kafka_error(exc)}{cause}", self.config.client)
+            raise SourceError(f"metadata request to {self.servers} failed: {text}") from None
         try:
             cluster = cluster_f.result()
         except KafkaException as exc:
