@@ -1,0 +1,311 @@
+"""Generated dashboards, alert rules and runbook: fresh, tied to the catalogue, valid for the real tools.
+
+promtool and amtool come from the Debian packages ``prometheus`` and
+``prometheus-alertmanager``; the tests fail (not skip) without them, naming the package.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.catalogue import MetricSpec, all_specs
+from exporter.mixin import alerts, dashboards, generate, panels, promql
+from exporter.mixin.settings import DEFAULTS, Settings, load
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMTOOL_TESTS = sorted((ROOT / "tests" / "promtool").glob("*.yml"))
+RULES = ROOT / generate.RULES_FILE
+RUNBOOK = ROOT / generate.RUNBOOK_FILE
+AM_CONFIG = ROOT / "examples" / "alertmanager.yml"
+
+
+def tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: install the Debian package {package}")
+    return path
+
+
+def committed_dashboards() -> dict[str, dict[str, Any]]:
+    return {p.name: json.loads(p.read_text()) for p in sorted((ROOT / "dashboards").glob("*.json"))}
+
+
+def committed_rules() -> list[dict[str, Any]]:
+    data = yaml.safe_load(RULES.read_text())
+    return [rule for group in data["groups"] for rule in group["rules"]]
+
+
+def dashboard_exprs(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, expr) for every panel target and every query variable of a dashboard JSON."""
+    found = []
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            found.append((f"{board['uid']} / {panel['title']}", target["expr"]))
+    for var in board["templating"]["list"]:
+        if var["type"] == "query":
+            found.append((f"{board['uid']} / ${var['name']}", var["query"]))
+    return found
+
+
+def all_committed_exprs() -> list[tuple[str, str]]:
+    exprs = [e for board in committed_dashboards().values() for e in dashboard_exprs(board)]
+    exprs += [(rule["alert"], rule["expr"]) for rule in committed_rules()]
+    return exprs
+
+
+# -- freshness ------------------------------------------------------------------------------
+def test_committed_artifacts_equal_a_fresh_generation() -> None:
+    files = generate.artifacts(DEFAULTS)
+    assert {str(p) for p in files} >= {"alerts/kafka-insight-rules.yml", "docs/runbook.md"}
+    assert generate.stale(ROOT, files) == [], "run: python -m exporter.mixin.generate"
+
+
+def test_generation_is_deterministic() -> None:
+    assert generate.artifacts(DEFAULTS) == generate.artifacts(DEFAULTS)
+
+
+def test_check_mode_detects_a_stale_and_a_stray_file(tmp_path: Path) -> None:
+    assert generate.main(["--out", str(tmp_path)]) == 0
+    assert generate.main(["--out", str(tmp_path), "--check"]) == 0
+    board = tmp_path / "dashboards" / "kafka-insight-cluster.json"
+    board.write_text(board.read_text().replace("Offline partitions", "Offline partitionz"))
+    (tmp_path / "dashboards" / "old.json").write_text("{}")
+    assert set(map(str, generate.stale(tmp_path, generate.artifacts(DEFAULTS)))) == {
+        "dashboards/kafka-insight-cluster.json",
+        "dashboards/old.json",
+    }
+    assert generate.main(["--out", str(tmp_path), "--check"]) == 1
+    assert generate.main(["--out", str(tmp_path)]) == 0  # rewrites and removes the stray
+    assert not (tmp_path / "dashboards" / "old.json").exists()
+    assert generate.stale(tmp_path, generate.artifacts(DEFAULTS)) == []
+
+
+def test_dashboard_json_is_sorted_and_ids_are_unique() -> None:
+    for name, board in committed_dashboards().items():
+        text = (ROOT / "dashboards" / name).read_text()
+        assert text == json.dumps(board, sort_keys=True, indent=2) + "\n", name
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids), name
+        assert board["uid"] == name.removesuffix(".json")
+
+
+# -- every metric name comes from the catalogue --------------------------------------------------
+def test_every_metric_in_dashboards_and_rules_is_in_the_catalogue() -> None:
+    exprs = all_committed_exprs()
+    assert len(exprs) > 30
+    problems = {where: sorted(promql.unknown_metrics(expr)) for where, expr in exprs if promql.unknown_metrics(expr)}
+    assert problems == {}
+    used = set().union(*(promql.metric_names(e) for _, e in exprs))
+    assert len(used & set(all_specs())) >= 20
+
+
+def test_the_catalogue_check_fails_on_a_wrong_name() -> None:
+    # a typo, a name from another exporter, and a spec that was never declared with metric()
+    assert promql.unknown_metrics('rate(kafka_insight_source_erors_total{job=~"$job"}[$__rate_interval])') == {
+        "kafka_insight_source_erors_total"
+    }
+    assert promql.unknown_metrics("sum by (topic) (kafka_server_replicamanager_underreplicatedpartitions)") == {
+        "kafka_server_replicamanager_underreplicatedpartitions"
+    }
+    ghost = MetricSpec("kafka_insight_ghost_partitions", "gauge", "never declared in the catalogue at all")
+    board = panels.DashboardDef(
+        "x",
+        "x",
+        "x",
+        (),
+        (("s", (panels.PanelDef("Ghost", "a panel on a metric nobody emits", "short", (panels.Query(panels.q(ghost)),)),)),),
+    )
+    rendered = json.loads(panels.render(board))
+    assert {promql.unknown_metrics(e).pop() for _, e in dashboard_exprs(rendered)} == {"kafka_insight_ghost_partitions"}
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum by (topic, partition) (rate(a_total{job=~"$job", x="y(z)"}[$__rate_interval]))', {"a_total"}),
+        ("max without (instance) (b) / on () group_left (cluster_id) c", {"b", "c"}),
+        ("count(d == -1) or vector(0)", {"d"}),
+        ("time() - e > 3 * f offset 5m", {"e", "f"}),
+        ('label_values(g{job=~"kafka-insight.*"}, job)', {"g"}),
+        ("(h > 0) and on (job, instance, group) (i == 1) unless ignoring (state) j", {"h", "i", "j"}),
+    ],
+)
+def test_metric_names_tokenizer(expr: str, names: set[str]) -> None:
+    assert promql.metric_names(expr) == names
+
+
+def test_counter_functions_only_on_counters() -> None:
+    assert [(where, p) for where, e in all_committed_exprs() for p in promql.type_errors(e)] == []
+    assert promql.type_errors("rate(kafka_insight_partition_log_end_offset[5m])") == [
+        "rate() on gauge kafka_insight_partition_log_end_offset"
+    ]
+    assert promql.type_errors("deriv(kafka_insight_collections_total[5m])") == [
+        "deriv() on counter kafka_insight_collections_total"
+    ]
+
+
+# -- panels -------------------------------------------------------------------------------
+UNIT_OF_SPEC = {"ratio": "percentunit", "seconds": "s", "bytes": "bytes"}
+#: functions whose result no longer has the unit of their argument
+CHANGES_UNIT = re.compile(r"\b(count|rate|irate|increase|deriv|delta|changes|count_over_time)\s*\(")
+
+
+def test_every_panel_has_description_unit_and_scoped_queries() -> None:
+    specs = all_specs()
+    for board in dashboards.all_dashboards(DEFAULTS):
+        names = [v.name for v in board.variables]
+        assert names[:1] == ["datasource"] and {"job", "instance", "cluster_id"} <= set(names), board.uid
+        for panel in board.panels():
+            where = f"{board.uid} / {panel.title}"
+            assert len(panel.description) >= 40, where
+            if panel.kind == "text":
+                continue
+            assert panel.unit in panels.UNITS, where
+            assert panel.queries, where
+            for query in panel.queries:
+                assert 'job=~"$job"' in query.expr and 'instance=~"$instance"' in query.expr, where
+                assert "rate(" not in query.expr or "[$__rate_interval]" in query.expr, where
+                assert "[5m]" not in query.expr and "[1m]" not in query.expr, where
+                used = {specs[n].unit for n in promql.metric_names(query.expr) if n in specs}
+                if len(used) == 1 and (unit := used.pop()) in UNIT_OF_SPEC and not CHANGES_UNIT.search(query.expr):
+                    assert panel.unit == UNIT_OF_SPEC[unit], f"{where}: {unit} metric shown as {panel.unit}"
+
+
+def test_dashboards_use_grafana_variables_and_links() -> None:
+    boards = committed_dashboards()
+    assert len(boards) >= 3
+    for board in boards.values():
+        for panel in board["panels"]:
+            if panel["type"] in ("row", "text"):
+                continue
+            assert panel["datasource"] == "${datasource}"
+            assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+            assert panel["description"], panel["title"]
+        assert board["links"] and board["links"][0]["tags"] == ["kafka-insight"]
+
+
+# -- alerts -------------------------------------------------------------------------------
+def test_alerts_carry_severity_annotations_runbook_and_dashboard() -> None:
+    runbook = RUNBOOK.read_text()
+    anchors = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
+    uids = {b["uid"] for b in committed_dashboards().values()}
+    rules = committed_rules()
+    assert len(rules) >= 7
+    for rule in rules:
+        name = rule["alert"]
+        assert re.fullmatch(r"Kafka[A-Z][A-Za-z]+", name), name
+        assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
+        ann = rule["annotations"]
+        assert set(ann) == {"summary", "description", "runbook_url", "dashboard_url"}, name
+        assert "{{" not in ann["summary"], f"{name}: summary must be a static sentence"
+        assert "{{ $labels." in ann["description"], name
+        # the value, unless it is a fixed 0/1 (a target down, a flag raised)
+        assert "{{ $value" in ann["description"] or re.search(r"== [01]$", rule["expr"]), name
+        assert ann["runbook_url"].split("#")[1] in anchors, f"{name}: no runbook section"
+        assert re.search(r"/d/([a-z-]+)\?", ann["dashboard_url"]).group(1) in uids, name  # type: ignore[union-attr]
+    assert len({r["alert"] for r in rules}) == len(rules)
+
+
+def test_runbook_sections_say_meaning_confirmation_and_action() -> None:
+    for alert in alerts.all_alerts(DEFAULTS):
+        rb = alert.runbook
+        assert len(rb.meaning) > 80 and len(rb.action) > 40, alert.name
+        assert "kafka-" in rb.confirm or "exporter" in rb.confirm or "/metrics" in rb.confirm, alert.name
+
+
+def test_promtool_check_rules() -> None:
+    done = subprocess.run([tool("promtool", "prometheus"), "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(committed_rules())} rules found" in done.stdout
+
+
+def test_promtool_unit_tests_pass() -> None:
+    assert PROMTOOL_TESTS
+    done = subprocess.run(
+        [tool("promtool", "prometheus"), "test", "rules", *map(str, PROMTOOL_TESTS)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_has_a_firing_and_a_silent_promtool_case() -> None:
+    fires: set[str] = set()
+    silent: set[str] = set()
+    for path in PROMTOOL_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (fires if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {rule["alert"] for rule in committed_rules()}
+    assert names - fires == set(), "alerts without a case where they fire"
+    assert names - silent == set(), "alerts without a case where they must not fire"
+
+
+def test_promtool_catches_a_broken_expectation(tmp_path: Path) -> None:
+    # the harness can fail: the same test, expecting the stale alert one evaluation early
+    source = (ROOT / "tests" / "promtool" / "exporter.yml").read_text()
+    broken = source.replace("- eval_time: 9m", "- eval_time: 8m", 1).replace("../../alerts/", f"{ROOT}/alerts/")
+    assert broken != source
+    (tmp_path / "broken.yml").write_text(broken)
+    done = subprocess.run([tool("promtool", "prometheus"), "test", "rules", str(tmp_path / "broken.yml")], capture_output=True)
+    assert done.returncode != 0
+
+
+# -- Alertmanager example -----------------------------------------------------------------
+def test_alertmanager_example_is_valid() -> None:
+    done = subprocess.run(
+        [tool("amtool", "prometheus-alertmanager"), "check-config", str(AM_CONFIG)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 inhibit rules" in done.stdout
+
+
+@pytest.mark.parametrize(("severity", "receiver"), [("critical", "pager"), ("warning", "ticket"), ("info", "ticket")])
+def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
+    amtool = tool("amtool", "prometheus-alertmanager")
+    cmd = [amtool, "config", "routes", "test", f"--config.file={AM_CONFIG}", f"--verify.receivers={receiver}"]
+    done = subprocess.run([*cmd, f"severity={severity}", "alertname=KafkaOfflinePartitions"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == receiver, done.stdout + done.stderr
+    wrong = "ticket" if receiver == "pager" else "pager"
+    cmd[-1] = f"--verify.receivers={wrong}"
+    assert subprocess.run([*cmd, f"severity={severity}"], capture_output=True).returncode != 0
+
+
+def test_inhibitions_name_real_alerts() -> None:
+    config = yaml.safe_load(AM_CONFIG.read_text())
+    names = {rule["alert"] for rule in committed_rules()}
+    mentioned = set()
+    for rule in config["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            mentioned |= set(re.findall(r"Kafka[A-Za-z]+", matcher))
+    # the min-ISR alerts come with the interpretation layer; the others must exist now
+    assert mentioned - names <= {"KafkaPartitionsUnderMinIsr", "KafkaPartitionsAtMinIsr"}
+
+
+# -- settings -----------------------------------------------------------------------------
+def test_settings_file_changes_thresholds_and_selector(tmp_path: Path) -> None:
+    custom = tmp_path / "settings.yml"
+    custom.write_text('job_selector: job="kafka"\nstale_for: 7m\nrunbook_url: https://wiki.example/runbook\n')
+    settings = load(custom)
+    assert settings.stale_for == "7m" and settings.lag_for == DEFAULTS.lag_for
+    rules = generate.render_rules(settings)
+    assert 'kafka_insight_source_up{job="kafka"} == 0' in rules
+    assert "for: 7m" in rules and "https://wiki.example/runbook#kafkainsightcollectionstale" in rules
+    boards = [panels.render(b) for b in dashboards.all_dashboards(settings)]
+    assert all('kafka_insight_build_info{job=\\"kafka\\"}' in text for text in boards)
+
+
+def test_settings_errors_name_the_setting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("stale_fro: 5m\n")
+    with pytest.raises(ValueError, match="unknown setting 'stale_fro'"):
+        load(bad)
+    with pytest.raises(ValueError, match="stale_for: '5 minutes' is not a Prometheus duration"):
+        Settings(stale_for="5 minutes")
+    assert generate.main(["--settings", str(bad), "--check"]) == 2
