@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
+from exporter.interpret import FACTORIES as INTERPRETATION
 from exporter.sources import broker_jmx, client_jmx
 from exporter.sources.admin import AdminSource
 from exporter.sources.base import Source
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 #: factories of the sources beyond the Admin API; each returns None when not configured
 SOURCE_FACTORIES: list[Callable[[Config], Source | None]] = [broker_jmx.factory, client_jmx.factory]
 #: factories of interpretation steps (stateful ones keep a bounded history)
-INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = []
+INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [*INTERPRETATION]
 
 
 def build_collector(config: Config) -> Collector:

@@ -45,6 +45,8 @@ class Topic:
     partitions: list[Partition]
     #: the interpretation-relevant topic configs; absent when describe_configs failed
     configs: dict[str, ConfigValue] = field(default_factory=dict)
+    #: Kafka's topic id (describe_topics); tells a re-created topic from the old one
+    topic_id: str | None = None
 
     @property
     def replication_factor(self) -> int:

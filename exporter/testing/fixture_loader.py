@@ -40,7 +40,7 @@ def load_metadata(path: str | Path, include_internal: bool = False) -> ClusterSt
             for name, c in t.get("configs", {}).items()
             if name in TOPIC_CONFIGS
         }
-        topics[t["name"]] = Topic(t["name"], bool(t.get("internal")), parts, configs)
+        topics[t["name"]] = Topic(t["name"], bool(t.get("internal")), parts, configs, t.get("topic_id"))
     groups: dict[str, ConsumerGroup] = {}
     for g in data.get("consumer_groups", []):
         members = [

@@ -1,0 +1,394 @@
+"""P3 (power loss, lost data) and lag done properly: offsets read against each other and over time.
+
+From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.History`:
+
+* committed offset beyond the log end / below the log start, per group and partition, with
+  the distance in messages.  The Admin source reads committed offsets *before* log end
+  offsets in every cycle, so a group that commits between the two reads can only look
+  behind, never beyond: a committed offset beyond the log end is real (acknowledged data
+  vanished, or someone set the offset by hand);
+* log end offset regressions per partition (the log end went backwards between cycles);
+  a topic deleted and created again under the same name is a new log, not a regression
+  (recognised by its topic id when the source provides one, and by its absence from a
+  cycle in any case);
+* forced flush configured per topic (runbook information, not an alarm);
+* lag in seconds by interpolating the log end offset history (kafka-lag-exporter's
+  approach) and a Burrow-style status per group: ok, lagging, stalled, stopped, rewound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from exporter.catalogue import Samples, metric
+from exporter.interpret.history import CommitHistory, History
+from exporter.model import ClusterState, ConsumerGroup
+
+if TYPE_CHECKING:
+    from exporter.cycle import Snapshot
+
+SRC = "interpret"
+#: Kafka's "never force a flush" value of flush.messages and flush.ms (Long.MAX_VALUE)
+NEVER = 2**63 - 1
+#: group states in which members are (or are about to be) consuming
+ACTIVE_STATES = ("STABLE", "PREPARING_REBALANCE", "COMPLETING_REBALANCE", "ASSIGNING", "RECONCILING")
+#: Burrow-style statuses, most urgent first: a group is in exactly one of them
+GROUP_STATUSES = ("rewound", "stopped", "stalled", "lagging", "ok")
+
+# -- catalogue -------------------------------------------------------------------------
+BEYOND_END = metric(
+    "kafka_insight_consumer_group_offset_beyond_log_end",
+    "gauge",
+    """1 if the group's committed offset on the partition is beyond the log end offset.
+    Committed offsets are read before log end offsets in every cycle, so a group
+    committing in between cannot cause it: the messages the group had acknowledged
+    reading are gone (all replicas lost power or disks, unclean leader election) or the
+    offset was set by hand. The consumer will get OffsetOutOfRange and jump to
+    auto.offset.reset (earliest re-reads the whole partition, latest skips everything
+    written until then). Check for data loss, then reset the group's offset
+    deliberately (kafka-consumer-groups.sh --reset-offsets).""",
+    ("group", "topic", "partition"),
+    source=SRC,
+)
+BEYOND_END_MESSAGES = metric(
+    "kafka_insight_consumer_group_offset_beyond_log_end_messages",
+    "gauge",
+    """Committed offset - log end offset when the committed offset is beyond the log end
+    (0 otherwise): at least this many acknowledged messages that the group had consumed
+    no longer exist, and offsets that new messages take will not be read by the group
+    until it is reset.""",
+    ("group", "topic", "partition"),
+    source=SRC,
+)
+BELOW_START = metric(
+    "kafka_insight_consumer_group_offset_below_log_start",
+    "gauge",
+    """1 if the group's committed offset is below the partition's log start offset:
+    retention or delete_records removed messages the group had not read yet. The group
+    will never see them; on restart it jumps to auto.offset.reset. Consume faster,
+    raise retention.ms/retention.bytes, or alert earlier on lag in seconds.""",
+    ("group", "topic", "partition"),
+    source=SRC,
+)
+BELOW_START_MESSAGES = metric(
+    "kafka_insight_consumer_group_offset_below_log_start_messages",
+    "gauge",
+    """Log start offset - committed offset when the committed offset is below the log
+    start (0 otherwise): messages deleted before the group read them (offsets; on
+    compacted topics an upper bound). kafka-consumer-groups.sh counts these as lag.""",
+    ("group", "topic", "partition"),
+    source=SRC,
+)
+CLUSTER_BEYOND_END = metric(
+    "kafka_insight_cluster_committed_offsets_beyond_log_end",
+    "gauge",
+    "Group partitions whose committed offset is beyond the log end (see kafka_insight_consumer_group_offset_beyond_log_end).",
+    source=SRC,
+)
+CLUSTER_BELOW_START = metric(
+    "kafka_insight_cluster_committed_offsets_below_log_start",
+    "gauge",
+    "Group partitions whose committed offset is below the log start (see kafka_insight_consumer_group_offset_below_log_start).",
+    source=SRC,
+)
+REGRESSIONS = metric(
+    "kafka_insight_partition_log_end_offset_regressions_total",
+    "counter",
+    """Times the partition's log end offset (high watermark) went backwards between two
+    collection cycles since the exporter started: acknowledged messages vanished (every
+    in-sync replica lost its page cache at once, e.g. a power loss, or an unclean leader
+    election). A deleted and re-created topic does not count. Any increase is data loss:
+    find out which producers' writes are gone and whether consumers skipped them.""",
+    ("topic", "partition"),
+    source=SRC,
+)
+REGRESSED_MESSAGES = metric(
+    "kafka_insight_partition_log_end_offset_regressed_messages_total",
+    "counter",
+    """Sum of how far the log end offset went backwards in each regression (see
+    kafka_insight_partition_log_end_offset_regressions_total): acknowledged messages
+    lost, at least.""",
+    ("topic", "partition"),
+    source=SRC,
+)
+CLUSTER_REGRESSIONS = metric(
+    "kafka_insight_cluster_log_end_offset_regressions_total",
+    "counter",
+    "Log end offset regressions over all partitions since the exporter started (acknowledged data lost).",
+    source=SRC,
+)
+FLUSH_FORCED = metric(
+    "kafka_insight_topic_flush_forced",
+    "gauge",
+    """1 if the topic forces fsync (flush.messages or flush.ms set below Kafka's default of
+    never): information for the power-loss runbook, not an alarm. 0 is Kafka's default:
+    acknowledged writes live in the replicas' page cache, so only replicas in different
+    power domains (racks) protect them against a site-wide power loss.""",
+    ("topic",),
+    source=SRC,
+)
+LAG_SECONDS = metric(
+    "kafka_insight_consumer_group_partition_lag_seconds",
+    "gauge",
+    """How long ago the log end offset was where the group's committed offset is now: the
+    age of the oldest message the group has not consumed (0 when caught up). Interpolated
+    from the exporter's history of (time, log end offset) per partition: accurate to one
+    collection interval inside the history window (history_points cycles), extrapolated
+    at the average produce rate beyond it, and a lower bound (time since the exporter
+    first saw the partition) before it has two points. Better than lag in messages for
+    alerts: it means the same on busy and quiet topics.""",
+    ("group", "topic", "partition"),
+    unit="seconds",
+    source=SRC,
+)
+GROUP_LAG_SECONDS = metric(
+    "kafka_insight_consumer_group_lag_seconds",
+    "gauge",
+    """Largest lag in seconds over the group's partitions (see
+    kafka_insight_consumer_group_partition_lag_seconds). Compare with the topic's
+    retention: at retention the group starts losing messages.""",
+    ("group",),
+    unit="seconds",
+    source=SRC,
+)
+GROUP_STATUS = metric(
+    "kafka_insight_consumer_group_status",
+    "gauge",
+    """1 for the group's status, 0 for the others (Burrow-style, most urgent wins).
+    rewound: a committed offset went backwards this cycle (someone reset it; messages
+    will be re-processed). stopped: no member runs and lag > 0 - start the consumers.
+    stalled: members are present and lag > 0, but a committed offset has not moved for
+    stalled_after_seconds - the consumer is stuck (poison message, deadlock, endless
+    rebalance): check its logs. lagging: lag in seconds above lagging_after_seconds while
+    it commits - it consumes, but slower than producers write: scale it. ok: none of
+    these.""",
+    ("group", "status"),
+    source=SRC,
+)
+GROUP_REWINDS = metric(
+    "kafka_insight_consumer_group_rewinds_total",
+    "counter",
+    "Times a committed offset of the group went backwards between two cycles since the exporter started (offset resets).",
+    ("group",),
+    source=SRC,
+)
+
+
+# -- settings --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OffsetSettings:
+    #: points of log end offset history per partition (bounds memory)
+    history_points: int = 60
+    #: a committed offset unchanged this long, with lag and members, is stalled
+    stalled_after: float = 300.0
+    #: lag in seconds above this is lagging
+    lagging_after: float = 60.0
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any] | None) -> OffsetSettings:
+        section = (raw or {}).get("interpretation") or {}
+        return cls(
+            int(section.get("lag_history_points", cls.history_points)),
+            float(section.get("stalled_after_seconds", cls.stalled_after)),
+            float(section.get("lagging_after_seconds", cls.lagging_after)),
+        )
+
+
+# -- pure computation over (state, history) --------------------------------------------
+@dataclass
+class GroupPartitionFacts:
+    topic: str
+    partition: int
+    committed: int
+    lag: int | None
+    lag_seconds: float | None
+    beyond_by: int | None
+    below_by: int | None
+    rewound: bool
+    unchanged_for: float
+
+
+@dataclass
+class GroupFacts:
+    group: str
+    status: str
+    partitions: list[GroupPartitionFacts] = field(default_factory=list)
+
+    @property
+    def lag_seconds(self) -> float | None:
+        values = [p.lag_seconds for p in self.partitions if p.lag_seconds is not None]
+        return max(values) if values else None
+
+
+@dataclass
+class PartitionFacts:
+    topic: str
+    partition: int
+    regressed_by: int
+    regressions: int
+    regressed_messages: int
+
+
+@dataclass
+class OffsetFacts:
+    partitions: list[PartitionFacts]
+    groups: list[GroupFacts]
+    flush_forced: dict[str, bool]
+    regressions_total: int
+
+
+def _forced(value: str | None) -> bool:
+    try:
+        return value is not None and 0 <= int(value) < NEVER
+    except ValueError:
+        return False
+
+
+def update_partitions(state: ClusterState, history: History, now: float) -> list[PartitionFacts]:
+    """Feed this cycle's log end offsets into the history; report regressions."""
+    seen: set[tuple[str, int]] = set()
+    facts = []
+    for topic in state.topics.values():
+        topic_id = getattr(topic, "topic_id", None)
+        for p in topic.partitions:
+            key = (p.topic, p.partition)
+            seen.add(key)
+            ph = history.partition(p.topic, p.partition, topic_id)
+            regressed = 0
+            if p.log_end_offset is not None:
+                regressed = ph.observe(now, p.log_end_offset)
+                if regressed:
+                    history.regressions_total += 1
+            facts.append(PartitionFacts(p.topic, p.partition, regressed, ph.regressions, ph.regressed_messages))
+    for gone in set(history.partitions) - seen:
+        del history.partitions[gone]
+    return facts
+
+
+def group_facts(state: ClusterState, group: ConsumerGroup, history: History, now: float, settings: OffsetSettings) -> GroupFacts:
+    facts = GroupFacts(group.group_id, "ok")
+    for (topic, pid), committed in sorted(group.committed.items()):
+        part = state.partition(topic, pid)
+        if part is None:
+            continue  # topic filtered out or deleted
+        key = (group.group_id, topic, pid)
+        ch = history.commits.get(key)
+        rewound = False
+        if ch is None:
+            ch = history.commits[key] = CommitHistory(committed, now)
+        elif committed != ch.offset:
+            rewound = committed < ch.offset
+            ch.offset, ch.since = committed, now
+        leo, start = part.log_end_offset, part.log_start_offset
+        lag = None if leo is None else max(0, leo - committed)
+        lag_seconds = None
+        if lag == 0:
+            lag_seconds = 0.0
+        elif lag is not None:
+            ph = history.partitions.get((topic, pid))
+            when = ph.time_at(committed) if ph is not None else None
+            lag_seconds = None if when is None else max(0.0, now - when[0])
+        facts.partitions.append(
+            GroupPartitionFacts(
+                topic,
+                pid,
+                committed,
+                lag,
+                lag_seconds,
+                None if leo is None else max(0, committed - leo),
+                None if start is None else max(0, start - committed),
+                rewound,
+                now - ch.since,
+            )
+        )
+    facts.status = group_status(group, facts, settings)
+    return facts
+
+
+def group_status(group: ConsumerGroup, facts: GroupFacts, settings: OffsetSettings) -> str:
+    active = bool(group.members) or group.state in ACTIVE_STATES
+    lagging_parts = [p for p in facts.partitions if p.lag]
+    if any(p.rewound for p in facts.partitions):
+        return "rewound"
+    if lagging_parts and not active:
+        return "stopped"
+    if lagging_parts and any(p.unchanged_for >= settings.stalled_after for p in lagging_parts):
+        return "stalled"
+    lag_seconds = facts.lag_seconds
+    if lag_seconds is not None and lag_seconds >= settings.lagging_after:
+        return "lagging"
+    return "ok"
+
+
+def analyse(state: ClusterState, history: History, now: float, settings: OffsetSettings) -> OffsetFacts:
+    """One cycle: update the history with ``state`` observed at ``now``; return the facts."""
+    partitions = update_partitions(state, history, now)
+    groups = [group_facts(state, g, history, now, settings) for g in state.groups.values()]
+    seen = {(g.group, p.topic, p.partition) for g in groups for p in g.partitions}
+    for gone in set(history.commits) - seen:
+        del history.commits[gone]
+    for g in groups:
+        if any(p.rewound for p in g.partitions):
+            history.rewinds[g.group] = history.rewinds.get(g.group, 0) + 1
+    for gone_group in set(history.rewinds) - {g.group for g in groups}:
+        del history.rewinds[gone_group]
+    flush = {
+        name: _forced((t.configs.get("flush.messages") or _NONE).value) or _forced((t.configs.get("flush.ms") or _NONE).value)
+        for name, t in state.topics.items()
+    }
+    return OffsetFacts(partitions, groups, flush, history.regressions_total)
+
+
+class _Missing:
+    value: str | None = None
+
+
+_NONE = _Missing()
+
+
+def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
+    for spec in (BEYOND_END, BELOW_START, GROUP_STATUS, REGRESSIONS):
+        out.declare(spec)
+    for pf in facts.partitions:
+        out.add(REGRESSIONS, pf.regressions, pf.topic, pf.partition)
+        out.add(REGRESSED_MESSAGES, pf.regressed_messages, pf.topic, pf.partition)
+    out.add(CLUSTER_REGRESSIONS, facts.regressions_total)
+    for topic, forced in facts.flush_forced.items():
+        out.add(FLUSH_FORCED, 1 if forced else 0, topic)
+    beyond = below = 0
+    for g in facts.groups:
+        for p in g.partitions:
+            labels = (g.group, p.topic, p.partition)
+            if p.beyond_by is not None:
+                out.add(BEYOND_END, 1 if p.beyond_by > 0 else 0, *labels)
+                out.add(BEYOND_END_MESSAGES, p.beyond_by, *labels)
+                beyond += p.beyond_by > 0
+            if p.below_by is not None:
+                out.add(BELOW_START, 1 if p.below_by > 0 else 0, *labels)
+                out.add(BELOW_START_MESSAGES, p.below_by, *labels)
+                below += p.below_by > 0
+            if p.lag_seconds is not None:
+                out.add(LAG_SECONDS, p.lag_seconds, *labels)
+        if g.lag_seconds is not None:
+            out.add(GROUP_LAG_SECONDS, g.lag_seconds, g.group)
+        for status in GROUP_STATUSES:
+            out.add(GROUP_STATUS, 1 if g.status == status else 0, g.group, status)
+        out.add(GROUP_REWINDS, history.rewinds.get(g.group, 0), g.group)
+    out.add(CLUSTER_BEYOND_END, beyond)
+    out.add(CLUSTER_BELOW_START, below)
+
+
+class OffsetsInterpreter:
+    """P3 and lag each cycle; owns the bounded :class:`History`."""
+
+    def __init__(self, settings: OffsetSettings | None = None) -> None:
+        self.settings = settings or OffsetSettings()
+        self.history = History(points=self.settings.history_points)
+
+    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+        state = snapshot.payload("admin")
+        if not isinstance(state, ClusterState):
+            return  # the source is down: keep the history as it was
+        facts = analyse(state, self.history, snapshot.started, self.settings)
+        emit_offsets(facts, self.history, out)

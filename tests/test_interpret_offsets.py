@@ -1,0 +1,263 @@
+"""P3 (lost data) and lag gauges: recorded Kafka 4.0 fixtures plus successive hand-made snapshots.
+
+Expected numbers come from shared/fixtures/README.md ("Consumer groups") or are written by
+hand for the synthetic cycles below, never recomputed with the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from exporter.catalogue import Samples
+from exporter.interpret.history import History, PartitionHistory
+from exporter.interpret.offsets import GROUP_STATUSES, OffsetSettings, analyse, emit_offsets
+from exporter.model import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
+from exporter.testing.fixture_loader import load_metadata
+from tests.conftest import FIXTURES
+
+STATES = ("healthy", "broker3-down", "broker3-restarted")
+
+
+def load(state: str) -> ClusterState:
+    return load_metadata(FIXTURES / f"metadata-{state}.json")
+
+
+class Cycles:
+    """Feeds successive snapshots at chosen times, like the collector does."""
+
+    def __init__(self, settings: OffsetSettings | None = None) -> None:
+        self.settings = settings or OffsetSettings()
+        self.history = History(points=self.settings.history_points)
+
+    def run(self, state: ClusterState, now: float) -> Samples:
+        out = Samples()
+        emit_offsets(analyse(state, self.history, now, self.settings), self.history, out)
+        return out
+
+
+def status(out: Samples, group: str) -> str:
+    states = {s: out.get("kafka_insight_consumer_group_status", group=group, status=s) for s in GROUP_STATUSES}
+    assert sorted(states.values()) == [0, 0, 0, 0, 1], states  # exactly one status, all present
+    return next(s for s, v in states.items() if v == 1)
+
+
+# -- recorded cluster ---------------------------------------------------------------------
+@pytest.mark.parametrize(("state", "beyond"), [("healthy", 1_000_000), ("broker3-down", 999_912), ("broker3-restarted", 999_912)])
+def test_committed_beyond_log_end_from_fixtures(state: str, beyond: int) -> None:
+    """analytics-lagging's durable-0 was set to log end + 1,000,000 (46841 -> 1046841)."""
+    out = Cycles().run(load(state), 1000.0)
+    labels = {"group": "analytics-lagging", "topic": "durable", "partition": "0"}
+    assert out.get("kafka_insight_consumer_group_offset_beyond_log_end", **labels) == 1
+    assert out.get("kafka_insight_consumer_group_offset_beyond_log_end_messages", **labels) == beyond
+    other = {"group": "analytics-lagging", "topic": "durable", "partition": "1"}
+    assert out.get("kafka_insight_consumer_group_offset_beyond_log_end", **other) == 0
+    assert out.get("kafka_insight_consumer_group_offset_beyond_log_end_messages", **other) == 0
+    assert out.get("kafka_insight_cluster_committed_offsets_beyond_log_end") == 1
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_committed_below_log_start_from_fixtures(state: str) -> None:
+    """audit-stale committed 100; delete_records moved risky-rf2-0/1's log start to 6748 and 6636."""
+    out = Cycles().run(load(state), 1000.0)
+    below = "kafka_insight_consumer_group_offset_below_log_start"
+    assert out.get(below, group="audit-stale", topic="risky-rf2", partition="0") == 1
+    assert out.get(below + "_messages", group="audit-stale", topic="risky-rf2", partition="0") == 6648
+    assert out.get(below, group="audit-stale", topic="risky-rf2", partition="1") == 1
+    assert out.get(below + "_messages", group="audit-stale", topic="risky-rf2", partition="1") == 6536
+    assert out.get(below, group="audit-stale", topic="risky-rf2", partition="2") == 0
+    assert out.get(below + "_messages", group="audit-stale", topic="risky-rf2", partition="2") == 0
+    assert out.get("kafka_insight_cluster_committed_offsets_below_log_start") == 2
+    # caught-up groups are neither
+    assert out.get(below, group="billing-caught-up", topic="unclean", partition="0") == 0
+    assert (
+        out.get("kafka_insight_consumer_group_offset_beyond_log_end", group="billing-caught-up", topic="unclean", partition="0")
+        == 0
+    )
+
+
+def test_flags_present_for_every_committed_partition() -> None:
+    out = Cycles().run(load("healthy"), 1000.0)
+    rows = next(rows for spec, rows in out if spec.name == "kafka_insight_consumer_group_offset_beyond_log_end")
+    # live-tail 9, billing-caught-up 3, analytics-lagging 6, audit-stale 6, perf-consumer 6
+    assert len(rows) == 30
+
+
+def test_group_status_from_fixtures() -> None:
+    out = Cycles().run(load("healthy"), 1000.0)
+    assert status(out, "live-tail") == "ok"  # Stable, caught up
+    assert status(out, "billing-caught-up") == "ok"  # Empty, lag 0
+    assert status(out, "analytics-lagging") == "stopped"  # Empty, lag 99,632
+    assert status(out, "audit-stale") == "stopped"
+    assert status(out, "perf-consumer") == "stopped"
+
+
+def test_fixture_cycles_do_not_regress() -> None:
+    cycles = Cycles()
+    for i, state in enumerate(STATES):
+        out = cycles.run(load(state), 1000.0 + 30 * i)
+    assert out.get("kafka_insight_cluster_log_end_offset_regressions_total") == 0
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", topic="durable", partition="0") == 0
+    # single-2 was offline (no offsets) in broker3-down: its history simply waited
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", topic="single", partition="2") == 0
+
+
+# -- regressions ----------------------------------------------------------------------------
+def with_log_end(state: ClusterState, topic: str, partition: int, offset: int) -> ClusterState:
+    changed = copy.deepcopy(state)
+    part = changed.partition(topic, partition)
+    assert part is not None
+    part.log_end_offset = offset
+    return changed
+
+
+def test_log_end_going_backwards_is_counted_once() -> None:
+    healthy = load("healthy")  # durable-0 log end 46841
+    cycles = Cycles()
+    cycles.run(healthy, 0.0)
+    lost = with_log_end(healthy, "durable", 0, 46741)
+    out = cycles.run(lost, 30.0)
+    key = {"topic": "durable", "partition": "0"}
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", **key) == 1
+    assert out.get("kafka_insight_partition_log_end_offset_regressed_messages_total", **key) == 100
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", topic="durable", partition="1") == 0
+    assert out.get("kafka_insight_cluster_log_end_offset_regressions_total") == 1
+    # the log grows again from there: no further regression, the counter keeps its value
+    out = cycles.run(with_log_end(healthy, "durable", 0, 46800), 60.0)
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", **key) == 1
+    out = cycles.run(with_log_end(healthy, "durable", 0, 46000), 90.0)
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", **key) == 2
+    assert out.get("kafka_insight_partition_log_end_offset_regressed_messages_total", **key) == 900
+    assert out.get("kafka_insight_cluster_log_end_offset_regressions_total") == 2
+
+
+def test_recreated_topic_is_not_a_regression() -> None:
+    healthy = load("healthy")
+    cycles = Cycles()
+    cycles.run(healthy, 0.0)
+    # deleted and created again between two cycles: new topic id, log end starts over
+    recreated = with_log_end(healthy, "durable", 0, 5)
+    recreated.topics["durable"].topic_id = "a-new-topic-id"
+    out = cycles.run(recreated, 30.0)
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", topic="durable", partition="0") == 0
+    assert out.get("kafka_insight_cluster_log_end_offset_regressions_total") == 0
+
+
+def test_topic_absent_for_a_cycle_starts_a_new_history() -> None:
+    """Without a topic id (a source that does not report it), absence from a cycle resets."""
+    healthy = load("healthy")
+    for topic in healthy.topics.values():
+        topic.topic_id = None
+    cycles = Cycles()
+    cycles.run(healthy, 0.0)
+    gone = copy.deepcopy(healthy)
+    del gone.topics["durable"]
+    out = cycles.run(gone, 30.0)
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", topic="durable", partition="0") is None
+    assert ("durable", 0) not in cycles.history.partitions
+    out = cycles.run(with_log_end(healthy, "durable", 0, 5), 60.0)
+    assert out.get("kafka_insight_partition_log_end_offset_regressions_total", topic="durable", partition="0") == 0
+
+
+# -- lag in seconds, group status (hand-made cycles) ---------------------------------------
+def make_state(leo: int, committed: int | None, *, members: int = 1, start: int = 0, flush_ms: str | None = None) -> ClusterState:
+    configs = {"flush.ms": ConfigValue(flush_ms, "DYNAMIC_TOPIC_CONFIG", True)} if flush_ms else {}
+    topic = Topic("orders", False, [Partition("orders", 0, 1, [1], [1], start, leo, leo)], configs, "id-1")
+    groups = {}
+    if committed is not None:
+        state = "STABLE" if members else "EMPTY"
+        group_members = [GroupMember(f"m{i}", "app", "/10.0.0.1", [("orders", 0)]) for i in range(members)]
+        groups["app"] = ConsumerGroup("app", state, "CLASSIC", False, 1, group_members, {("orders", 0): committed})
+    return ClusterState("c1", [], {"orders": topic}, groups)
+
+
+LAG = {"group": "app", "topic": "orders", "partition": "0"}
+
+
+def test_lag_seconds_interpolates_the_log_end_history() -> None:
+    cycles = Cycles()
+    cycles.run(make_state(0, 0), 0.0)
+    cycles.run(make_state(100, 0), 10.0)
+    cycles.run(make_state(200, 0), 20.0)
+    out = cycles.run(make_state(300, 150), 30.0)
+    # the log end was at 150 at t = 15 (between (10, 100) and (20, 200)): 15 s ago
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(15.0)
+    assert out.get("kafka_insight_consumer_group_lag_seconds", group="app") == pytest.approx(15.0)
+    out = cycles.run(make_state(300, 300), 40.0)
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == 0
+
+
+def test_lag_seconds_uses_the_last_time_of_a_flat_stretch() -> None:
+    cycles = Cycles()
+    for t in (0.0, 10.0, 20.0):
+        cycles.run(make_state(100, 100), t)  # idle topic: one point whose time moves on
+    assert len(cycles.history.partitions[("orders", 0)].offsets) == 1
+    out = cycles.run(make_state(200, 100), 30.0)
+    # the log end left 100 after t = 20 (the last time it was seen there): 10 s ago
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(10.0)
+
+
+def test_lag_seconds_before_the_history_is_extrapolated_or_bounded() -> None:
+    cycles = Cycles(OffsetSettings(history_points=3))
+    out = cycles.run(make_state(1000, 400), 0.0)
+    # one observation: nothing known about the age yet, so no sample (not a false 0)
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) is None
+    out = cycles.run(make_state(1000, 400), 60.0)
+    # still one point (flat): the age is at least the 60 s since the partition was first seen
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(60.0)
+    for t, leo in ((70.0, 1100), (80.0, 1200), (90.0, 1300)):
+        out = cycles.run(make_state(leo, 400), t)
+    ph = cycles.history.partitions[("orders", 0)]
+    assert list(ph.offsets) == [1100.0, 1200.0, 1300.0]  # capacity 3: oldest points dropped
+    # 10 offsets/s over the history: offset 400 is 70 s before (70, 1100) -> t = 0 -> 90 s
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(90.0)
+
+
+def test_stalled_stopped_lagging_rewound() -> None:
+    settings = OffsetSettings(stalled_after=60.0, lagging_after=20.0)
+    cycles = Cycles(settings)
+    # a member consumes but falls behind: lag in seconds grows past 20 s -> lagging
+    cycles.run(make_state(0, 0), 0.0)
+    cycles.run(make_state(100, 50), 10.0)
+    out = cycles.run(make_state(200, 60), 20.0)
+    assert status(out, "app") == "ok"  # offset 60 was the log end at t = 6: 14 s
+    out = cycles.run(make_state(300, 70), 30.0)
+    assert status(out, "app") == "lagging"  # 70 at t = 7: 23 s
+    # the committed offset stops moving with lag > 0 and the member still there -> stalled after 60 s
+    out = cycles.run(make_state(400, 70), 60.0)
+    assert status(out, "app") == "lagging"
+    out = cycles.run(make_state(500, 70), 90.0)
+    assert status(out, "app") == "stalled"  # unchanged since t = 30
+    # the member leaves -> stopped
+    out = cycles.run(make_state(500, 70, members=0), 100.0)
+    assert status(out, "app") == "stopped"
+    assert out.get("kafka_insight_consumer_group_rewinds_total", group="app") == 0
+    # someone resets the offset backwards -> rewound, for that cycle, and counted
+    out = cycles.run(make_state(500, 10, members=0), 110.0)
+    assert status(out, "app") == "rewound"
+    assert out.get("kafka_insight_consumer_group_rewinds_total", group="app") == 1
+    out = cycles.run(make_state(500, 500), 120.0)
+    assert status(out, "app") == "ok"
+    assert out.get("kafka_insight_consumer_group_rewinds_total", group="app") == 1
+
+
+def test_flush_forced_is_information() -> None:
+    out = Cycles().run(make_state(1, 1, flush_ms="1000"), 0.0)
+    assert out.get("kafka_insight_topic_flush_forced", topic="orders") == 1
+    out = Cycles().run(make_state(1, 1, flush_ms=str(2**63 - 1)), 0.0)
+    assert out.get("kafka_insight_topic_flush_forced", topic="orders") == 0
+    healthy = Cycles().run(load("healthy"), 0.0)  # every recorded topic keeps Kafka's default
+    assert healthy.get("kafka_insight_topic_flush_forced", topic="durable") == 0
+
+
+def test_history_is_bounded_and_forgets() -> None:
+    ph = PartitionHistory(capacity=5)
+    for i in range(100):
+        ph.observe(float(i), i * 10)
+    assert len(ph.offsets) == 5 and len(ph.times) == 5
+    cycles = Cycles()
+    cycles.run(make_state(10, 5), 0.0)
+    assert cycles.history.size() == (1, 1, 1)
+    cycles.run(make_state(10, None), 10.0)  # the group is gone
+    assert cycles.history.size() == (1, 1, 0)
