@@ -86,6 +86,19 @@ SCHEMA: dict[str, Any] = {
             "bool", False, "Serve `/healthz` and `/readyz` without basic auth (for liveness/readiness probes); TLS still applies."
         ),
     },
+    "interpretation": {
+        "lag_history_points": Opt(
+            "int",
+            60,
+            "Points of (time, log end offset) history kept per partition for lag in seconds (16 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
+            2,
+            10000,
+        ),
+        "stalled_after_seconds": Opt(
+            "float", 300.0, "A group with members and lag whose committed offset has not moved for this long is `stalled`.", 1, 604800
+        ),
+        "lagging_after_seconds": Opt("float", 60.0, "A group whose lag in seconds reaches this is `lagging`.", 0, 604800),
+    },
     "log": {
         "level": Opt("level", "info", "Log level: debug, info, warning, error."),
     },
