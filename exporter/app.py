@@ -8,7 +8,7 @@ from collections.abc import Callable
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
 from exporter.interpret import FACTORIES as INTERPRETATION
-from exporter.sources import broker_jmx, client_jmx
+from exporter.sources import broker_jmx, client_jmx, client_stats
 from exporter.sources.admin import AdminSource
 from exporter.sources.base import Source
 
@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 SOURCE_FACTORIES: list[Callable[[Config], Source | None]] = [broker_jmx.factory, client_jmx.factory]
 #: factories of interpretation steps (stateful ones keep a bounded history)
 INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [*INTERPRETATION]
+
+
+# librdkafka client statistics (issue 6): the source, and its derived gauges
+SOURCE_FACTORIES.append(client_stats.build)
+INTERPRETER_FACTORIES.append(client_stats.build_interpreter)
 
 
 def build_collector(config: Config) -> Collector:

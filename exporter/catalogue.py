@@ -25,6 +25,8 @@ EMITTING_MODULES: list[str] = [
     "exporter.sources.admin",
     "exporter.sources.broker_jmx",
     "exporter.sources.client_jmx",
+    "exporter.sources.client_stats",
+    "exporter.interpret.client_stats",
     "exporter.interpret.durability",
     "exporter.interpret.offsets",
 ]

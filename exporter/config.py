@@ -99,6 +99,37 @@ SCHEMA: dict[str, Any] = {
         ),
         "lagging_after_seconds": Opt("float", 60.0, "A group whose lag in seconds reaches this is `lagging`.", 0, 604800),
     },
+    "client_stats": {
+        "enabled": Opt(
+            "bool",
+            False,
+            "Consume librdkafka client statistics that applications forward with `exporter.stats_forwarder` (always on in demo mode).",
+        ),
+        "topic": Opt("str", "kafka-insight-client-stats", "Topic the applications forward their statistics to."),
+        "expire_after_intervals": Opt(
+            "float",
+            3.0,
+            "A client instance not heard from for this many of its statistics intervals (the collection interval when it did not say) disappears with its series.",
+            1,
+            1000,
+        ),
+        "max_instances": Opt(
+            "int",
+            1000,
+            "Most client instances tracked; statistics from further new instances are dropped and counted until others expire.",
+            1,
+            1000000,
+        ),
+        "max_message_bytes": Opt(
+            "int", 1048576, "Statistics messages larger than this are dropped and counted.", 1024, 104857600
+        ),
+        "create_topic": Opt("bool", True, "Create the statistics topic when it does not exist (retention below, delete policy)."),
+        "partitions": Opt("int", 3, "Partitions of the statistics topic when the exporter creates it.", 1, 1000),
+        "replication_factor": Opt(
+            "int", -1, "Replication factor of the statistics topic when the exporter creates it (-1: the broker default).", -1, 100
+        ),
+        "retention_seconds": Opt("float", 3600.0, "retention.ms of the statistics topic when the exporter creates it.", 60, 31536000),
+    },
     "log": {
         "level": Opt("level", "info", "Log level: debug, info, warning, error."),
     },
