@@ -1,0 +1,221 @@
+"""Every dashboard query and alert expression, evaluated by a real Prometheus.
+
+A real ``/usr/bin/prometheus`` (temporary data dir, free port, 1 s scrape and rule
+interval) scrapes the exporter (a subprocess, ``--kafka.bootstrap-servers`` pointing at the
+``tansu`` fixture broker, ``--collection.interval 1``) while the demo's synthetic traffic
+runs, and loads the generated rules. Each query is sent through the HTTP API with the
+Grafana variables substituted: it must parse, and it must return data unless it is on
+:data:`MAY_BE_EMPTY` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.demo.broker import TansuBroker, free_port
+from exporter.demo.traffic import Traffic
+from exporter.mixin import alerts, dashboards
+from exporter.mixin.settings import DEFAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "alerts" / "kafka-insight-rules.yml"
+JOB = "kafka-insight"
+#: Grafana's $__rate_interval for a 1 s scrape interval is 4 s; a little more keeps 4+ samples
+RATE_INTERVAL = "5s"
+
+#: queries (dashboard uid, panel title, query legend) that may legitimately return nothing on the demo
+MAY_BE_EMPTY: dict[tuple[str, str, str], str] = {
+    (dashboards.EXPORTER_UID, "Dropped values", "{{source}}"): "only exported for sources that dropped a value; a healthy demo drops none",
+    (dashboards.CLUSTER_UID, "Offline partitions by topic", "{{topic}}"): "empty while every partition has a leader (healthy)",
+    (dashboards.CLUSTER_UID, "Under-replicated partitions by topic", "{{topic}}"): "empty while every ISR is full (healthy)",
+    (dashboards.CLUSTER_UID, "Topic durability settings", "unclean election"): (
+        "Tansu's describe_configs does not report unclean.leader.election.enable (a real broker does)"
+    ),
+}
+#: alerts that must stay silent (no series) while the demo runs healthily
+MUST_BE_SILENT = {"KafkaInsightExporterDown", "KafkaInsightSourceDown", "KafkaInsightCollectionStale", "KafkaOfflinePartitions"}
+
+
+@dataclass
+class Live:
+    prometheus: str
+    exporter: str
+    cluster_id: str
+    tmp: Path
+
+    def api(self, path: str, **params: str) -> dict[str, Any]:
+        url = f"{self.prometheus}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                data: dict[str, Any] = json.load(response)
+        except urllib.error.HTTPError as exc:
+            data = json.load(exc)
+        return data
+
+    def query(self, expr: str) -> dict[str, Any]:
+        return self.api("query", query=expr)
+
+    def substitute(self, expr: str) -> str:
+        for var, value in (
+            ("$__rate_interval", RATE_INTERVAL),
+            ("$job", JOB),
+            ("$instance", self.exporter),
+            ("$cluster_id", self.cluster_id),
+            ("$topic", ".*"),
+            ("$group", ".*"),
+        ):
+            expr = expr.replace(var, value)
+        assert "$" not in expr.replace("$1", ""), f"unsubstituted variable in {expr}"
+        return expr
+
+
+def _wait(what: str, check: Any, timeout: float, procs: list[subprocess.Popen[bytes]], logs: list[Path]) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc, log in zip(procs, logs, strict=True):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {log.read_text()[-1500:]}")
+        try:
+            result = check()
+        except (OSError, ValueError, KeyError):
+            result = None
+        if result:
+            return result
+        time.sleep(0.3)
+    tail = logs[-1].read_text()[-1500:] if logs else ""
+    raise TimeoutError(f"timed out waiting for {what}: {tail}")
+
+
+@pytest.fixture(scope="module")
+def live(tansu: TansuBroker) -> Iterator[Live]:
+    prometheus_bin = shutil.which("prometheus") or "/usr/bin/prometheus"
+    if not Path(prometheus_bin).exists():
+        pytest.fail("prometheus not found: install the Debian package prometheus")
+    traffic = Traffic(tansu.bootstrap)
+    traffic.start()
+    tmp = Path(tempfile.mkdtemp(prefix="mixin-live-"))
+    exporter_port, prom_port = free_port(), free_port()
+    (tmp / "exporter.yml").write_text("collection:\n  timeout_seconds: 1\n")
+    exporter_log, prom_log = tmp / "exporter.log", tmp / "prometheus.log"
+    exporter = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(tmp / "exporter.yml"),
+            "--kafka.bootstrap-servers",
+            tansu.bootstrap,
+            "--collection.interval",
+            "1",
+            "--web.listen-address",
+            f"127.0.0.1:{exporter_port}",
+        ],
+        stdout=exporter_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    (tmp / "prometheus.yml").write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+            }
+        )
+    )
+    prometheus = subprocess.Popen(
+        [
+            prometheus_bin,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+            "--log.level=warn",
+        ],
+        stdout=prom_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    procs, logs = [exporter, prometheus], [exporter_log, prom_log]
+    try:
+        live = Live(f"http://127.0.0.1:{prom_port}", f"127.0.0.1:{exporter_port}", "", tmp)
+
+        def consumer_lag_seen() -> bool:
+            # the demo's consumers have joined and committed, and rates have 4+ samples
+            result = live.query('count_over_time(kafka_insight_consumer_group_topic_lag{group="billing"}[10s])')
+            return any(float(r["value"][1]) >= 5 for r in result["data"]["result"])
+
+        _wait("the exporter's consumer-group series in Prometheus", consumer_lag_seen, 45, procs, logs)
+        info = live.query("kafka_insight_cluster_info")["data"]["result"]
+        live.cluster_id = info[0]["metric"]["cluster_id"]
+        yield live
+    finally:
+        for proc in (prometheus, exporter):
+            proc.terminate()
+        for proc in (prometheus, exporter):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        traffic.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_every_dashboard_query_parses_and_returns_data(live: Live) -> None:
+    errors, empty, checked = [], [], 0
+    for board in dashboards.all_dashboards(DEFAULTS):
+        for var in board.variables:
+            if var.query:
+                selector = var.query.removeprefix("label_values(").rsplit(",", 1)[0]
+                result = live.api("series", **{"match[]": live.substitute(selector)})
+                if result["status"] != "success" or not result["data"]:
+                    errors.append(f"{board.uid} ${var.name}: {result}")
+        for panel, query in board.queries():
+            checked += 1
+            result = live.query(live.substitute(query.expr))
+            where = f"{board.uid} / {panel.title}: {query.expr}"
+            if result["status"] != "success":
+                errors.append(f"{where}: {result.get('error')}")
+            elif not result["data"]["result"] and (board.uid, panel.title, query.legend) not in MAY_BE_EMPTY:
+                empty.append(where)
+    assert checked > 25
+    known = {(b.uid, p.title, q.legend) for b in dashboards.all_dashboards(DEFAULTS) for p, q in b.queries()}
+    assert set(MAY_BE_EMPTY) <= known, "stale MAY_BE_EMPTY entries"
+    assert errors == []
+    assert empty == [], "queries without data (add to MAY_BE_EMPTY with a reason only if that is right)"
+
+
+def test_every_alert_expression_evaluates_and_the_healthy_ones_stay_silent(live: Live) -> None:
+    for alert in alerts.all_alerts(DEFAULTS):
+        result = live.query(alert.expr)
+        assert result["status"] == "success", f"{alert.name}: {result.get('error')}"
+        if alert.name in MUST_BE_SILENT:
+            assert result["data"]["result"] == [], f"{alert.name} fires on a healthy demo: {result['data']['result']}"
+
+
+def test_prometheus_loaded_every_rule_and_evaluates_them_cleanly(live: Live) -> None:
+    def evaluated() -> list[dict[str, Any]]:
+        groups = live.api("rules")["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        return rules if rules and all(r.get("lastEvaluation", "").startswith("2") for r in rules) else []
+
+    rules = _wait("rule evaluation", evaluated, 10, [], [])
+    assert sorted(r["name"] for r in rules) == sorted(a.name for a in alerts.all_alerts(DEFAULTS))
+    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
