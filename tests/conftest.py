@@ -123,7 +123,7 @@ def real_kafka() -> Iterator[RealKafka]:
     reuse = os.environ.get("KAFKA_INSIGHT_KEEP_REAL_KAFKA") == "1"
     try:
         status = cluster.run("status")
-        running = status.count("running") >= 3 and "not running" not in status
+        running = status.count(": up pid") >= 3 and ": down" not in status
         if not (reuse and running):
             cluster.run("clean")
             cluster.run("start", "3")
