@@ -29,6 +29,7 @@ EMITTING_MODULES: list[str] = [
     "exporter.interpret.client_stats",
     "exporter.interpret.durability",
     "exporter.interpret.offsets",
+    "exporter.interpret.producers",
 ]
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
+from exporter.interpret.producers import ProducersInterpreter
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -28,4 +29,5 @@ if TYPE_CHECKING:
 FACTORIES: list[Callable[[Config], Interpreter]] = [
     lambda config: DurabilityInterpreter(),
     lambda config: OffsetsInterpreter(OffsetSettings.from_raw(config.raw)),
+    lambda config: ProducersInterpreter(),
 ]

@@ -1,0 +1,381 @@
+"""P2 (producers that reorder), P4 (compression read backwards), P5 (batch size after compression).
+
+Pure functions of the JMX records (:mod:`exporter.jmx_model`) of one cycle, plus the
+topic configs of the Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
+
+P2 rests on one explicit rule table (:func:`java_default_verdict`, :func:`software_verdict`)
+and, for a Java producer whose JMX we read, on the settings the operator declared for it
+(:func:`producer_verdict`).  Verdicts:
+
+* ``reorders``: with these settings a retried batch can land after a later one
+  (retries on, more than one request in flight, idempotence off);
+* ``safe``: idempotence is on, or only one request is in flight;
+* ``no_retries``: no reordering, because failed sends are not retried at all (Java
+  clients before 2.1 by default, ``retries=0``, ``acks=0``): those sends are lost instead;
+* ``unknown``: the version is not known (clients before Kafka 2.4 announce no name or
+  version: KIP-511) or the client library is not in the table: reordering cannot be ruled
+  out, and it is not called safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from exporter.catalogue import MetricSpec, Samples, metric
+from exporter.jmx_model import BrokerJmx, ClientJmx, ClientJmxTarget, client_records
+from exporter.model import ClusterState
+
+if TYPE_CHECKING:
+    from exporter.cycle import Snapshot
+
+SRC = "interpret"
+VERDICTS = ("reorders", "safe", "no_retries", "unknown")
+#: the Java producer's batch.size default
+DEFAULT_BATCH_SIZE = 16384
+#: listeners of the KRaft controllers: their connections are the nodes themselves
+CONTROLLER_LISTENERS = ("CONTROLLER",)
+C = ("target", "client_id")
+CT = ("target", "client_id", "topic")
+
+# -- catalogue -------------------------------------------------------------------------
+_VERDICT_HELP = """reorders: with these settings a batch that fails and is retried can
+    land after a later batch (retries on, more than one request in flight, idempotence
+    off) - set enable.idempotence=true (or max.in.flight.requests.per.connection=1).
+    safe: idempotence on or one request in flight. no_retries: nothing is reordered
+    because failed sends are not retried (Java clients before 2.1 by default, retries=0,
+    acks=0): those records are lost instead. unknown: the version or library is not known
+    (clients before Kafka 2.4 send no name/version): reordering cannot be ruled out."""
+
+SOFTWARE_CONNECTIONS = metric(
+    "kafka_insight_client_software_connections",
+    "gauge",
+    """Client connections per client library and version (KIP-511), summed over all brokers
+    and client listeners (socket-server-metrics connections; the KRaft CONTROLLER listener,
+    where the nodes talk to each other, is left out). Includes consumers and admin
+    clients; the reordering verdict below concerns the producers among them.""",
+    ("client_software_name", "client_software_version"),
+    source=SRC,
+)
+SOFTWARE_REORDERING = metric(
+    "kafka_insight_client_software_reordering_risk",
+    "gauge",
+    f"""1 for the verdict on this client library and version under its DEFAULT settings,
+    0 for the others (one explicit rule table: Java before 2.1 no_retries, 2.1.0-2.8.x
+    reorders, 3.0.0 and 3.1.0 reorders (KAFKA-13598: idempotence was not really on by
+    default), 3.0.1, 3.1.1 and 3.2.0+ safe (but setting acks other than all, max.in.flight
+    above 5 or retries=0 silently turns idempotence off, KAFKA-13673; Kafka Connect
+    producers have it off, KAFKA-13759); librdkafka-based clients (confluent-kafka-*,
+    librdkafka) reorders (enable.idempotence defaults to false); unknown otherwise).
+    Applications may override the defaults: ask their owners. {_VERDICT_HELP}""",
+    ("client_software_name", "client_software_version", "verdict"),
+    source=SRC,
+)
+PRODUCER_REORDERING = metric(
+    "kafka_insight_producer_reordering_risk",
+    "gauge",
+    f"""1 for the verdict on this Java producer, 0 for the others: the rule table applied
+    to its app-info version, overridden by the settings declared for it in the exporter's
+    config (enable.idempotence, acks, max.in.flight.requests.per.connection, retries;
+    JMX does not expose them). {_VERDICT_HELP}""",
+    (*C, "verdict"),
+    source=SRC,
+)
+PRODUCER_REORDERING_EVIDENCE = metric(
+    "kafka_insight_producer_retried_while_reordering_possible",
+    "gauge",
+    """1 if this producer's verdict is reorders AND it has retried sends
+    (producer-metrics record-retry-total > 0): its settings never change while it runs,
+    so every retry had the chance to put a batch behind a later one - the order of its
+    records on the topic may already be broken. 0 otherwise. Fix the settings
+    (enable.idempotence=true) and check consumers that depend on order.""",
+    C,
+    source=SRC,
+)
+SAVINGS = metric(
+    "kafka_insight_producer_compression_savings_ratio",
+    "gauge",
+    """Share of bytes compression saves: 1 - compression-rate-avg (producer-metrics;
+    Kafka's compression-rate-avg is compressed/uncompressed, 1.0 = none, so it reads
+    backwards). 0 = no saving (codec none, or incompressible data; 0 also when
+    compression made batches larger), 0.75 = batches are a quarter of the raw size. Low
+    with a codec set means CPU spent for nothing: try zstd or lz4, or larger batches.
+    Absent when the producer sent nothing in its metrics window (2 x 30 s).""",
+    C,
+    unit="ratio",
+    source=SRC,
+)
+TOPIC_SAVINGS = metric(
+    "kafka_insight_producer_topic_compression_savings_ratio",
+    "gauge",
+    """1 - compression-rate of this producer's batches to this topic
+    (producer-topic-metrics compression-rate); see
+    kafka_insight_producer_compression_savings_ratio.""",
+    CT,
+    unit="ratio",
+    source=SRC,
+)
+RECOMPRESSED = metric(
+    "kafka_insight_producer_topic_codec_mismatch",
+    "gauge",
+    """1 if the topic's own compression.type (describe_configs; not "producer") differs
+    from the codec this producer sends with (its declared compression.type, or none when
+    its compression-rate-avg is 1.0): the broker decompresses and recompresses every batch
+    of it, which costs broker CPU and latency. Make the producer use the topic's codec or
+    set the topic's compression.type=producer. Absent when the producer's codec is not
+    known.""",
+    CT,
+    source=SRC,
+)
+RAW_BATCH = metric(
+    "kafka_insight_producer_batch_uncompressed_size_estimate_bytes",
+    "gauge",
+    """ESTIMATE of the raw (pre-compression) bytes per batch: batch-size-avg /
+    compression-rate-avg (a ratio of two window averages, so an estimate). It may exceed
+    batch.size legitimately: the producer closes a batch when its estimated COMPRESSED
+    size reaches batch.size (or linger.ms expires first). Use it to size batch.size and
+    buffer.memory in raw terms.""",
+    C,
+    unit="bytes",
+    source=SRC,
+)
+FILL = metric(
+    "kafka_insight_producer_batch_fill_ratio",
+    "gauge",
+    """batch-size-avg / batch.size, both after compression: how full batches are when they
+    leave (capped at 1; records larger than batch.size make bigger batches). Low with a
+    short linger.ms means batches leave before they fill: raise linger.ms (Kafka 4.0's
+    default is 5 ms, before 0) for fewer, larger requests; low with a long linger.ms means
+    the producer simply has little data. Uses the declared batch.size, else the default
+    16384 (see kafka_insight_producer_batch_size_limit_bytes).""",
+    C,
+    unit="ratio",
+    source=SRC,
+)
+BATCH_LIMIT = metric(
+    "kafka_insight_producer_batch_size_limit_bytes",
+    "gauge",
+    """The batch.size the fill ratio is computed against: origin="declared" when set for
+    this client in the exporter's config, "default" for the Java producer's default 16384
+    (JMX does not expose a client's configuration).""",
+    (*C, "origin"),
+    unit="bytes",
+    source=SRC,
+)
+
+
+# -- P2: the rule table -------------------------------------------------------------------
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(.*)$")
+
+
+def parse_version(version: str | None) -> tuple[int, int, int] | None:
+    """A Kafka client version as (major, minor, patch); Confluent Platform builds mapped to Apache Kafka.
+
+    ``3.7.1``, ``2.8.0-SNAPSHOT`` -> as written; ``7.4.0-ccs`` / ``7.4.0-ce`` (Confluent
+    Platform 5.0-7.x ship Apache Kafka 2.0-3.x: 5.x -> 2.x, 6.0/6.1/6.2 -> 2.6/2.7/2.8,
+    7.x -> 3.x).  Anything else -> None.
+    """
+    m = _VERSION_RE.match((version or "").strip())
+    if not m:
+        return None
+    major, minor, patch = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    suffix = m.group(4).lower()
+    if ("ccs" in suffix or "-ce" in suffix) and major >= 5:
+        if major == 5:
+            major = 2
+        elif major == 6:
+            major, minor = 2, 6 + minor
+        elif major == 7:
+            major = 3
+        else:
+            return None
+    return major, minor, patch
+
+
+def _idempotence_default_really_on(v: tuple[int, int, int]) -> bool:
+    """KAFKA-13598: 3.0.0 and 3.1.0 claimed enable.idempotence=true but left it off."""
+    return v >= (3, 2, 0) or (3, 0, 1) <= v < (3, 1, 0) or (3, 1, 1) <= v < (3, 2, 0)
+
+
+def java_default_verdict(version: str | None) -> str:
+    """The Java producer's verdict under default settings, by its version."""
+    v = parse_version(version)
+    if v is None:
+        return "unknown"
+    if v < (2, 1, 0):
+        return "no_retries"  # retries defaulted to 0
+    if v < (3, 0, 0):
+        return "reorders"  # KIP-91: retries effectively infinite, 5 in flight, idempotence off
+    return "safe" if _idempotence_default_really_on(v) else "reorders"
+
+
+def software_verdict(name: str, version: str) -> str:
+    """The verdict for a KIP-511 client software name/version under its default settings."""
+    n, ver = name.strip().lower(), version.strip().lower()
+    if n in ("", "unknown"):
+        return "unknown"
+    if n == "apache-kafka-java":
+        return java_default_verdict(version)
+    if "rdkafka" in n or "rdkafka" in ver or n.startswith("confluent-kafka-"):
+        return "reorders"  # librdkafka: enable.idempotence=false, max.in.flight 1000000, retries on
+    return "unknown"
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value.strip())
+    except ValueError:
+        return None
+
+
+def producer_verdict(version: str | None, declared: Mapping[str, str]) -> str:
+    """A Java producer's verdict from its version and the settings declared for it."""
+    idempotence = (declared.get("enable.idempotence") or "").strip().lower()
+    acks = (declared.get("acks") or "").strip().lower()
+    in_flight = _int(declared.get("max.in.flight.requests.per.connection"))
+    retries = _int(declared.get("retries"))
+    if acks == "0":
+        return "no_retries"  # no response, nothing retried, nothing acknowledged either
+    if idempotence == "true" or in_flight == 1:
+        return "safe"
+    if retries == 0:
+        return "no_retries"
+    v = parse_version(version)
+    if v is None:
+        return "unknown"
+    if idempotence == "false":
+        on = False
+    elif _idempotence_default_really_on(v):
+        # KAFKA-13673: an explicit conflicting setting silently turns the default off
+        on = not ((acks and acks not in ("all", "-1")) or (in_flight is not None and in_flight > 5))
+    else:
+        on = False
+    if on:
+        return "safe"
+    if retries is None and v < (2, 1, 0):
+        return "no_retries"
+    return "reorders"
+
+
+# -- P4/P5 ------------------------------------------------------------------------------
+def savings(rate: float | None) -> float | None:
+    """1 - compressed/uncompressed, clamped to 0..1; None without a valid rate."""
+    if rate is None or rate <= 0:
+        return None
+    return min(1.0, max(0.0, 1.0 - rate))
+
+
+def _norm_codec(codec: str) -> str:
+    c = codec.strip().lower()
+    return "none" if c == "uncompressed" else c
+
+
+def producer_codec(client: ClientJmx) -> str | None:
+    declared = client.declared.get("compression.type")
+    if declared:
+        return _norm_codec(declared)
+    rate = client.producer.compression_rate_avg if client.producer else None
+    if rate is not None and rate >= 0.9999:
+        return "none"
+    return None
+
+
+def codec_mismatch(topic_codec: str | None, codec: str | None) -> bool | None:
+    """True when the broker recompresses; None when either side is not known."""
+    if topic_codec is None or codec is None:
+        return None
+    t = _norm_codec(topic_codec)
+    if t == "producer":
+        return False
+    return t != codec
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    raw_estimate: float | None
+    fill: float | None
+    limit: int
+    origin: str
+
+
+def batch_facts(client: ClientJmx) -> BatchFacts:
+    declared = _int(client.declared.get("batch.size"))
+    limit, origin = (declared, "declared") if declared is not None and declared > 0 else (DEFAULT_BATCH_SIZE, "default")
+    p = client.producer
+    avg = p.batch_size_avg if p else None
+    rate = p.compression_rate_avg if p else None
+    raw = avg / rate if avg is not None and rate is not None and rate > 0 else None
+    fill = min(1.0, avg / limit) if avg is not None else None
+    return BatchFacts(raw, fill, limit, origin)
+
+
+# -- emission --------------------------------------------------------------------------
+def software_connections(brokers: Iterable[BrokerJmx]) -> dict[tuple[str, str], float]:
+    totals: dict[tuple[str, str], float] = {}
+    for b in brokers:
+        for c in b.client_connections:
+            if c.listener.upper() in CONTROLLER_LISTENERS:
+                continue
+            key = (c.software_name, c.software_version)
+            totals[key] = totals.get(key, 0.0) + c.connections
+    return dict(sorted(totals.items()))
+
+
+def _topic_codecs(state: ClusterState | None) -> dict[str, str | None]:
+    if state is None:
+        return {}
+    codecs: dict[str, str | None] = {}
+    for name, topic in state.topics.items():
+        cv = topic.configs.get("compression.type")
+        codecs[name] = cv.value if cv is not None else None
+    return codecs
+
+
+def _add(out: Samples, spec: MetricSpec, value: float | None, *labels: object) -> None:
+    """An idle window (None) gives no sample: not 0, not 1, and not a dropped value."""
+    if value is not None:
+        out.add(spec, value, *labels)
+
+
+def emit_producers(brokers: list[BrokerJmx], clients: list[ClientJmx], state: ClusterState | None, out: Samples) -> None:
+    for (name, version), count in software_connections(brokers).items():
+        out.add(SOFTWARE_CONNECTIONS, count, name, version)
+        verdict = software_verdict(name, version)
+        for v in VERDICTS:
+            out.add(SOFTWARE_REORDERING, 1 if v == verdict else 0, name, version, v)
+    topic_codecs = _topic_codecs(state)
+    for c in clients:
+        if c.kind != "producer":
+            continue
+        ids = (c.target, c.client_id)
+        verdict = producer_verdict(c.version, c.declared)
+        for v in VERDICTS:
+            out.add(PRODUCER_REORDERING, 1 if v == verdict else 0, *ids, v)
+        p = c.producer
+        retried = p is not None and p.record_retry_total is not None and p.record_retry_total > 0
+        out.add(PRODUCER_REORDERING_EVIDENCE, 1 if verdict == "reorders" and retried else 0, *ids)
+        if p is None:
+            continue
+        _add(out, SAVINGS, savings(p.compression_rate_avg), *ids)
+        codec = producer_codec(c)
+        for topic, pt in sorted(p.topics.items()):
+            _add(out, TOPIC_SAVINGS, savings(pt.compression_rate), *ids, topic)
+            mismatch = codec_mismatch(topic_codecs.get(topic), codec)
+            if mismatch is not None:
+                out.add(RECOMPRESSED, 1 if mismatch else 0, *ids, topic)
+        bf = batch_facts(c)
+        _add(out, RAW_BATCH, bf.raw_estimate, *ids)
+        _add(out, FILL, bf.fill, *ids)
+        out.add(BATCH_LIMIT, bf.limit, *ids, bf.origin)
+
+
+class ProducersInterpreter:
+    """P2/P4/P5 each cycle from the broker and client JMX payloads (stateless)."""
+
+    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+        brokers = [b for b in snapshot.payloads("broker_jmx") if isinstance(b, BrokerJmx)]
+        targets = [t for t in snapshot.payloads("client_jmx") if isinstance(t, ClientJmxTarget)]
+        state = snapshot.payload("admin")
+        emit_producers(brokers, client_records(targets), state if isinstance(state, ClusterState) else None, out)

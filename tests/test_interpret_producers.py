@@ -1,0 +1,243 @@
+"""P2 reordering verdicts, P4 compression savings, P5 batching: rule table and recorded Kafka 4.0 JMX.
+
+Expected numbers are written by hand from shared/fixtures/README.md ("Producers") and from
+the recorded broker dumps (KIP-511 connections on the PLAINTEXT listener, summed by hand).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.catalogue import Samples
+from exporter.interpret.producers import (
+    VERDICTS,
+    emit_producers,
+    java_default_verdict,
+    parse_version,
+    producer_verdict,
+    software_verdict,
+)
+from exporter.jmx_model import DECLARABLE_SETTINGS, ClientJmx, load_dump, parse_broker, parse_client_target
+from exporter.testing.fixture_loader import load_metadata
+from tests.conftest import FIXTURES
+
+
+# -- the rule table: one case per boundary --------------------------------------------------
+@pytest.mark.parametrize(
+    ("version", "verdict"),
+    [
+        ("0.11.0.3", "no_retries"),  # retries defaulted to 0
+        ("2.0.1", "no_retries"),
+        ("2.1.0", "reorders"),  # KIP-91: retries effectively infinite, idempotence off
+        ("2.8.2", "reorders"),
+        ("3.0.0", "reorders"),  # KAFKA-13598: idempotence not really on
+        ("3.0.1", "safe"),
+        ("3.0.2", "safe"),
+        ("3.1.0", "reorders"),  # KAFKA-13598
+        ("3.1.1", "safe"),
+        ("3.2.0", "safe"),
+        ("4.0.0", "safe"),
+        ("3.1.0-SNAPSHOT", "reorders"),
+        ("7.0.0-ccs", "reorders"),  # Confluent Platform 7.0.0 = Apache Kafka 3.0.0
+        ("7.0.1-ccs", "safe"),
+        ("6.2.4-ccs", "reorders"),  # = 2.8.4
+        ("5.0.0-ccs", "no_retries"),  # = 2.0.0
+        ("garbage", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_java_rule_table(version: str | None, verdict: str) -> None:
+    assert java_default_verdict(version) == verdict
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "verdict"),
+    [
+        ("apache-kafka-java", "4.0.0", "safe"),
+        ("apache-kafka-java", "3.1.0", "reorders"),
+        ("apache-kafka-java", "2.4.1", "reorders"),
+        ("confluent-kafka-python", "2.16.1-rdkafka-2.16.0", "reorders"),  # librdkafka: idempotence off
+        ("confluent-kafka-go", "2.3.0", "reorders"),
+        ("confluent-kafka-dotnet", "2.3.0", "reorders"),
+        ("librdkafka", "2.3.0", "reorders"),
+        ("unknown", "unknown", "unknown"),  # pre-2.4 clients (no KIP-511): cannot be ruled out
+        ("some-other-library", "1.0", "unknown"),  # not in the table: not called safe
+    ],
+)
+def test_software_rule_table(name: str, version: str, verdict: str) -> None:
+    assert software_verdict(name, version) == verdict
+
+
+@pytest.mark.parametrize(
+    ("version", "declared", "verdict"),
+    [
+        ("4.0.0", {}, "safe"),
+        ("4.0.0", {"acks": "1"}, "reorders"),  # KAFKA-13673: conflicting setting turns idempotence off
+        ("4.0.0", {"acks": "-1"}, "safe"),
+        ("4.0.0", {"max.in.flight.requests.per.connection": "6"}, "reorders"),
+        ("4.0.0", {"retries": "0"}, "no_retries"),
+        ("4.0.0", {"acks": "1", "max.in.flight.requests.per.connection": "1"}, "safe"),
+        ("4.0.0", {"enable.idempotence": "false"}, "reorders"),
+        ("4.0.0", {"acks": "0"}, "no_retries"),
+        ("3.0.0", {"acks": "all"}, "reorders"),
+        ("3.0.0", {"enable.idempotence": "true"}, "safe"),
+        ("2.5.0", {"enable.idempotence": "true"}, "safe"),
+        ("2.0.0", {"retries": "5"}, "reorders"),  # retries on by hand, 5 in flight
+        ("2.0.0", {}, "no_retries"),
+        (None, {}, "unknown"),
+        (None, {"enable.idempotence": "true"}, "safe"),
+        (None, {"max.in.flight.requests.per.connection": "1"}, "safe"),
+    ],
+)
+def test_declared_settings_override_the_version(version: str | None, declared: dict[str, str], verdict: str) -> None:
+    assert producer_verdict(version, declared) == verdict
+
+
+def test_confluent_versions_map_to_apache_kafka() -> None:
+    assert parse_version("7.4.0-ccs") == (3, 4, 0)
+    assert parse_version("6.1.0-ce") == (2, 7, 0)
+    assert parse_version("3.9.1") == (3, 9, 1)
+    assert parse_version("") is None
+
+
+# -- recorded producers ----------------------------------------------------------------------
+CODECS = ("none", "gzip", "lz4", "zstd")
+
+
+def recorded_producer(codec: str) -> ClientJmx:
+    path = FIXTURES / f"jmx-producer-{codec}.json"
+    configured = json.loads(path.read_text())["source"]["configured"]
+    declared = {k: v for k, v in configured.items() if k in DECLARABLE_SETTINGS}
+    target = parse_client_target(load_dump(path), f"perf-{codec}:9999", declared=declared)
+    (client,) = [c for c in target.clients if c.kind == "producer"]
+    return client
+
+
+@pytest.fixture(scope="module")
+def producers() -> Samples:
+    clients = [recorded_producer(codec) for codec in CODECS]
+    out = Samples()
+    emit_producers([], clients, load_metadata(FIXTURES / "metadata-healthy.json"), out)
+    return out
+
+
+def ids(codec: str) -> dict[str, str]:
+    return {"target": f"perf-{codec}:9999", "client_id": f"perf-producer-{codec}"}
+
+
+@pytest.mark.parametrize(
+    ("codec", "saving", "raw", "fill", "limit"),
+    [
+        ("none", 0.0, 12489.1, 0.762275, 16384),
+        ("gzip", 1 - 0.27770, 11998.7, 3331.99 / 16384, 16384),
+        ("lz4", 1 - 0.41005, 11630.9, 4769.22 / 16384, 16384),
+        ("zstd", 1 - 0.20881, 86891.5, 18143.8 / 65536, 65536),
+    ],
+)
+def test_compression_and_batching_from_recorded_producers(
+    producers: Samples, codec: str, saving: float, raw: float, fill: float, limit: int
+) -> None:
+    out = producers
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **ids(codec)) == pytest.approx(saving, abs=5e-5)
+    assert out.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **ids(codec)) == pytest.approx(raw, abs=0.05)
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **ids(codec)) == pytest.approx(fill, abs=5e-6)
+    assert out.get("kafka_insight_producer_batch_size_limit_bytes", **ids(codec), origin="declared") == limit
+
+
+def test_zstd_raw_batch_exceeds_batch_size(producers: Samples) -> None:
+    """batch.size caps the estimated COMPRESSED size: ~86,891 raw bytes per 64 KiB batch."""
+    raw = producers.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **ids("zstd"))
+    assert raw is not None and raw > 65536
+
+
+def test_topic_savings_and_codec_mismatch(producers: Samples) -> None:
+    out = producers
+    # the per-topic compression-rate of the gzip producer on durable: 0.27768
+    got = out.get("kafka_insight_producer_topic_compression_savings_ratio", **ids("gzip"), topic="durable")
+    assert got == pytest.approx(1 - 0.27768, abs=5e-6)
+    # risky-rf2 has compression.type=gzip, the lz4 producer writes to it: the broker recompresses
+    assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids("lz4"), topic="risky-rf2") == 1
+    # durable inherits compression.type=producer: kept as sent
+    for codec in ("none", "gzip", "zstd"):
+        assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids(codec), topic="durable") == 0
+
+
+def test_recorded_producers_reordering(producers: Samples) -> None:
+    """The lz4 producer (acks=1, enable.idempotence=false, 5 in flight) is the risky one."""
+    for codec in CODECS:
+        verdicts = {v: producers.get("kafka_insight_producer_reordering_risk", **ids(codec), verdict=v) for v in VERDICTS}
+        assert sum(v or 0 for v in verdicts.values()) == 1
+        expected = "reorders" if codec == "lz4" else "safe"
+        assert verdicts[expected] == 1, codec
+        # record-retry-total is 0 in every recording: no evidence of actual reordering
+        assert producers.get("kafka_insight_producer_retried_while_reordering_possible", **ids(codec)) == 0
+
+
+def test_retries_while_at_risk_are_evidence() -> None:
+    client = recorded_producer("lz4")
+    assert client.producer is not None
+    client.producer.record_retry_total = 3.0
+    out = Samples()
+    emit_producers([], [client], None, out)
+    assert out.get("kafka_insight_producer_retried_while_reordering_possible", **ids("lz4")) == 1
+    safe = recorded_producer("gzip")
+    assert safe.producer is not None
+    safe.producer.record_retry_total = 3.0
+    out = Samples()
+    emit_producers([], [safe], None, out)
+    assert out.get("kafka_insight_producer_retried_while_reordering_possible", **ids("gzip")) == 0
+
+
+def test_idle_window_gives_no_sample() -> None:
+    client = recorded_producer("gzip")
+    assert client.producer is not None
+    client.producer.compression_rate_avg = None  # NaN in JMX: nothing sent in the window
+    client.producer.batch_size_avg = None
+    out = Samples()
+    emit_producers([], [client], None, out)
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **ids("gzip")) is None
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **ids("gzip")) is None
+    assert out.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **ids("gzip")) is None
+    assert out.dropped == {}  # absent, not counted as garbage
+
+
+def test_default_batch_size_when_not_declared() -> None:
+    client = recorded_producer("none")
+    client.declared = {}
+    out = Samples()
+    emit_producers([], [client], None, out)
+    assert out.get("kafka_insight_producer_batch_size_limit_bytes", **ids("none"), origin="default") == 16384
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **ids("none")) == pytest.approx(12489.12 / 16384, abs=1e-6)
+    # no declared codec, compression-rate-avg 1.0: it sends uncompressed
+    state = load_metadata(FIXTURES / "metadata-healthy.json")
+    out = Samples()
+    emit_producers([], [client], state, out)
+    assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids("none"), topic="durable") == 0
+
+
+# -- KIP-511 connections of the recorded brokers ----------------------------------------------
+@pytest.mark.parametrize(
+    ("state", "java", "python", "unknown"),
+    [("healthy", 6, 6, 6), ("broker3-down", 4, 4, 2), ("broker3-restarted", 4, 5, 4)],
+)
+def test_software_connections_from_recorded_brokers(state: str, java: int, python: int, unknown: int) -> None:
+    brokers = []
+    for node in (1, 2, 3):
+        doc = json.loads((FIXTURES / f"jmx-broker{node}-{state}.json").read_text())
+        if doc.get("reachable"):
+            brokers.append(parse_broker(load_dump(FIXTURES / f"jmx-broker{node}-{state}.json"), f"n{node}", broker_id=node))
+    out = Samples()
+    emit_producers(brokers, [], None, out)
+    conn = "kafka_insight_client_software_connections"
+    # PLAINTEXT only: the CONTROLLER listener's apache-kafka-java connections are the nodes
+    assert out.get(conn, client_software_name="apache-kafka-java", client_software_version="4.0.0") == java
+    assert out.get(conn, client_software_name="confluent-kafka-python", client_software_version="2.16.1-rdkafka-2.16.0") == python
+    assert out.get(conn, client_software_name="unknown", client_software_version="unknown") == unknown
+    risk = "kafka_insight_client_software_reordering_risk"
+    py = {"client_software_name": "confluent-kafka-python", "client_software_version": "2.16.1-rdkafka-2.16.0"}
+    assert out.get(risk, **py, verdict="reorders") == 1
+    assert out.get(risk, **py, verdict="safe") == 0
+    assert out.get(risk, client_software_name="apache-kafka-java", client_software_version="4.0.0", verdict="safe") == 1
+    assert out.get(risk, client_software_name="unknown", client_software_version="unknown", verdict="unknown") == 1
