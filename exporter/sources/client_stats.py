@@ -666,10 +666,6 @@ FETCH_QUEUE = metric(
 )
 
 
-def _seconds(us: float | None) -> float | None:
-    return None if us is None else us / 1e6
-
-
 def emit_client_stats(state: ClientStatsState, out: Samples) -> None:
     """ClientStatsState -> samples.  Pure."""
     for outcome in OUTCOMES:
@@ -703,8 +699,10 @@ def emit_client_stats(state: ClientStatsState, out: Samples) -> None:
             bl = (*ids, b.name, b.broker_id)
             for s in BROKER_STATES:
                 out.add(BROKER_STATE, 1 if b.state == s else 0, *bl, s)
-            out.add(BROKER_RTT, _seconds(b.rtt_avg_us), *bl)
-            out.add(BROKER_RTT_P99, _seconds(b.rtt_p99_us), *bl)
+            if b.rtt_avg_us is not None:  # None: no request completed in the window
+                out.add(BROKER_RTT, b.rtt_avg_us / 1e6, *bl)
+            if b.rtt_p99_us is not None:
+                out.add(BROKER_RTT_P99, b.rtt_p99_us / 1e6, *bl)
             out.add(BROKER_RETRIES, b.request_retries, *bl)
             out.add(BROKER_TX_ERRORS, b.transmit_errors, *bl)
             out.add(BROKER_RX_ERRORS, b.receive_errors, *bl)
