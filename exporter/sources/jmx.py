@@ -103,7 +103,7 @@ def query(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise SourceError(f"JMX {address}: no answer within {timeout:g} s (process killed)") from None
+            raise SourceError(f"JMX {address}: no answer within {timeout:.1f} s (process killed)") from None
         except FileNotFoundError:
             raise SourceError(f"JMX {address}: java executable {java!r} not found") from None
     finally:
