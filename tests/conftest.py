@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from exporter.demo.broker import TansuBroker
@@ -51,10 +51,47 @@ def produce_exactly(bootstrap: str, topic: str, partition: int, count: int) -> N
     assert producer.flush(10) == 0
 
 
-def create_topic(bootstrap: str, name: str, partitions: int = 1, replication: int = 1, config: dict[str, str] | None = None) -> None:
+def create_topic(
+    bootstrap: str,
+    name: str,
+    partitions: int = 1,
+    replication: int = 1,
+    config: dict[str, str] | None = None,
+    exist_ok: bool = False,
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
-    for future in admin.create_topics([NewTopic(name, partitions, replication, config=config or {})], request_timeout=15).values():
-        future.result()
+    for future in admin.create_topics(
+        [NewTopic(name, partitions, replication, config=config or {})], request_timeout=15
+    ).values():
+        try:
+            future.result()
+        except Exception as exc:
+            if not (exist_ok and "TOPIC_ALREADY_EXISTS" in str(exc)):
+                raise
+
+
+def commit_offsets(bootstrap: str, group: str, offsets: dict[tuple[str, int], int], timeout: float = 30) -> None:
+    """Commit offsets for ``group`` and wait until the coordinator serves them back.
+
+    On a fresh real cluster the first commit can race the creation of __consumer_offsets
+    (seen: a commit that reported success and was not there afterwards), so verify and retry.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+    deadline = time.monotonic() + timeout
+    while True:
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=10)[group].result()
+            got = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)[group].result()
+            seen = {(tp.topic, tp.partition): tp.offset for tp in got.topic_partitions or []}
+            if all(seen.get(key) == offset for key, offset in offsets.items()):
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"offsets of group {group} did not stick")
+        time.sleep(0.5)
 
 
 @dataclass
@@ -96,7 +133,8 @@ class RealKafka:
                 md = admin.list_topics(timeout=5)
                 if len(md.brokers) == self.nodes and all(
                     sorted(p.isrs) == sorted(p.replicas) and p.leader >= 0
-                    for t in md.topics.values() for p in t.partitions.values()
+                    for t in md.topics.values()
+                    for p in t.partitions.values()
                 ):
                     return
             except Exception:

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
 from exporter.catalogue import Samples, metric
 from exporter.config import Config, redact, scrub
@@ -247,6 +247,14 @@ GROUP_LAG = metric(
 
 
 # -- collection ------------------------------------------------------------------------
+def _config_source(value: Any) -> str:
+    """ConfigEntry.source is a plain int in confluent-kafka 2.x: name it (DYNAMIC_TOPIC_CONFIG, ...)."""
+    try:
+        return str(ConfigSource(value).name)
+    except ValueError:
+        return _enum_name(value)
+
+
 def _enum_name(value: Any) -> str:
     return getattr(value, "name", None) or str(value)
 
@@ -355,7 +363,9 @@ class AdminSource(Source):
                 errors.append(f"describe_configs {resource.name}: {_kafka_error(exc)}")
                 continue
             topics[resource.name].configs = {
-                name: ConfigValue(entry.value, _enum_name(entry.source), _enum_name(entry.source) == "DYNAMIC_TOPIC_CONFIG")
+                name: ConfigValue(
+                    entry.value, _config_source(entry.source), _config_source(entry.source) == "DYNAMIC_TOPIC_CONFIG"
+                )
                 for name, entry in entries.items()
                 if name in TOPIC_CONFIGS
             }
