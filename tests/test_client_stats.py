@@ -22,7 +22,7 @@ from exporter import config
 from exporter.catalogue import Samples, all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
-from exporter.interpret.client_stats import interpret_client_stats
+from exporter.interpret.client_stats import ClientStatsInterpreter, derive, interpret_client_stats
 from exporter.sources.admin import AdminSource
 from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore
 from exporter.sources.client_stats_records import InvalidStatsError, parse_message
@@ -102,7 +102,7 @@ def env(tansu: TansuBroker) -> Iterator[dict[str, Any]]:
     produce_exactly(bs, DATA, 0, RECORDS)
     cfg = _cfg(bs, STATS)
     source = ClientStatsSource(cfg, ClientStatsConfig.of(cfg))  # creates the statistics topic
-    collector = Collector([AdminSource(cfg), source], [interpret_client_stats], interval=1, timeout=5)
+    collector = Collector([AdminSource(cfg), source], [ClientStatsInterpreter()], interval=1, timeout=5)
     wait_for(lambda: collector.collect_once() and source._assigned, what="the statistics topic")
     fwd = StatsForwarder(bs, STATS, interval_ms=INTERVAL_MS, extra=QUIET)
 
@@ -215,6 +215,9 @@ def test_families_match_what_the_clients_did(env: dict[str, Any]) -> None:
     assert p.value("kafka_insight_librdkafka_consumer_committed_offset", **ledger) is None  # never committed
     assert p.value("kafka_insight_librdkafka_consumer_lag", **ledger) is None
     assert p.value("kafka_insight_librdkafka_consumer_beyond_log_end", **ledger) == 0
+    # the log end has not moved since the first cycle: lag seconds is at least the time since
+    later = scrape_until(collector, lambda q: (q.value("kafka_insight_librdkafka_consumer_position_lag_seconds", **ledger) or 0) > 0)
+    assert later.value("kafka_insight_librdkafka_consumer_position_lag", **ledger) == RECORDS - position
     info = p.series("kafka_insight_librdkafka_client_info", client_id="cs-ledger")[0][0]
     assert info["offset_storage"] == "external" and info["group"] == "cs-ledger" and info["role"] == "consumer"
     # Kafka's own view has no group and no lag for it
@@ -436,7 +439,6 @@ def test_mapping_of_a_captured_consumer_statistics(captured: dict[str, Any]) -> 
 
 
 def test_derived_gauges_from_captured_statistics_without_a_broker(captured: dict[str, Any]) -> None:
-    from exporter.interpret.client_stats import derive
     from exporter.model import ClusterState, Partition, Topic
     from exporter.sources.client_stats import ClientStatsState, emit_client_stats
 
@@ -500,3 +502,33 @@ def test_catalogue_families_name_their_statistics_field() -> None:
         ):
             assert "STATISTICS.md" in spec.help, name
     assert "no compression ratio" in specs["kafka_insight_librdkafka_producer_batch_size_avg_bytes"].help
+
+
+def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[str, Any]) -> None:
+    from exporter.model import ClusterState, Partition, Topic
+    from exporter.sources.client_stats import ClientStatsState
+
+    store = StatsStore(10, 3, 30.0)
+    assert store.offer(captured["consumer"].encode(), b"c", 1020.0, 1020.0, 1 << 20) == "accepted"
+    instances, outcomes, _ = store.snapshot(1020.0)
+    state = ClientStatsState("t", instances, outcomes, 0, 10, taken=1020.0)
+    position = json.loads(captured["consumer"])["topics"][CAPTURE_DATA]["partitions"]["0"]["app_offset"]
+    labels = {"client_id": instances[0].client_id, "client_instance": "c", "group": "", "topic": CAPTURE_DATA, "partition": "0"}
+
+    def cycle(now: float, log_end: int) -> Samples:
+        cluster = ClusterState("c", [], {CAPTURE_DATA: Topic(CAPTURE_DATA, False, [Partition(CAPTURE_DATA, 0, 1, [1], [1], 0, log_end)])}, {})
+        out = Samples()
+        derive(state, cluster, out, history, now)
+        return out
+
+    history: dict[tuple[str, int], Any] = {}
+    first = cycle(1000.0, position - 2)  # the consumer is 2 beyond: nothing to read, no lag
+    assert first.get("kafka_insight_librdkafka_consumer_position_lag_seconds", **labels) == 0
+    # 20 messages in 10 s: the log end passed the position 1 s after the first cycle
+    second = cycle(1010.0, position + 18)
+    assert second.get("kafka_insight_librdkafka_consumer_position_lag_seconds", **labels) == 9.0
+    assert second.get("kafka_insight_librdkafka_consumer_position_lag", **labels) == 18
+    # a cycle without that consumer's partition in the cluster drops its history
+    cluster = ClusterState("c", [], {}, {})
+    derive(state, cluster, Samples(), history, 1020.0)
+    assert history == {}

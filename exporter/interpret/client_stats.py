@@ -14,18 +14,24 @@
   lost) or an offset the application seeked to on its own can.  This covers consumers
   that keep their offsets outside Kafka, which the committed-offset view cannot see.
 * Position lag: log end offset (Admin API) minus the consumer's position, for the same
-  consumers.
+  consumers, in messages and in seconds.  Lag seconds interpolate the time at which the
+  log end was at the consumer's position, from a short (time, log end offset) history
+  of the partitions that librdkafka consumers read (:class:`~exporter.interpret.history.
+  PartitionHistory`, ``interpretation.lag_history_points`` points, about 1.3 KB per
+  partition when full); partitions no consumer reports any more are dropped at once.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Samples, metric
+from exporter.interpret.history import PartitionHistory
 from exporter.model import ClusterState
 from exporter.sources.client_stats import INSTANCE, PART, SRC, ClientStatsState
 
 if TYPE_CHECKING:
+    from exporter.config import Config
     from exporter.cycle import Snapshot
 
 LAYER = "interpret"
@@ -108,7 +114,42 @@ POSITION_LAG = metric(
 )
 
 
+POSITION_LAG_SECONDS = metric(
+    "kafka_insight_librdkafka_consumer_position_lag_seconds",
+    "gauge",
+    """How far behind the consumer is in time: when its statistics were produced, minus the
+    time at which the partition's log end was at the consumer's position (interpolated
+    from the log end offsets the Admin API saw in earlier cycles; accurate to about one
+    collection interval), 0 when it has read everything. Absent until two cycles have seen
+    the partition. Works for consumers that keep their offsets outside Kafka.""",
+    PART,
+    unit="seconds",
+    source=LAYER,
+)
+
+
+class ClientStatsInterpreter:
+    """Derived client-statistics gauges; keeps the log end history for lag seconds."""
+
+    def __init__(self, points: int = 60) -> None:
+        self.points = points
+        self.history: dict[tuple[str, int], PartitionHistory] = {}
+
+    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+        state = snapshot.payload(SRC)
+        if state is None:
+            return
+        cluster = snapshot.payload("admin")
+        derive(state, cluster if isinstance(cluster, ClusterState) else None, out, self.history, snapshot.started, self.points)
+
+
+def build(config: Config) -> ClientStatsInterpreter:
+    section: Any = config.raw.get("interpretation") or {}
+    return ClientStatsInterpreter(int(section.get("lag_history_points", 60)))
+
+
 def interpret_client_stats(snapshot: Snapshot, out: Samples) -> None:
+    """Stateless use (no lag seconds): for tests and one-off collections."""
     state = snapshot.payload(SRC)
     if state is None:
         return
@@ -116,8 +157,20 @@ def interpret_client_stats(snapshot: Snapshot, out: Samples) -> None:
     derive(state, cluster if isinstance(cluster, ClusterState) else None, out)
 
 
-def derive(state: ClientStatsState, cluster: ClusterState | None, out: Samples) -> None:
-    """Derived samples from the client statistics and (optionally) the cluster state."""
+def derive(
+    state: ClientStatsState,
+    cluster: ClusterState | None,
+    out: Samples,
+    history: dict[tuple[str, int], PartitionHistory] | None = None,
+    now: float = 0.0,
+    points: int = 60,
+) -> None:
+    """Derived samples from the client statistics and (optionally) the cluster state.
+
+    With ``history`` (kept by the caller between cycles) the log end offsets of the
+    partitions consumers read are recorded at ``now`` and lag seconds are derived.
+    """
+    read: set[tuple[str, int]] = set()
     for inst in state.instances:
         ids = (inst.client_id, inst.instance)
         if inst.role == "producer":
@@ -152,6 +205,26 @@ def derive(state: ClientStatsState, cluster: ClusterState | None, out: Samples) 
                 out.add(BEYOND_LOG_END, 1 if gap > 0 else 0, *labels)
                 out.add(BEYOND_LOG_END_MESSAGES, gap, *labels)
             position = p.position
-            if position is not None:
-                out.add(POSITION_LAG, max(0, part.log_end_offset - position), *labels)
+            if position is None:
+                continue
+            out.add(POSITION_LAG, max(0, part.log_end_offset - position), *labels)
+            if history is None:
+                continue
+            key = (p.topic, p.partition)
+            ph = history.get(key)
+            topic_id = getattr(cluster.topics.get(p.topic), "topic_id", None)
+            if ph is None or (topic_id is not None and ph.topic_id is not None and ph.topic_id != topic_id):
+                ph = history[key] = PartitionHistory(points, topic_id)
+            if key not in read:
+                ph.observe(now, part.log_end_offset)
+                read.add(key)
+            if position >= part.log_end_offset:
+                out.add(POSITION_LAG_SECONDS, 0, *labels)
+                continue
+            at = ph.time_at(position)
+            if at is not None:
+                out.add(POSITION_LAG_SECONDS, max(0.0, min(inst.timestamp, now) - at[0]), *labels)
+    if history is not None and cluster is not None:
+        for key in [k for k in history if k not in read]:
+            del history[key]
 

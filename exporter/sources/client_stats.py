@@ -317,9 +317,9 @@ def build(config: Config) -> ClientStatsSource | None:
 
 def build_interpreter(config: Config) -> Interpreter:
     """Interpreter factory for ``exporter.app``: the derived gauges (a no-op without statistics)."""
-    from exporter.interpret.client_stats import interpret_client_stats
+    from exporter.interpret.client_stats import build
 
-    return interpret_client_stats
+    return build(config)
 
 
 # -- catalogue -------------------------------------------------------------------------------
