@@ -1,13 +1,14 @@
 """The bounded state the offset interpretation keeps between cycles.
 
-Memory cost (measured with ``benchmarks/interpret_history.py``, CPython 3.11, 64-bit):
+Memory cost (measured with ``benchmarks/interpret_history.py``, CPython 3.11, 64-bit,
+10,000 partitions):
 
-* per partition: one :class:`PartitionHistory` — two ``array('d')`` of at most
-  ``points`` entries (16 bytes per point: time and log end offset) plus about 330 bytes
-  of object, key and dict overhead; at the default 60 points about 1.3 KB per partition
-  when full, and much less for idle partitions (flat stretches take one point);
-* per (group, topic, partition) with a committed offset: one :class:`CommitHistory`
-  (about 200 bytes with its key);
+* per partition: one :class:`PartitionHistory` -- about 400 bytes with its key and dict
+  entry while idle (a flat log end takes one point), plus about 16.5 bytes per point
+  (time and log end offset in two ``array('d')``); at the default 60 points about
+  1.4 KB per busy partition (13.8 MB for 10,000 busy partitions);
+* per (group, topic, partition) with a committed offset: one :class:`CommitHistory`,
+  about 170 bytes with its key;
 * per group: one counter entry (about 150 bytes).
 
 Entries of partitions and groups that disappear from a successful Admin-API cycle are
