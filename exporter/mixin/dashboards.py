@@ -7,9 +7,16 @@ metric regenerates the dashboards instead of breaking them.
 from __future__ import annotations
 
 from exporter import selfmetrics as sm
+from exporter.interpret import client_stats as ic
+from exporter.interpret import durability as du
+from exporter.interpret import offsets as of
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
+from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
+from exporter.sources import broker_jmx as bj
+from exporter.sources import client_jmx as cj
+from exporter.sources import client_stats as cs
 
 RATE = "[$__rate_interval]"
 TOPIC = 'topic=~"$topic"'
@@ -51,6 +58,18 @@ def _vars(settings: Settings, *extra: Variable, instance_from_build_info: bool =
 
 def _topic_var() -> Variable:
     return label_var("topic", "Topic", ad.TOPIC_PARTITIONS, 'job=~"$job", instance=~"$instance"', include_all=True)
+
+
+def _client_var() -> Variable:
+    # client ids come from Java clients (JMX) and librdkafka clients (forwarded statistics)
+    return Variable(
+        "client_id",
+        "Client",
+        f"label_values({{__name__=~\"{cj.CLIENT_INFO.name}|{cs.CLIENT_INFO.name}\", job=~\"$job\", instance=~\"$instance\"}}, client_id)",
+        include_all=True,
+        multi=True,
+        description="client.id of the producers and consumers (Java via JMX, librdkafka via forwarded statistics).",
+    )
 
 
 def _group_var() -> Variable:
@@ -181,69 +200,102 @@ def exporter_dashboard(settings: Settings) -> DashboardDef:
 
 
 # -- cluster health and durability --------------------------------------------------------------
+def _stat(title: str, description: str, expr: str, *, bad: float | None = 1.0, color: str = "red", unit: str = "short") -> PanelDef:
+    thresholds: tuple[tuple[float | None, str], ...] = ((None, "green"),) if bad is None else ((None, "green"), (bad, color))
+    return PanelDef(title, description, unit, (Query(expr),), kind="stat", width=4, height=5, thresholds=thresholds)
+
+
 def cluster_dashboard(settings: Settings) -> DashboardDef:
-    scope_t = (TOPIC,)
+    t = (TOPIC,)
     overview = (
-        PanelDef(
+        _stat(
             "Brokers",
-            """Brokers in the cluster metadata. Good: the number you run. Fewer: a broker is down or
-            fenced — the Brokers table shows which ids are present.""",
+            """Brokers in the cluster metadata (Admin API). Good: the number you run. Fewer: a broker is
+            down or fenced — the Brokers table shows which ids are present.""",
+            f"max({q(ad.BROKERS)})",
+            bad=None,
+        ),
+        PanelDef(
+            "Active controller",
+            """1 when a KRaft controller node reports itself active (ActiveControllerCount, max over the
+            nodes the exporter reaches by JMX — controller MBeans are reported by every node, so never sum
+            them). 0: no controller, no leader elections or metadata changes — check the quorum with
+            kafka-metadata-quorum.sh. Empty without broker JMX.""",
             "short",
-            (Query(f"max({q(ad.BROKERS)})"),),
+            (Query(f"max({q(bj.CONTROLLER_ACTIVE)})"),),
             kind="stat",
             width=4,
             height=5,
+            thresholds=((None, "red"), (1.0, "green")),
         ),
-        PanelDef(
+        _stat(
             "Offline partitions",
-            """Partitions without a leader (leader = -1): nothing can be produced to or consumed from them.
-            Good: 0. Any other value is an outage: bring the brokers holding their replicas back.""",
-            "short",
-            (Query(f"count({q(ad.PARTITION_LEADER)} == -1) or vector(0)"),),
-            kind="stat",
-            width=4,
-            height=5,
-            thresholds=((None, "green"), (1.0, "red")),
+            """Partitions without a leader: nothing can be produced to or consumed from them. Good: 0.
+            Anything else is an outage: bring the brokers holding their replicas back.""",
+            q(du.CLUSTER_OFFLINE),
         ),
-        PanelDef(
-            "Under-replicated partitions",
-            """Partitions whose in-sync replicas are fewer than their replicas (Admin API metadata). Good: 0.
-            Non-zero for minutes: a broker is down or a replica cannot keep up (disk, network).""",
-            "short",
-            (Query(f"count({q(ad.PARTITION_ISR)} < {q(ad.PARTITION_REPLICAS)}) or vector(0)"),),
-            kind="stat",
-            width=4,
-            height=5,
-            thresholds=((None, "green"), (1.0, "orange")),
+        _stat(
+            "Under min ISR",
+            """Partitions with fewer in-sync replicas than their effective min.insync.replicas: acks=all
+            producers get NotEnoughReplicas now. Good: 0. Anything else: bring the missing brokers back.""",
+            q(du.CLUSTER_UNDER_MIN),
         ),
-        PanelDef(
-            "Topics",
-            "Topics the exporter watches (after its topic filter).",
-            "short",
-            (Query(f"count({q(ad.TOPIC_PARTITIONS)})"),),
-            kind="stat",
-            width=4,
-            height=5,
+        _stat(
+            "At min ISR",
+            """Partitions with exactly min.insync.replicas in sync: one more broker loss refuses acks=all
+            writes. Good: 0 (unless some topics have RF <= min ISR by design — see Durability). Do not restart
+            another broker while this is above 0.""",
+            q(du.CLUSTER_AT_MIN),
+            color="orange",
         ),
-        PanelDef(
-            "Partitions",
-            "Partitions of the watched topics. A jump means topics were created, deleted or given more partitions.",
-            "short",
-            (Query(f"sum({q(ad.TOPIC_PARTITIONS)})"),),
-            kind="stat",
-            width=4,
-            height=5,
+        _stat(
+            "Under-replicated",
+            """Partitions whose ISR is smaller than their replicas. Good: 0. Short blips during restarts
+            are normal; persistent values mean a replica's broker is down or cannot keep up.""",
+            q(du.CLUSTER_UNDER_REPLICATED),
+            color="orange",
         ),
-        PanelDef(
-            "Leaders not on the preferred replica",
-            """Partitions led by a replica other than the preferred (first) one. Good: 0. Many after a
-            broker restart: load is skewed; run kafka-leader-election.sh --election-type PREFERRED.""",
-            "short",
-            (Query(f"count({q(ad.PARTITION_LEADER_PREFERRED)} == 0) or vector(0)"),),
-            kind="stat",
-            width=4,
-            height=5,
-            thresholds=((None, "green"), (1.0, "yellow")),
+        _stat(
+            "Fenced brokers",
+            """Brokers registered but fenced by the KRaft controller (FencedBrokerCount, max over controller
+            nodes — never summed). Good: 0. Above 0: a broker stopped heartbeating; its replicas left every
+            ISR. Empty without broker JMX.""",
+            f"max({q(bj.CONTROLLER_FENCED_BROKERS)})",
+            color="orange",
+        ),
+        _stat(
+            "Topics at durability risk",
+            """Topics with at least one durability risk (RF 2 with min ISR 1, RF <= min ISR, unclean election,
+            RF 1, all replicas in one rack). Good: 0. See the Durability row for which and why.""",
+            f"count(max by (topic) ({q(du.DURABILITY_RISK)} == 1)) or vector(0)",
+            color="orange",
+        ),
+        _stat(
+            "Partitions in one rack",
+            """Partitions whose replicas all sit in one rack, or whose racks are unknown (broker.rack unset).
+            Good: 0. One power failure can take every copy of these (Kafka does not fsync by default).""",
+            q(du.CLUSTER_ONE_RACK),
+            color="orange",
+        ),
+        _stat(
+            "Leaders not preferred",
+            """Partitions led by a replica other than the preferred (first) one. Good: 0. Many after a broker
+            restart: load is skewed; run kafka-leader-election.sh --election-type PREFERRED.""",
+            q(du.CLUSTER_NOT_PREFERRED),
+            color="yellow",
+        ),
+        _stat(
+            "Log end regressions",
+            """Times a partition's log end offset went backwards in the dashboard's time range: acknowledged
+            messages vanished (power loss of every in-sync replica, unclean election). Good: 0. Any other
+            value is data loss: see the runbook of KafkaLogEndOffsetDecreased.""",
+            f"sum(increase({q(of.CLUSTER_REGRESSIONS)}[$__range]))",
+        ),
+        _stat(
+            "Offsets beyond log end",
+            """Group partitions whose committed offset is beyond the log end: data the group had read is gone
+            and the group will reset by auto.offset.reset. Good: 0. See the consumers dashboard.""",
+            q(of.CLUSTER_BEYOND_END),
         ),
         PanelDef(
             "Brokers",
@@ -257,21 +309,44 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
     )
     partitions = (
         PanelDef(
-            "Offline partitions by topic",
-            """Partitions without a leader, per topic. Good: no line at all. Any line is an outage for that
-            topic's producers and consumers.""",
+            "Minimum ISR headroom by topic",
+            """Per topic, the smallest number of in-sync replicas any partition can still lose before acks=all
+            writes are refused (ISR size minus effective min ISR). Good: 1 or more. 0: one broker loss away
+            from refusing writes. Negative: writes are being refused now.""",
             "short",
-            (Query(f"count by (topic) ({q(ad.PARTITION_LEADER, *scope_t)} == -1)", "{{topic}}"),),
+            (Query(f"min by (topic) ({q(du.ISR_HEADROOM, *t)})", "{{topic}}"),),
+            thresholds=((None, "red"), (0.0, "orange"), (1.0, "green")),
         ),
         PanelDef(
-            "Under-replicated partitions by topic",
-            """Partitions per topic whose ISR is smaller than the replica set. Good: no line. Short blips
-            during restarts are normal; a persistent line means a replica stays out of sync.""",
+            "Partitions under / at min ISR by topic",
+            """Per topic, partitions below their min ISR (acks=all refused now) and at their min ISR (one
+            broker loss away). Good: no line. Topics with RF <= min ISR are at min ISR permanently.""",
+            "short",
+            (
+                Query(f"sum by (topic) ({q(du.UNDER_MIN_ISR, *t)}) > 0", "under min ISR {{topic}}"),
+                Query(f"sum by (topic) ({q(du.AT_MIN_ISR, *t)}) > 0", "at min ISR {{topic}}"),
+            ),
+        ),
+        PanelDef(
+            "Offline and under-replicated partitions by topic",
+            """Per topic, partitions without a leader (outage) and partitions with fewer in-sync replicas than
+            replicas (reduced durability). Good: no line.""",
+            "short",
+            (
+                Query(f"sum by (topic) ({q(du.OFFLINE, *t)}) > 0", "offline {{topic}}"),
+                Query(f"sum by (topic) ({q(du.UNDER_REPLICATED, *t)}) > 0", "under-replicated {{topic}}"),
+            ),
+        ),
+        PanelDef(
+            "Log end offset regressions",
+            """Partitions whose log end offset went backwards (acknowledged messages lost), per interval.
+            Good: no line. A point here is data loss: producers' acknowledged writes are gone and consumers
+            past the new end will reset.""",
             "short",
             (
                 Query(
-                    f"count by (topic) ({q(ad.PARTITION_ISR, *scope_t)} < {q(ad.PARTITION_REPLICAS, *scope_t)})",
-                    "{{topic}}",
+                    f"sum by (topic, partition) (increase({q(of.REGRESSIONS, *t)}[$__rate_interval])) > 0",
+                    "{{topic}}[{{partition}}]",
                 ),
             ),
         ),
@@ -280,55 +355,172 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
             """Growth of the log end offsets (high watermark) per topic, i.e. messages written per second.
             Computed with deriv() because offsets are gauges (they can go down after data loss).""",
             "cps",
-            (Query(f"sum by (topic) (deriv({q(ad.PARTITION_LOG_END, *scope_t)}{RATE}))", "{{topic}}"),),
+            (Query(f"sum by (topic) (deriv({q(ad.PARTITION_LOG_END, *t)}{RATE}))", "{{topic}}"),),
             stacked=True,
         ),
         PanelDef(
             "Messages retained by topic",
             """Log end minus log start offset summed over the topic's partitions: roughly how many
-            messages the topic holds (compaction and transactions markers make it approximate).""",
+            messages the topic holds (compaction and transaction markers make it approximate).""",
             "short",
-            (
-                Query(
-                    f"sum by (topic) ({q(ad.PARTITION_LOG_END, *scope_t)} - {q(ad.PARTITION_LOG_START, *scope_t)})",
-                    "{{topic}}",
-                ),
-            ),
+            (Query(f"sum by (topic) ({q(ad.PARTITION_LOG_END, *t)} - {q(ad.PARTITION_LOG_START, *t)})", "{{topic}}"),),
         ),
     )
     durability = (
         PanelDef(
+            "Durability risks",
+            """Topics with a durability risk, one row per reason. single_copy_ack: RF >= 2 with min ISR 1 —
+            writes acknowledged by one copy die with that broker; set min.insync.replicas=2 with RF 3.
+            no_failure_tolerance: RF <= min ISR — any broker loss refuses acks=all writes. unclean_election:
+            an out-of-sync replica may lead and truncate acknowledged data. single_replica: RF 1.
+            single_rack: replicas share one rack or racks are unknown. Good: empty.""",
+            "none",
+            (Query(f"{q(du.DURABILITY_RISK, *t)} == 1", instant=True),),
+            kind="table",
+            height=9,
+        ),
+        PanelDef(
             "Topic durability settings",
-            """Per topic: replication factor, min.insync.replicas and whether unclean leader election is on.
-            Good: RF 3, min ISR 2, unclean 0. RF 2 with min ISR 1 acknowledges writes held by one broker;
-            RF <= min ISR cannot lose any broker for acks=all; unclean 1 may silently truncate acknowledged
-            data.""",
+            """Per topic: replication factor, configured and effective min.insync.replicas (capped at the
+            replica count, as the brokers do) and whether unclean leader election is on. Good: RF 3, min ISR
+            2, unclean 0. Configured above effective means min.insync.replicas exceeds RF: fix the config.""",
             "short",
             (
-                Query(q(ad.TOPIC_REPLICATION_FACTOR, *scope_t), "replication factor", instant=True),
-                Query(q(ad.TOPIC_MIN_ISR, *scope_t), "min.insync.replicas", instant=True),
-                Query(q(ad.TOPIC_UNCLEAN, *scope_t), "unclean election", instant=True),
+                Query(q(ad.TOPIC_REPLICATION_FACTOR, *t), "replication factor", instant=True),
+                Query(q(ad.TOPIC_MIN_ISR, *t), "min.insync.replicas", instant=True),
+                Query(q(du.EFFECTIVE_MIN_ISR, *t), "effective min ISR", instant=True),
+                Query(q(ad.TOPIC_UNCLEAN, *t), "unclean election", instant=True),
             ),
             kind="table",
-            width=12,
             height=9,
+        ),
+        PanelDef(
+            "Partitions with all replicas in one rack",
+            """Per topic, partitions whose replicas share one rack or whose racks are unknown. Good: empty. A
+            whole-rack power loss takes every copy of these, and writes still in page cache are lost; set
+            broker.rack and reassign replicas rack-aware.""",
+            "short",
+            (Query(f"sum by (topic) ({q(du.IN_ONE_RACK, *t)}) > 0", "{{topic}}", instant=True),),
+            kind="table",
         ),
         PanelDef(
             "Retention by topic",
             "retention.ms per topic (-1 = unlimited). Consumers that fall further behind than this lose data.",
             "s",
-            (Query(q(ad.TOPIC_RETENTION_SECONDS, *scope_t), "{{topic}}", instant=True),),
+            (Query(q(ad.TOPIC_RETENTION_SECONDS, *t), "{{topic}}", instant=True),),
             kind="table",
-            width=12,
-            height=9,
+        ),
+    )
+    brokers = (
+        PanelDef(
+            "Broker JMX targets",
+            """Each broker whose JMX answered: broker id, rack, Kafka version and roles (broker, controller).
+            A broker missing here while the Admin API lists it: its JMX target is down (see the exporter
+            dashboard).""",
+            "none",
+            (Query(q(bj.BROKER_JMX_INFO), instant=True),),
+            kind="table",
+            width=24,
+            height=6,
+        ),
+        PanelDef(
+            "Bytes in / out per broker",
+            """Bytes produced to (in) and fetched by consumers from (out) each broker per second, replication
+            excluded. One broker far above the others: partition leadership or hot topics are skewed.""",
+            "Bps",
+            (
+                Query(f"sum by (broker_id) (rate({q(_s('kafka_insight_broker_incoming_bytes_total'))}{RATE}))", "in {{broker_id}}"),
+                Query(f"sum by (broker_id) (rate({q(_s('kafka_insight_broker_outgoing_bytes_total'))}{RATE}))", "out {{broker_id}}"),
+            ),
+        ),
+        PanelDef(
+            "Messages in per broker",
+            "Records produced to each broker per second (MessagesInPerSec Count, as a rate).",
+            "cps",
+            (Query(f"sum by (broker_id) (rate({q(_s('kafka_insight_broker_incoming_messages_total'))}{RATE}))", "{{broker_id}}"),),
+            stacked=True,
+        ),
+        PanelDef(
+            "Request handler idle",
+            """Idle fraction of each broker's request handler threads (0-1), from the idle meter divided by the
+            number of handler pools (2 on combined broker+controller nodes). Good: above 0.3. Below: handlers
+            are saturated and requests queue — add num.io.threads or brokers.""",
+            "percentunit",
+            (
+                Query(
+                    f"rate({q(bj.REQUEST_HANDLER_IDLE)}{RATE}) / on (job, instance, broker_id) {q(bj.REQUEST_HANDLER_POOLS)}",
+                    "{{broker_id}}",
+                ),
+            ),
+            min=0,
+            max=1,
+        ),
+        PanelDef(
+            "Network processor idle",
+            """Idle fraction of each broker's network threads (0-1 despite the MBean's name). Good: above 0.3.
+            Below: the network threads are the bottleneck — add num.network.threads.""",
+            "percentunit",
+            (Query(q(bj.NETWORK_IDLE), "{{broker_id}}"),),
+            min=0,
+            max=1,
+        ),
+        PanelDef(
+            "Leaders and replicas per broker",
+            """Partitions each broker leads and hosts. Very uneven leader counts after restarts mean leadership
+            was not moved back: run a preferred leader election.""",
+            "short",
+            (
+                Query(q(bj.LEADERS), "leaders {{broker_id}}"),
+                Query(q(bj.PARTITIONS), "replicas {{broker_id}}"),
+            ),
+        ),
+        PanelDef(
+            "Failed produce and fetch requests",
+            """Produce and fetch requests answered with an error per broker and second. Good: 0. Failed
+            produces with under-min-ISR partitions are acks=all writes refused with NotEnoughReplicas.""",
+            "cps",
+            (
+                Query(f"rate({q(_s('kafka_insight_broker_failed_produce_requests_total'))}{RATE})", "produce {{broker_id}}"),
+                Query(f"rate({q(_s('kafka_insight_broker_failed_fetch_requests_total'))}{RATE})", "fetch {{broker_id}}"),
+            ),
+        ),
+        PanelDef(
+            "ISR shrinks and expands",
+            """ISR changes per second made by each broker as leader. Flapping (shrink, expand, repeat) means a
+            follower keeps falling behind. On KRaft a crashed broker is removed from ISRs by the controller, so
+            this stays 0 when a broker dies: rely on the under-replicated panels for that.""",
+            "cps",
+            (
+                Query(f"rate({q(bj.ISR_SHRINKS)}{RATE})", "shrinks {{broker_id}}"),
+                Query(f"rate({q(bj.ISR_EXPANDS)}{RATE})", "expands {{broker_id}}"),
+            ),
+        ),
+        PanelDef(
+            "Controller view (max over controller nodes)",
+            """Offline partitions, fenced brokers and preferred-replica imbalance as the KRaft controllers see
+            them. Every controller node reports these, so the cluster value is the max over nodes, never the
+            sum. Good: 0 for all three.""",
+            "short",
+            (
+                Query(f"max({q(bj.CONTROLLER_OFFLINE)})", "offline partitions"),
+                Query(f"max({q(bj.CONTROLLER_FENCED_BROKERS)})", "fenced brokers"),
+                Query(f"max({q(bj.CONTROLLER_IMBALANCE)})", "preferred replica imbalance"),
+            ),
+        ),
+        PanelDef(
+            "Unclean leader elections",
+            """Unclean leader elections per interval (max over controller nodes). Good: never. Any point: an
+            out-of-sync replica became leader and acknowledged data was probably lost.""",
+            "short",
+            (Query(f"max(increase({q(bj.UNCLEAN_ELECTIONS)}[$__rate_interval]))", "unclean elections"),),
         ),
     )
     return DashboardDef(
         CLUSTER_UID,
         "Kafka Insight / Cluster health and durability",
-        "Brokers, partitions and whether the topics' settings can survive a broker loss.",
+        "Brokers and controller, partitions at risk, and whether the topics' settings can survive a broker loss.",
         _vars(settings, _topic_var()),
-        (("Overview", overview), ("Partitions", partitions), ("Durability", durability)),
+        (("Overview", overview), ("Partitions", partitions), ("Durability", durability), ("Brokers (JMX)", brokers)),
     )
 
 
@@ -337,21 +529,28 @@ def consumers_dashboard(settings: Settings) -> DashboardDef:
     gt = (GROUP, TOPIC)
     lag = (
         PanelDef(
-            "Lag by group and topic (messages)",
-            """Messages each group has not yet consumed per topic (log end minus committed offset, never
-            below 0). Good: flat and small. Growing steadily: the group consumes slower than producers
-            write — scale consumers or fix what slows them. A committed offset beyond the log end is
-            not shown here as negative lag: it has its own panel.""",
-            "short",
-            (Query(f"sum by (group, topic) ({q(ad.GROUP_TOPIC_LAG, *gt)})", "{{group}} / {{topic}}"),),
-            width=24,
+            "Lag in seconds by group",
+            """Age of the oldest message each group has not consumed: how long ago the log end was where its
+            committed offset is now. Good: flat and small (seconds). Growing steadily: the group is slower
+            than producers. Compare with the topics' retention: reaching it means unread data is deleted.""",
+            "s",
+            (Query(q(of.GROUP_LAG_SECONDS, GROUP), "{{group}}"),),
         ),
         PanelDef(
-            "Lag per partition (messages)",
-            """Lag of each partition the group has committed on. One partition far above the others: a hot
-            key or a stuck consumer instance owning it.""",
+            "Lag in messages by group and topic",
+            """Messages each group has not yet consumed per topic (log end minus committed offset, never
+            below 0). Good: flat and small. Growing steadily: the group consumes slower than producers
+            write — scale consumers or fix what slows them. A committed offset beyond the log end is not
+            negative lag here: it has its own panel.""",
             "short",
-            (Query(q(ad.GROUP_PARTITION_LAG, *gt), "{{group}} {{topic}}[{{partition}}]"),),
+            (Query(f"sum by (group, topic) ({q(ad.GROUP_TOPIC_LAG, *gt)})", "{{group}} / {{topic}}"),),
+        ),
+        PanelDef(
+            "Lag in seconds per partition",
+            """Per group and partition, the age of the oldest unconsumed message. One partition far above the
+            others: a hot key or a stuck consumer instance owning it.""",
+            "s",
+            (Query(q(of.LAG_SECONDS, *gt), "{{group}} {{topic}}[{{partition}}]"),),
         ),
         PanelDef(
             "Consumed vs produced (messages/s)",
@@ -367,10 +566,20 @@ def consumers_dashboard(settings: Settings) -> DashboardDef:
     )
     groups = (
         PanelDef(
+            "Group status",
+            """The exporter's verdict per group (most urgent wins). ok. lagging: consumes, but lag in seconds is
+            above the threshold — scale it. stalled: members present, lag above 0, no commit progress — stuck
+            consumer, check its logs. stopped: no member and lag above 0 — start the consumers. rewound: a
+            committed offset went backwards — messages will be processed again.""",
+            "none",
+            (Query(f"{q(of.GROUP_STATUS, GROUP)} == 1", instant=True),),
+            kind="table",
+        ),
+        PanelDef(
             "Group state",
-            """Current state of each group (describe_consumer_groups). STABLE: consuming. EMPTY: no member
-            runs but offsets are kept — lag will only grow. Rebalancing states for long: members keep
-            joining and leaving (check session/poll timeouts).""",
+            """Kafka's group state (describe_consumer_groups). STABLE: consuming. EMPTY: no member runs but
+            offsets are kept. Rebalancing states for long: members keep joining and leaving (check session
+            and poll timeouts).""",
             "none",
             (Query(f"{q(ad.GROUP_STATE, GROUP)} == 1", instant=True),),
             kind="table",
@@ -391,13 +600,223 @@ def consumers_dashboard(settings: Settings) -> DashboardDef:
             (Query(f"sum by (group) ({q(ad.GROUP_STATE, GROUP, REBALANCING)})", "{{group}}"),),
             min=0,
         ),
+        PanelDef(
+            "Offset rewinds",
+            """Committed offsets that went backwards per interval (someone reset the group, or it re-committed
+            older offsets): those messages will be processed again. Good: no points.""",
+            "short",
+            (Query(f"increase({q(of.GROUP_REWINDS, GROUP)}[$__rate_interval]) > 0", "{{group}}"),),
+        ),
+        PanelDef(
+            "Java consumer rebalances",
+            """Rebalances per second each Java consumer took part in (client JMX). Good: near 0 outside deploys.
+            Steady rebalancing: consumers exceed max.poll.interval.ms or session.timeout.ms.""",
+            "cps",
+            (Query(f"rate({q(_s('kafka_insight_consumer_rebalances_total'))}{RATE})", "{{client_id}} {{target}}"),),
+        ),
+    )
+    lost = (
+        PanelDef(
+            "Committed offsets beyond the log end",
+            """Group partitions whose committed offset is beyond the log end offset, with by how many messages.
+            Good: empty. A row means messages the group had consumed no longer exist (power loss of every
+            in-sync replica, unclean election) or the offset was set by hand; on its next fetch the consumer
+            applies auto.offset.reset — earliest re-reads the whole partition. Reset the group deliberately.""",
+            "short",
+            (Query(f"{q(of.BEYOND_END_MESSAGES, *gt)} > 0", instant=True),),
+            kind="table",
+        ),
+        PanelDef(
+            "Committed offsets below the log start",
+            """Group partitions whose committed offset is below the log start, with how many messages were
+            deleted before the group read them. Good: empty. A row means retention overtook the group: it
+            lost those messages and will jump by auto.offset.reset.""",
+            "short",
+            (Query(f"{q(of.BELOW_START_MESSAGES, *gt)} > 0", instant=True),),
+            kind="table",
+        ),
+        PanelDef(
+            "Consumers beyond the log end (client statistics)",
+            """librdkafka consumers (including ones that keep offsets outside Kafka) whose furthest offset is
+            beyond the partition's log end, by how many messages. Good: empty. Same meaning as above, for
+            consumers the Admin API cannot see.""",
+            "short",
+            (Query(f"{q(ic.BEYOND_LOG_END_MESSAGES, *gt)} > 0", instant=True),),
+            kind="table",
+        ),
+        PanelDef(
+            "Position lag of librdkafka consumers",
+            """Messages each librdkafka consumer has not read yet (log end minus its position), from its
+            forwarded statistics. Works for consumers that never commit to Kafka and so have no group lag.""",
+            "short",
+            (Query(f"sum by (client_id, group, topic) ({q(ic.POSITION_LAG, *gt)})", "{{client_id}} {{group}} / {{topic}}"),),
+        ),
     )
     return DashboardDef(
         CONSUMERS_UID,
         "Kafka Insight / Consumers and lag",
-        "Consumer lag in messages, group state, and committed offsets that no longer fit the log.",
+        "Consumer lag in seconds and messages, group status, and committed offsets that no longer fit the log.",
         _vars(settings, _topic_var(), _group_var()),
-        (("Lag", lag), ("Groups", groups)),
+        (("Lag", lag), ("Groups", groups), ("Offsets that no longer fit the log", lost)),
+    )
+
+
+# -- producers ------------------------------------------------------------------------------------
+def producers_dashboard(settings: Settings) -> DashboardDef:
+    client = 'client_id=~"$client_id"'
+    compression = (
+        PanelDef(
+            "Compression savings (Java producers)",
+            """Share of bytes compression saves per producer and topic: 1 - compressed/uncompressed size
+            (from producer-topic-metrics compression-rate). Good: well above 0 for text-like data (50-80 %
+            is common with zstd/lz4). 0 %: no compression, or data that does not compress (already
+            compressed or encrypted) — then drop the codec to save producer CPU.""",
+            "percentunit",
+            (
+                Query(
+                    f"1 - {q(_s('kafka_insight_producer_topic_compressed_size_ratio'), client, TOPIC)}",
+                    "{{client_id}} / {{topic}}",
+                ),
+            ),
+            min=0,
+            max=1,
+        ),
+        PanelDef(
+            "Compressed / uncompressed size (Kafka's compression-rate-avg)",
+            """The raw ratio Kafka reports as compression-rate-avg: compressed size divided by uncompressed
+            size. It reads backwards: LOWER IS BETTER. 1.0 (100 %) = no compression; 0.2 (20 %) = 80 %
+            saved. Windowed average (default 2 x 30 s); absent when nothing was sent in the window.""",
+            "percentunit",
+            (Query(q(_s("kafka_insight_producer_compressed_size_ratio"), client), "{{client_id}} {{target}}"),),
+            min=0,
+            max=1,
+        ),
+    )
+    batching = (
+        PanelDef(
+            "Batch size after compression vs raw estimate",
+            """batch-size-avg is the average bytes per partition batch AS SENT, i.e. after compression; the
+            producer closes a batch when its estimated compressed size reaches batch.size, or when linger.ms
+            expires first. The raw (uncompressed) data per batch is about batch-size-avg divided by
+            compression-rate-avg — an estimate (a ratio of two window averages), and it can legitimately
+            exceed batch.size. Small batches with a short linger.ms: batches leave before they fill.""",
+            "bytes",
+            (
+                Query(q(_s("kafka_insight_producer_batch_size_avg_bytes"), client), "compressed {{client_id}}"),
+                Query(
+                    f"{q(_s('kafka_insight_producer_batch_size_avg_bytes'), client)}"
+                    f" / {q(_s('kafka_insight_producer_compressed_size_ratio'), client)}",
+                    "raw estimate {{client_id}}",
+                ),
+            ),
+        ),
+        PanelDef(
+            "Batch size (librdkafka producers)",
+            """Average batch size per librdkafka producer and topic, as written (after compression), from the
+            forwarded statistics. librdkafka reports no uncompressed size, so no savings are derived for
+            these producers.""",
+            "bytes",
+            (Query(q(cs.BATCH_SIZE, client, TOPIC), "{{client_id}} / {{topic}}"),),
+        ),
+        PanelDef(
+            "Messages per batch (librdkafka producers)",
+            """Average messages per batch per producer and topic. Near 1 under load means batches leave before
+            they fill (linger.ms too short for the traffic): more requests, worse compression.""",
+            "short",
+            (Query(q(cs.BATCH_MESSAGES, client, TOPIC), "{{client_id}} / {{topic}}"),),
+        ),
+        PanelDef(
+            "Queue time (Java producers)",
+            """Average time records waited in the producer's buffer before being sent (record-queue-time-avg).
+            Close to linger.ms is normal; far above means the sender cannot keep up (network, broker latency,
+            max.in.flight).""",
+            "s",
+            (Query(q(_s("kafka_insight_producer_record_queue_time_avg_seconds"), client), "{{client_id}} {{target}}"),),
+        ),
+        PanelDef(
+            "Producer queue (librdkafka producers)",
+            """Messages waiting in each librdkafka producer's queue, next to its limit
+            (queue.buffering.max.messages). Near the limit: produce() is about to fail with QUEUE_FULL.""",
+            "short",
+            (
+                Query(q(cs.QUEUE_MESSAGES, client), "queued {{client_id}}"),
+                Query(q(cs.QUEUE_MAX_MESSAGES, client), "limit {{client_id}}"),
+            ),
+        ),
+    )
+    errors = (
+        PanelDef(
+            "Record errors and retries (Java producers)",
+            """Records per second that failed after all retries (lost from the application's point of view) and
+            sends that were retried. Good: errors 0. Retries with idempotence off and more than one request in
+            flight can reorder records.""",
+            "cps",
+            (
+                Query(f"rate({q(_s('kafka_insight_producer_record_errors_total'), client)}{RATE})", "errors {{client_id}}"),
+                Query(f"rate({q(_s('kafka_insight_producer_record_retries_total'), client)}{RATE})", "retries {{client_id}}"),
+            ),
+        ),
+        PanelDef(
+            "Request retries and errors (librdkafka clients)",
+            """Requests per second each librdkafka client retried, and transmit errors, summed over brokers.
+            Good: near 0. Retries of a producer that can reorder are exactly when ordering breaks.""",
+            "cps",
+            (
+                Query(f"sum by (client_id) (rate({q(cs.BROKER_RETRIES, client)}{RATE}))", "retries {{client_id}}"),
+                Query(f"sum by (client_id) (rate({q(cs.BROKER_TX_ERRORS, client)}{RATE}))", "tx errors {{client_id}}"),
+            ),
+        ),
+    )
+    ordering = (
+        PanelDef(
+            "Producers that can reorder (librdkafka)",
+            """librdkafka producers whose settings let a retried batch land after a later one: idempotence off
+            (librdkafka's default), more than one request in flight and retries on. Good: empty. Fix: set
+            enable.idempotence=true.""",
+            "none",
+            (Query(f"{q(ic.REORDERING_RISK, client)} == 1", instant=True),),
+            kind="table",
+        ),
+        PanelDef(
+            "Producer settings (librdkafka)",
+            """The settings that decide ordering, durability and batching per librdkafka producer, as declared
+            to the forwarder, or librdkafka's defaults (settings_source=statistics). Note librdkafka's batch.size
+            default is 1,000,000 bytes, unlike Java's 16,384.""",
+            "none",
+            (Query(q(ic.SETTINGS_INFO, client), instant=True),),
+            kind="table",
+            width=24,
+        ),
+        PanelDef(
+            "Client software connected (KIP-511)",
+            """Connections per client software name and version as clients announce them to the brokers, summed
+            over brokers (connection counts add up; this is not a controller metric). Java producers 2.1-2.8,
+            3.0.0 and 3.1.0 can reorder with default settings; librdkafka-based clients do unless idempotence is
+            enabled; "unknown" are clients older than Kafka 2.4.""",
+            "short",
+            (
+                Query(
+                    f"sum by (client_software_name, client_software_version) ({q(bj.CLIENT_CONNECTIONS)})",
+                    instant=True,
+                ),
+            ),
+            kind="table",
+        ),
+        PanelDef(
+            "Java clients (JMX)",
+            "Java producers and consumers found in the JMX targets, with their Kafka client version.",
+            "none",
+            (Query(q(cj.CLIENT_INFO, client), instant=True),),
+            kind="table",
+        ),
+    )
+    return DashboardDef(
+        PRODUCERS_UID,
+        "Kafka Insight / Producers: compression and batching",
+        "What compression really saves, how full batches are before and after compression, errors, retries, "
+        "and which clients can reorder messages.",
+        _vars(settings, _topic_var(), _client_var()),
+        (("Compression", compression), ("Batching", batching), ("Errors and retries", errors), ("Clients and ordering", ordering)),
     )
 
 
@@ -406,4 +825,5 @@ def all_dashboards(settings: Settings) -> list[DashboardDef]:
         exporter_dashboard(settings),
         cluster_dashboard(settings),
         consumers_dashboard(settings),
+        producers_dashboard(settings),
     ]

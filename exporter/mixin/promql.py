@@ -35,6 +35,18 @@ _TOKEN_RE = re.compile(
 _LABEL_VALUES_RE = re.compile(r"^\s*label_values\((.*),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)\s*$", re.DOTALL)
 
 
+_NAME_MATCHER_RE = re.compile(r'__name__\s*=~?\s*"([^"]*)"')
+
+
+def spec(name: str) -> MetricSpec:
+    """A catalogue spec by its exposed name, for specs declared in tables rather than as
+    module constants; an unknown name fails generation at once."""
+    found = all_specs().get(name)
+    if found is None:
+        raise KeyError(f"{name} is not in the metric catalogue (exporter.catalogue.all_specs())")
+    return found
+
+
 def sel(spec: MetricSpec, job: str, *matchers: str) -> str:
     """``name{job selector, matchers...}`` for a catalogue spec."""
     inner = ", ".join(m for m in (job, *matchers) if m)
@@ -48,8 +60,10 @@ def metric_names(expr: str) -> set[str]:
     variable_query = _LABEL_VALUES_RE.match(expr)
     if variable_query:
         expr = variable_query.group(1)
-    tokens = [(m.lastgroup, m.group()) for m in _TOKEN_RE.finditer(expr)]
     names: set[str] = set()
+    for alternatives in _NAME_MATCHER_RE.findall(expr):
+        names.update(alternatives.split("|"))
+    tokens = [(m.lastgroup, m.group()) for m in _TOKEN_RE.finditer(expr)]
     skip_label_list = False
     for i, (kind, text) in enumerate(tokens):
         if kind == "lparen":

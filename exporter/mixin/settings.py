@@ -38,30 +38,30 @@ class Settings:
 
     # -- cluster and durability --------------------------------------------------------
     no_controller_for: str = "1m"
-    broker_target_down_for: str = "2m"
+    fenced_brokers_for: str = "5m"
+    broker_not_running_for: str = "10m"
     offline_partitions_for: str = "1m"
     under_min_isr_for: str = "1m"
     at_min_isr_for: str = "5m"
     under_replicated_for: str = "10m"
     durability_risk_for: str = "30m"
     replicas_one_rack_for: str = "30m"
-    log_end_regression_for: str = "0m"
+    #: how long KafkaLogEndOffsetDecreased / KafkaUncleanLeaderElection keep firing after the event
+    data_loss_window: str = "30m"
 
     # -- consumers -------------------------------------------------------------------------
-    #: consumer lag in seconds above which KafkaConsumerGroupLagHigh fires
+    #: lag in seconds (age of the oldest unconsumed message) above which KafkaConsumerGroupLagHigh fires
     lag_seconds_warning: float = 300.0
     lag_for: str = "10m"
-    #: a group with lag whose committed offsets did not move for this long is stalled
-    stalled_window: str = "15m"
+    #: the exporter decides stalled/stopped (interpretation.stalled_after_seconds); these add patience
     stalled_for: str = "5m"
-    #: a group with lag and no members (EMPTY) for this long is stopped
     stopped_for: str = "15m"
     offset_beyond_log_end_for: str = "0m"
     offset_below_log_start_for: str = "5m"
 
     # -- producers -------------------------------------------------------------------------
     reordering_for: str = "30m"
-    #: compression savings below this (0-1) on a topic with a codec configured is "ineffective"
+    #: compression savings below this (0-1) on a producer that compresses is "ineffective"
     compression_savings_min_ratio: float = 0.1
     compression_ineffective_for: str = "1h"
 
