@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import add, itemgetter
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from exporter.catalogue import Samples
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: gzip level of the pre-compressed body
+GZIP_LEVEL = 5
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,77 @@ class SamplesCollector(Collector):  # type: ignore[misc]
 
 
 def render(samples: Samples) -> Exposition:
+    body = render_text(samples)
+    return Exposition(body, gzip.compress(body, compresslevel=GZIP_LEVEL), samples.series_count())
+
+
+def render_reference(samples: Samples) -> bytes:
+    """The same text through prometheus_client's ``generate_latest`` (the reference that
+    :func:`render_text` must equal byte for byte; kept for the equality test)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SamplesCollector(samples))
-    body = generate_latest(registry)
-    return Exposition(body, gzip.compress(body, compresslevel=5), samples.series_count())
+    body: bytes = generate_latest(registry)
+    return body
+
+
+def render_text(samples: Samples) -> bytes:
+    """Samples -> Prometheus text format 0.0.4, identical to :func:`render_reference`.
+
+    ``generate_latest`` costs ~8 us per sample (label validation, a dict and a sort per
+    sample); at 10k partitions and 500 groups (~300k samples) that was 2.6 s of CPU holding
+    the GIL.  Here each family is one %-template applied by C-level ``map``s (~1 us per
+    sample); label order is decided once per family, and escaping is only done for a
+    family whose text shows a quote, backslash or newline inside a label value.
+    """
+    out: list[str] = []
+    append = out.append
+    for spec, rows in samples:
+        name = spec.name  # counters: family_name + "_total", as prometheus_client writes it
+        help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+        append(f"# HELP {name} {help_text}\n# TYPE {name} {spec.type}\n")
+        if not rows:
+            continue
+        labels = spec.labels
+        if not labels:
+            append("".join(f"{name} {v}\n" for v in _values(rows)))
+            continue
+        # prometheus_client writes labels sorted by name
+        order = sorted(range(len(labels)), key=labels.__getitem__)
+        pick = itemgetter(*order) if order != list(range(len(labels))) else None  # 2+ labels: tuples
+        prefix = name + "{" + ",".join(f'{labels[i]}="%s"' for i in order) + "} "
+        text = _family(prefix, rows, pick, escape=False)
+        count = len(rows)
+        if text.count('"') != 2 * len(labels) * count or text.count("\n") != count or "\\" in text:
+            text = _family(prefix, rows, pick, escape=True)  # a label value needs escaping
+        append(text)
+    return "".join(out).encode("utf-8")
+
+
+def _family(prefix: str, rows: list[tuple[tuple[str, ...], float]], pick: Any, escape: bool) -> str:
+    label_rows: Iterable[Any] = map(_first, rows)
+    if escape:
+        label_rows = map(_escape_row, label_rows)
+    if pick is not None:
+        label_rows = map(pick, label_rows)
+    return "\n".join(map(add, map(prefix.__mod__, label_rows), _values(rows))) + "\n"
+
+
+def _values(rows: list[tuple[tuple[str, ...], float]]) -> Iterator[str]:
+    # repr() is Go's format below 1e6; bigger values may need Go's exponent form
+    return map(repr if max(map(_second, rows)) < 1e6 else _number, map(_second, rows))
+
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def _escape_row(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"') for v in values)
+
+
+def _number(value: float) -> str:
+    """floatToGoString for the finite floats Samples holds (Go uses exponents from 1e7)."""
+    text = repr(value)
+    if value >= 1e6 and text.find(".") > 6:
+        return str(floatToGoString(value))
+    return text
