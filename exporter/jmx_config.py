@@ -25,7 +25,9 @@ jmx:
 ```
 Every target (and ``brokers.discover``) also takes ``username``, ``password`` (``${env:X}``
 or ``${file:/path}`` allowed) and ``tls`` (``truststore``, ``truststore_password``,
-``keystore``, ``keystore_password``, ``registry_ssl``).
+``keystore``, ``keystore_password``: TLS on the JMX connector, i.e.
+``com.sun.management.jmxremote.ssl=true``; an SSL RMI registry, ``registry.ssl=true``, is not
+supported by jmxquery's jar).
 """
 
 from __future__ import annotations
@@ -45,8 +47,6 @@ class JmxTls:
     truststore_password: str | None = None
     keystore: str | None = None
     keystore_password: str | None = None
-    #: the RMI registry itself is TLS (``com.sun.management.jmxremote.registry.ssl=true``)
-    registry_ssl: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def _address(path: str, value: Any) -> str:
 
 
 _AUTH_KEYS = ("username", "password", "tls")
-_TLS_KEYS = ("truststore", "truststore_password", "keystore", "keystore_password", "registry_ssl")
+_TLS_KEYS = ("truststore", "truststore_password", "keystore", "keystore_password")
 
 
 def _auth(path: str, data: dict[str, Any]) -> JmxAuth:
@@ -175,7 +175,6 @@ def _auth(path: str, data: dict[str, Any]) -> JmxAuth:
             keystore_password=_secret(f"{path}.tls.keystore_password", t["keystore_password"])
             if "keystore_password" in t
             else None,
-            registry_ssl=_bool(f"{path}.tls.registry_ssl", t["registry_ssl"]) if "registry_ssl" in t else False,
         )
     return JmxAuth(username, password, tls)
 

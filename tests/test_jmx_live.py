@@ -7,6 +7,7 @@ with SIGKILL (restarted and ISRs full again before the test ends).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -295,3 +296,50 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
             _stop(producer)
             _stop(consumer)
     assert Path(logs).exists() is False
+
+
+# -- TLS on the JMX connector ------------------------------------------------------------------------
+SLEEPER = "public class Sleep { public static void main(String[] a) throws Exception { Thread.sleep(300000); } }\n"
+
+
+def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
+    keytool = shutil.which("keytool")
+    assert keytool, "keytool (from the JDK that runs Kafka) is required"
+    ks, ts, cert = tmp_path / "ks.p12", tmp_path / "ts.p12", tmp_path / "cert.pem"
+    common = ["-storetype", "PKCS12", "-storepass", "changeit"]
+    subprocess.run([keytool, "-genkeypair", "-alias", "jmx", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=127.0.0.1",
+                    "-ext", "SAN=ip:127.0.0.1", "-validity", "2", "-keystore", str(ks), "-keypass", "changeit", *common],
+                   check=True, capture_output=True)
+    subprocess.run([keytool, "-exportcert", "-alias", "jmx", "-rfc", "-file", str(cert), "-keystore", str(ks), *common],
+                   check=True, capture_output=True)
+    subprocess.run([keytool, "-importcert", "-noprompt", "-alias", "jmx", "-file", str(cert), "-keystore", str(ts), *common],
+                   check=True, capture_output=True)
+    (tmp_path / "Sleep.java").write_text(SLEEPER)
+    port, rmi_port = free_port(), free_port()  # with TLS only on the connector, registry and connector need two ports
+    jvm = subprocess.Popen(
+        ["java", "-Xmx32m", f"-Dcom.sun.management.jmxremote.port={port}", f"-Dcom.sun.management.jmxremote.rmi.port={rmi_port}",
+         "-Dcom.sun.management.jmxremote.ssl=true", "-Dcom.sun.management.jmxremote.authenticate=false",
+         f"-Djavax.net.ssl.keyStore={ks}", "-Djavax.net.ssl.keyStorePassword=changeit", "-Djava.rmi.server.hostname=127.0.0.1",
+         str(tmp_path / "Sleep.java")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        section = {"jmx": {"clients": {"targets": [{"address": f"127.0.0.1:{port}", "tls": {"truststore": str(ts), "truststore_password": "changeit"}}]}}}
+        settings = config.load(None, section).raw["jmx"]
+        auth = settings.clients[0].auth
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                rows = jmx.query(address, ["java.lang:type=Runtime/Uptime"], auth, timeout=10)
+                break
+            except Exception as exc:
+                if "Connection refused" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert [(r.mbean, r.attribute) for r in rows] == [("java.lang:type=Runtime", "Uptime")]
+        with pytest.raises(Exception, match="SSLHandshakeException: PKIX path building failed"):
+            jmx.query(address, ["java.lang:type=Runtime/Uptime"], JmxAuth(), timeout=10)
+    finally:
+        os.killpg(jvm.pid, signal.SIGKILL)
+        jvm.wait(10)

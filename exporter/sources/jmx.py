@@ -7,8 +7,11 @@ strings ``jmxquery.JMXQuery`` builds, and handle the process ourselves: the jar 
 ``{"error": ..., "message": ...}`` and exits non-zero when it cannot connect, and a target
 that accepts the TCP connection but never answers is killed at the timeout.
 
-TLS: the jar takes only a URL, user and password; TLS works through JVM system properties
-(``javax.net.ssl.*``), which we pass on the java command line.
+TLS: the jar takes only a URL, user and password; TLS on the JMX connector
+(``com.sun.management.jmxremote.ssl=true``) works through JVM system properties
+(``javax.net.ssl.trustStore`` etc.), which we pass on the java command line.  An SSL RMI
+registry (``com.sun.management.jmxremote.registry.ssl=true``) needs a JNDI socket factory the
+jar never sets: such targets fail with "non-JRMP server at remote endpoint".
 """
 
 from __future__ import annotations
@@ -52,8 +55,6 @@ def tls_options(auth: JmxAuth) -> list[str]:
     ):
         if value is not None:
             opts.append(f"-D{prop}={value}")
-    if tls.registry_ssl:
-        opts.append("-Dcom.sun.jndi.rmi.factory.socket=javax.rmi.ssl.SslRMIClientSocketFactory")
     return opts
 
 
