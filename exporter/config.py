@@ -59,7 +59,7 @@ SCHEMA: dict[str, Any] = {
     "collection": {
         "interval_seconds": Opt("float", 30.0, "Time between collection cycles.", 1, 3600),
         "timeout_seconds": Opt(
-            "float", 20.0, "Deadline of one cycle's sources; a source that is slower is reported down for that cycle.", 0.5, 3600
+            "float", 20.0, "Deadline of one cycle's sources; a source that is slower is reported down for that cycle. Defaults to the smaller of 20 s and the interval.", 0.5, 3600
         ),
     },
     "filters": {
@@ -332,7 +332,11 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
             node = child
         node[leaf] = value
     tree = _validate("", SCHEMA, data, SECTIONS)
-    if tree["collection"]["timeout_seconds"] > tree["collection"]["interval_seconds"]:
+    collection = tree["collection"]
+    if "timeout_seconds" not in (data.get("collection") or {}):
+        # a short interval alone shortens the default deadline with it
+        collection["timeout_seconds"] = min(collection["timeout_seconds"], collection["interval_seconds"])
+    if collection["timeout_seconds"] > collection["interval_seconds"]:
         raise ConfigError("collection.timeout_seconds", "must not exceed collection.interval_seconds")
     host, port = parse_address("web.listen_address", tree["web"]["listen_address"])
     check_client("kafka.client", tree["kafka"]["client"])
