@@ -76,6 +76,26 @@ def _group_var() -> Variable:
     return label_var("group", "Consumer group", ad.GROUP_STATE, 'job=~"$job", instance=~"$instance"', include_all=True)
 
 
+DURABILITY_TEXT = """\
+**acks=all only waits for the replicas in the ISR.** With RF 2 and `min.insync.replicas=1` the ISR can
+shrink to the leader alone and writes are still acknowledged by that single copy: lose that broker and
+they are gone. RF 3 with `min.insync.replicas=2` survives one broker loss. RF <= min ISR cannot lose any
+broker without refusing writes. Topics inherit `min.insync.replicas=1` unless set.
+**Kafka does not fsync by default:** an acknowledged write lives in the page cache of the in-sync
+replicas. If they all lose power at once (one rack, one data centre), recent writes vanish, the log end
+offset comes back lower, and consumers whose committed offset is now beyond the end reset by
+`auto.offset.reset` (`earliest` re-reads the whole partition). Spread replicas with `broker.rack`.
+"""
+
+PRODUCER_TEXT = """\
+**compression-rate-avg is compressed / uncompressed size:** 1.0 means no compression and *lower is
+better* (0.2 = 80 % saved). This dashboard shows the savings (1 - ratio) next to the raw ratio.
+**batch-size-avg is measured after compression**, and the producer closes a batch when its *estimated
+compressed* size reaches `batch.size` (or `linger.ms` expires). The raw data per batch is about
+batch-size-avg / compression-rate-avg, which can legitimately exceed `batch.size`.
+"""
+
+
 # -- exporter ---------------------------------------------------------------------------------
 def exporter_dashboard(settings: Settings) -> DashboardDef:
     status = (
@@ -190,12 +210,31 @@ def exporter_dashboard(settings: Settings) -> DashboardDef:
             kind="table",
         ),
     )
+    client_stats = (
+        PanelDef(
+            "Client statistics messages by outcome",
+            """Messages per second read from the client statistics topic, by outcome. Good: only accepted.
+            invalid or too_large rising: something other than the forwarder writes to the topic. instance_cap:
+            more client instances than client_stats.max_instances — new clients are ignored. expired at start
+            is normal (old statistics read back).""",
+            "cps",
+            (Query(f"rate({q(cs.STATS_MESSAGES)}{RATE})", "{{outcome}}"),),
+            stacked=True,
+        ),
+        PanelDef(
+            "Tracked client instances",
+            """librdkafka client instances whose statistics are currently kept, next to the configured cap.
+            Equal to the cap: statistics of further new clients are dropped until others expire.""",
+            "short",
+            (Query(q(cs.TRACKED), "tracked"), Query(q(cs.MAX_TRACKED), "cap")),
+        ),
+    )
     return DashboardDef(
         EXPORTER_UID,
         "Kafka Insight / Exporter",
         "Is the exporter itself healthy: per-source status, durations, errors and the age of the data.",
         _vars(settings, instance_from_build_info=True),
-        (("Status", status), ("Sources", sources), ("Collection cycle", cycle)),
+        (("Status", status), ("Sources", sources), ("Collection cycle", cycle), ("Client statistics source", client_stats)),
     )
 
 
@@ -367,6 +406,15 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         ),
     )
     durability = (
+        PanelDef(
+            "Why these settings matter",
+            "The durability pitfalls behind this row, and the settings that avoid them.",
+            "none",
+            kind="text",
+            width=24,
+            height=7,
+            content=DURABILITY_TEXT,
+        ),
         PanelDef(
             "Durability risks",
             """Topics with a durability risk, one row per reason. single_copy_ack: RF >= 2 with min ISR 1 —
@@ -665,6 +713,15 @@ def consumers_dashboard(settings: Settings) -> DashboardDef:
 def producers_dashboard(settings: Settings) -> DashboardDef:
     client = 'client_id=~"$client_id"'
     compression = (
+        PanelDef(
+            "Reading compression and batch metrics",
+            "Two Kafka producer metrics that are easy to read backwards, and how this dashboard shows them.",
+            "none",
+            kind="text",
+            width=24,
+            height=6,
+            content=PRODUCER_TEXT,
+        ),
         PanelDef(
             "Compression savings (Java producers)",
             """Share of bytes compression saves per producer and topic: 1 - compressed/uncompressed size
