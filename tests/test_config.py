@@ -76,7 +76,7 @@ def test_secrets_from_env_and_file_are_resolved_and_redacted(tmp_path: Path, mon
     monkeypatch.setenv("KIE_TEST_PW", "from-env")
     path = tmp_path / "c.yml"
     path.write_text(
-        "kafka:\n  bootstrap_servers: a:1\n  client:\n    security.protocol: SASL_SSL\n"
+        "kafka:\n  bootstrap_servers: a:1\n  client:\n    security.protocol: SASL_SSL\n    sasl.mechanism: PLAIN\n    sasl.username: exporter\n"
         f"    sasl.password: ${{env:KIE_TEST_PW}}\n    ssl.key.password: ${{file:{secret_file}}}\n"
     )
     cfg = config.load(str(path))
@@ -84,6 +84,8 @@ def test_secrets_from_env_and_file_are_resolved_and_redacted(tmp_path: Path, mon
     assert cfg.client["ssl.key.password"] == "from-file"
     assert config.redact(cfg.client) == {
         "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "exporter",
         "sasl.password": "<redacted>",
         "ssl.key.password": "<redacted>",
     }

@@ -275,6 +275,8 @@ class AdminSource(Source):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.servers = ",".join(config.bootstrap_servers)
+        # a request may not outlive the cycle's deadline for this source
+        self.request_timeout = min(config.request_timeout, config.timeout)
         self._client: AdminClient | None = None
         self._failures = 0
         self._lock = threading.Lock()
@@ -291,7 +293,7 @@ class AdminSource(Source):
             settings = {
                 "bootstrap.servers": self.servers,
                 "client.id": "kafka-insight-exporter",
-                "socket.timeout.ms": int(self.config.request_timeout * 1000),
+                "socket.timeout.ms": int(self.request_timeout * 1000),
                 "logger": logging.getLogger("librdkafka"),
                 **self.config.client,
                 "error_cb": self._on_client_error,
@@ -329,7 +331,7 @@ class AdminSource(Source):
             return state
 
     def _collect(self, admin: AdminClient) -> ClusterState:
-        timeout = self.config.request_timeout
+        timeout = self.request_timeout
         errors: list[str] = []
         cluster_f = admin.describe_cluster(request_timeout=timeout)
         groups_f = admin.list_consumer_groups(request_timeout=timeout)
@@ -398,7 +400,7 @@ class AdminSource(Source):
         ids = sorted(g.group_id for g in listing.valid if allow(g.group_id))
         if not ids:
             return {}
-        timeout = self.config.request_timeout
+        timeout = self.request_timeout
         described = admin.describe_consumer_groups(ids, request_timeout=timeout)
         offsets = {
             gid: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)], request_timeout=timeout)[gid]
@@ -444,7 +446,7 @@ class AdminSource(Source):
         parts = {(p.topic, p.partition): p for t in topics.values() for p in t.partitions}
         if not parts:
             return
-        timeout = self.config.request_timeout
+        timeout = self.request_timeout
 
         def request(spec: Any, isolation: Any = IsolationLevel.READ_UNCOMMITTED) -> dict[Any, Future[Any]]:
             wanted = {TopicPartition(t, p): spec for (t, p) in parts}
