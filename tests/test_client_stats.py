@@ -254,6 +254,18 @@ def test_instances_expire_when_they_stop(env: dict[str, Any]) -> None:
     assert p.value("kafka_insight_librdkafka_expired_instances_total") >= expired_before + 1  # type: ignore[operator]
     assert instance_of(p, "cs-plain") is not None  # the others stay
 
+    # an exporter started now reads the topic back: the gone producer's records are too old
+    fresh = ClientStatsSource(env["cfg"], ClientStatsConfig.of(env["cfg"]))
+    try:
+        def replayed() -> tuple[list[Any], dict[str, int], int] | None:
+            snap = fresh.store.snapshot(time.time())
+            return snap if snap[1]["expired"] > 0 and any(i.client_id == "cs-plain" for i in snap[0]) else None
+
+        instances, _, _ = wait_for(replayed, what="the read-back")
+        assert not [i for i in instances if i.client_id == "cs-idem"]
+    finally:
+        fresh.close()
+
 
 def test_hostile_messages_are_dropped_and_counted(tansu: TansuBroker) -> None:
     bs = tansu.bootstrap
@@ -532,3 +544,35 @@ def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[st
     cluster = ClusterState("c", [], {}, {})
     derive(state, cluster, Samples(), history, 1020.0)
     assert history == {}
+
+
+def test_demo_clients_forward_statistics_including_the_external_offset_consumer() -> None:
+    from exporter.app import build_collector
+    from exporter.demo import Demo
+
+    demo = Demo()
+    demo.start()
+    try:
+        cfg = demo.configure(config.load(None))
+        assert cfg.raw["client_stats"]["enabled"] is True
+        collector = build_collector(cfg)
+        try:
+            def ready(p: Parsed) -> bool:
+                return bool(
+                    p.series("kafka_insight_librdkafka_consumer_position", client_id="demo-ledger")
+                    and p.series("kafka_insight_librdkafka_producer_batch_size_avg_bytes", client_id="demo-zstd")
+                )
+
+            p = scrape_until(collector, ready, timeout=40)
+        finally:
+            collector.stop()
+    finally:
+        demo.stop()
+    info = p.series("kafka_insight_librdkafka_client_info", client_id="demo-ledger")[0][0]
+    assert info["offset_storage"] == "external" and info["group"] == "ledger"
+    assert {labels["partition"] for labels, _ in p.series("kafka_insight_librdkafka_consumer_position", client_id="demo-ledger")} == {"0", "1", "2"}
+    assert not p.series("kafka_insight_consumer_group_state", group="ledger")  # invisible to the Admin API
+    # batched, compressed producers: many messages per batch
+    assert (p.value("kafka_insight_librdkafka_producer_batch_messages_avg", client_id="demo-zstd",
+                    client_instance=instance_of(p, "demo-zstd") or "", topic="clicks-zstd") or 0) > 1
+    assert p.series("kafka_insight_librdkafka_producer_reordering_risk", client_id="demo-orders")

@@ -117,7 +117,7 @@ POSITION_LAG = metric(
 POSITION_LAG_SECONDS = metric(
     "kafka_insight_librdkafka_consumer_position_lag_seconds",
     "gauge",
-    """How far behind the consumer is in time: when its statistics were produced, minus the
+    """How far behind the consumer is in time: when its statistics arrived, minus the
     time at which the partition's log end was at the consumer's position (interpolated
     from the log end offsets the Admin API saw in earlier cycles; accurate to about one
     collection interval), 0 when it has read everything. Absent until two cycles have seen

@@ -175,7 +175,8 @@ class ClientStatsSource(Source):
         self._fatal: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._assigned: dict[int, bool] = {}
+        #: assigned partition -> its end offset at assignment (records before it are read back)
+        self._assigned: dict[int, int] = {}
         self._thread = threading.Thread(target=self._run, name="client-stats-consumer", daemon=True)
         self._thread.start()
 
@@ -218,9 +219,15 @@ class ClientStatsSource(Source):
                     if err is not None:
                         self._error(f"consuming {self.settings.topic}: {err.str()}")
                         continue
-                    _, ts_ms = msg.timestamp()
                     now = time.time()
-                    self.store.offer(msg.value(), msg.key(), ts_ms / 1000 if ts_ms > 0 else now, now, self.settings.max_message_bytes)
+                    # live records count as heard from now (immune to the client's clock);
+                    # records read back at start carry their own timestamp, so clients
+                    # that are already gone are not brought back for one expiry period
+                    seen = now
+                    if msg.offset() < self._assigned.get(msg.partition(), -1):
+                        _, ts_ms = msg.timestamp()
+                        seen = ts_ms / 1000 if ts_ms > 0 else now
+                    self.store.offer(msg.value(), msg.key(), seen, now, self.settings.max_message_bytes)
         except Exception as exc:  # the thread's death is reported by every later cycle
             log.exception("client statistics consumer stopped")
             self._fatal = f"consumer thread stopped: {exc.__class__.__name__}: {exc}"
@@ -257,16 +264,17 @@ class ClientStatsSource(Source):
         if not new:
             return
         start = []
+        backlog: dict[int, int] = {}
         for pid in new:
             try:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=self.config.request_timeout)
                 offset = max(low, high - LOOKBACK) if high >= 0 else OFFSET_END
             except KafkaException:
-                offset = OFFSET_END
+                high, offset = -1, OFFSET_END
             start.append(TopicPartition(topic, pid, offset))
+            backlog[pid] = high
         consumer.incremental_assign(start)
-        for tp in start:
-            self._assigned[tp.partition] = True
+        self._assigned.update(backlog)
         log.info("client statistics: reading %s partitions %s", topic, [tp.partition for tp in start])
 
     def _create_topic(self) -> None:
@@ -376,8 +384,7 @@ CLIENT_INFO = metric(
 STATS_AGE = metric(
     "kafka_insight_librdkafka_stats_age_seconds",
     "gauge",
-    """Seconds since the client's latest statistics were produced (message timestamp).
-    Growing beyond a few statistics intervals means the client or its forwarder stalled;
+    """Seconds since the client's latest statistics arrived at the exporter. Growing beyond a few statistics intervals means the client or its forwarder stalled;
     the instance expires after client_stats.expire_after_intervals intervals.""",
     INSTANCE,
     unit="seconds",

@@ -218,7 +218,8 @@ class ClientInstance:
     settings: dict[str, str]
     #: the client's statistics interval in seconds, when known
     interval: float | None
-    #: when the statistics were produced (message timestamp, Unix seconds)
+    #: when the exporter received the statistics (Unix seconds); for records read back
+    #: at start, the message's own timestamp
     timestamp: float
     ts_us: int  # librdkafka's monotonic clock at emission
     requests_sent: int  # tx
@@ -342,7 +343,7 @@ def parse_message(
 ) -> ClientInstance:
     """One message from the statistics topic -> a :class:`ClientInstance`.
 
-    ``timestamp`` is the message's timestamp (Unix seconds).  Raises :class:`InvalidStatsError`
+    ``timestamp`` is when the statistics count as heard from (Unix seconds).  Raises :class:`InvalidStatsError`
     (with a one-line reason) for anything that is not librdkafka statistics.
     """
     if value is None:
