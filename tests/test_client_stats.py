@@ -576,3 +576,21 @@ def test_demo_clients_forward_statistics_including_the_external_offset_consumer(
     assert (p.value("kafka_insight_librdkafka_producer_batch_messages_avg", client_id="demo-zstd",
                     client_instance=instance_of(p, "demo-zstd") or "", topic="clicks-zstd") or 0) > 1
     assert p.series("kafka_insight_librdkafka_producer_reordering_risk", client_id="demo-orders")
+
+
+def test_forwarder_never_holds_up_the_application(tansu: TansuBroker) -> None:
+    """Statistics to an unreachable broker, with a queue of 2: the application's own
+    messages are all delivered and its poll() never raises; the overflow is counted."""
+    create_topic(tansu.bootstrap, "cs-app", 1)
+    fwd = StatsForwarder("127.0.0.1:1", STATS, interval_ms=50, extra=QUIET, max_queued=2)
+    delivered: list[int] = []
+    app = Producer(fwd.configure({"bootstrap.servers": tansu.bootstrap, "client.id": "cs-app", **QUIET}))
+    deadline = time.monotonic() + 1.5
+    i = 0
+    while time.monotonic() < deadline:
+        app.produce("cs-app", f"m{i}".encode(), on_delivery=lambda err, msg: delivered.append(0 if err else 1))
+        app.poll(0.02)
+        i += 1
+    assert app.flush(10) == 0
+    assert len(delivered) == i and all(delivered)
+    assert fwd.forwarded <= 2 < fwd.dropped  # statistics were emitted every 50 ms, at most 2 queued
