@@ -237,7 +237,7 @@ class ClientStatsSource(Source):
 
     def _error(self, text: str) -> None:
         with self._lock:
-            if len(self._errors) < 20:
+            if len(self._errors) < 20 and text not in self._errors:  # one line per distinct error per cycle
                 self._errors.append(text)
 
     def _refresh(self, consumer: Consumer) -> None:
