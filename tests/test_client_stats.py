@@ -229,6 +229,26 @@ def test_families_match_what_the_clients_did(env: dict[str, Any]) -> None:
     assert p.value("kafka_insight_librdkafka_consumer_beyond_log_end_messages", **ahead) == 1000 - RECORDS
 
 
+def test_promtool_and_catalogue_accept_the_client_statistics_exposition(env: dict[str, Any]) -> None:
+    import shutil
+    import subprocess
+
+    collector = env["collector"]
+    scrape_until(collector, lambda q: bool(q.series("kafka_insight_librdkafka_consumer_position_lag_seconds")))
+    body = collector.exposition.body
+    parsed = Parsed(body)
+    exposed = {f for f in parsed.families if f.startswith("kafka_insight_librdkafka_")}
+    by_family = {spec.family_name: spec for spec in all_specs().values()}
+    assert len(exposed) >= 40
+    for family in exposed:
+        kind, help_text = parsed.families[family]
+        assert (kind, help_text) == (by_family[family].type, by_family[family].help), family
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is required"
+    done = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
 def test_reordering_risk_of_librdkafka_producers(env: dict[str, Any]) -> None:
     collector = env["collector"]
     p = scrape_until(collector, lambda q: bool(instance_of(q, "cs-idem") and instance_of(q, "cs-plain")))
