@@ -16,11 +16,13 @@ from exporter.catalogue import MetricSpec
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
+from exporter.interpret import producers as pr
 from exporter.mixin import dashboards as dash
 from exporter.mixin.promql import sel
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
 from exporter.sources import broker_jmx as bj
+from exporter.sources import client_jmx as cj
 
 Severity = Literal["critical", "warning", "info"]
 BY_EXPORTER = "job, instance"
@@ -28,6 +30,8 @@ NO_TOLERANCE = 'reason="no_failure_tolerance"'
 #: single_replica implies no_failure_tolerance; single_rack has its own alert
 ALERTED_RISKS = 'reason=~"single_copy_ack|no_failure_tolerance|unclean_election"'
 STALLED = 'status="stalled"'
+REORDERS = 'verdict="reorders"'
+CODEC_SET = 'setting="compression.type", value!~"none|"'
 STOPPED = 'status="stopped"'
 
 
@@ -558,30 +562,119 @@ def _consumer_alerts(b: _Builder) -> list[AlertDef]:
 def _producer_alerts(b: _Builder) -> list[AlertDef]:
     s = b.s
     group = "kafka-insight-producers"
+    ordering_meaning = (
+        "With retries on, more than one request in flight per connection and idempotence off, a batch that "
+        "failed and is retried can land after a later batch that succeeded: messages of one key arrive out "
+        "of order. librdkafka (confluent-kafka-python, -go, -dotnet) defaults to exactly that "
+        "(`enable.idempotence=false`, `max.in.flight=1000000`, `retries=2147483647`). Java producers 2.1–2.8 "
+        "reorder with default settings (KIP-91 made retries effectively infinite, 5 in flight, idempotence off), "
+        "and so do 3.0.0 and 3.1.0 (KAFKA-13598: idempotence was not really on by default); 3.0.1, 3.1.1 and "
+        "3.2+ are idempotent by default unless `acks` other than all, `max.in.flight` above 5 or `retries=0` is "
+        "set explicitly, which silently turns idempotence off (KAFKA-13673). Kafka Connect's producers have it "
+        "off (KAFKA-13759)."
+    )
+    ordering_fix = (
+        "Set `enable.idempotence=true` in the producer (keeps ordering with retries and up to 5 requests in "
+        "flight) and do not override `acks`/`retries`/`max.in.flight` against it; where that is impossible, "
+        "`max.in.flight.requests.per.connection=1`. Upgrade Java clients older than 3.2."
+    )
     return [
         AlertDef(
             group,
             "KafkaProducerCanReorder",
             "warning",
-            b.with_cluster(f"{b.m(ic.REORDERING_RISK)} == 1"),
+            b.with_cluster(
+                f"({b.m(pr.PRODUCER_REORDERING, REORDERS)} == 1) or ({b.m(ic.REORDERING_RISK)} == 1)"
+            ),
             s.reordering_for,
             "A Kafka producer runs with settings that can reorder messages on retry.",
-            """librdkafka producer {{ $labels.client_id }} ({{ $labels.client_instance }}) can write messages out
-            of order when it retries: idempotence off, several requests in flight and retries on (settings
-            from {{ $labels.settings_source }}).""",
+            """Producer {{ $labels.client_id }} ({{ $labels.target }}{{ $labels.client_instance }}) in cluster
+            {{ $labels.cluster_id }} can write messages out of order when it retries: retries on, several
+            requests in flight and idempotence off.""",
             dash.PRODUCERS_UID,
             Runbook(
-                "With retries on, more than one request in flight per connection and idempotence off, a batch that "
-                "failed and is retried can land after a later batch that succeeded: messages of one key arrive out "
-                "of order. librdkafka (confluent-kafka-python, -go, -dotnet) defaults to exactly that "
-                "(`enable.idempotence=false`, `max.in.flight=1000000`, `retries=2147483647`). Java producers 2.1–2.8, "
-                "3.0.0 and 3.1.0 also reorder with default settings (KAFKA-13598); 3.0.1/3.1.1/3.2+ are idempotent by "
-                "default unless `acks`, `retries` or `max.in.flight` are set in a conflicting way.",
-                f"On the exporter's /metrics, `{ic.SETTINGS_INFO.name}` for that client shows the settings it runs "
-                f"with and `{ic.IDEMPOTENCE.name}` whether its statistics show an idempotent producer id; the "
-                "producers dashboard lists both. In the application, check `enable.idempotence`.",
-                "Set `enable.idempotence=true` in the producer (keeps ordering with retries and up to 5 in flight). "
-                "Where that is impossible, `max.in.flight.requests.per.connection=1`.",
+                ordering_meaning,
+                f"For Java producers the verdict comes from the client version in JMX (app-info) and the settings "
+                f"declared for the target in the exporter's `jmx.clients` config; for librdkafka producers "
+                f"`{ic.SETTINGS_INFO.name}` on the exporter's /metrics shows the settings it runs with and "
+                f"`{ic.IDEMPOTENCE.name}` whether its statistics show an idempotent producer id. The producers "
+                "dashboard lists both. In the application, check `enable.idempotence`.",
+                ordering_fix,
+            ),
+        ),
+        AlertDef(
+            group,
+            "KafkaProducerMayHaveReordered",
+            "warning",
+            b.with_cluster(f"{b.m(pr.PRODUCER_REORDERING_EVIDENCE)} == 1"),
+            "0m",
+            "A Kafka producer that can reorder has retried sends: ordering may already be broken.",
+            """Java producer {{ $labels.client_id }} ({{ $labels.target }}) in cluster {{ $labels.cluster_id }}
+            runs with settings that reorder on retry and has retried sends: records of one key may already be
+            out of order on the topic.""",
+            dash.PRODUCERS_UID,
+            Runbook(
+                ordering_meaning + " Settings do not change while a producer runs, so once it has retried, every "
+                "retry had the chance to put a batch behind a later one.",
+                "The producers dashboard shows the producer's retries (record-retry-total) and its verdict; "
+                "consumers that depend on per-key order may show out-of-order events around the retry times "
+                "(`kafka-console-consumer.sh --bootstrap-server <b> --topic <topic> --property print.offset=true "
+                "--property print.key=true`).",
+                ordering_fix + " Check the consumers that depend on order for duplicates or out-of-order state.",
+            ),
+        ),
+        AlertDef(
+            group,
+            "KafkaClientVersionCanReorder",
+            "info",
+            b.with_cluster(
+                f"{b.m(pr.SOFTWARE_CONNECTIONS)} > 0"
+                f" and on ({BY_EXPORTER}, client_software_name, client_software_version)"
+                f" ({b.m(pr.SOFTWARE_REORDERING, REORDERS)} == 1)"
+            ),
+            s.reordering_for,
+            "Clients connected to Kafka use a library version that reorders by default.",
+            """{{ $value }} connection(s) in cluster {{ $labels.cluster_id }} come from
+            {{ $labels.client_software_name }} {{ $labels.client_software_version }}, whose producers can reorder
+            messages with default settings.""",
+            dash.PRODUCERS_UID,
+            Runbook(
+                ordering_meaning + " Brokers count connections per client library and version (KIP-511), so this "
+                "alert sees every application, not only the ones the exporter has JMX or statistics for. It is "
+                "about defaults: an application may have set `enable.idempotence=true`, and consumers and admin "
+                "clients of the same library are counted too.",
+                "The *Client software connected* table on the producers dashboard; "
+                "`kafka-broker-api-versions.sh` does not list clients — ask the owners of applications using that "
+                "library which producer settings they run with.",
+                ordering_fix,
+            ),
+        ),
+        AlertDef(
+            group,
+            "KafkaCompressionIneffective",
+            "info",
+            b.with_cluster(
+                f"({b.m(pr.SAVINGS)} > 0 and {b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g})"
+                f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
+                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})"
+            ),
+            s.compression_ineffective_for,
+            "A Kafka producer compresses but saves almost nothing.",
+            """Producer {{ $labels.client_id }} ({{ $labels.target }}) in cluster {{ $labels.cluster_id }} saves only
+            {{ $value | humanizePercentage }} of its bytes by compression: CPU spent for little gain.""",
+            dash.PRODUCERS_UID,
+            Runbook(
+                "Savings are 1 - compression-rate-avg: Kafka's compression-rate-avg is compressed/uncompressed size, "
+                "so 1.0 means nothing was saved — the name reads backwards. Savings near 0 with a codec set mean the "
+                "data does not compress (already compressed, encrypted, random) or batches are too small for the "
+                "codec to find repetition; both cost producer CPU and, if the topic's codec differs, broker CPU "
+                "for recompression.",
+                "The producers dashboard shows savings next to the raw ratio and the batch sizes; "
+                "`kafka-configs.sh --bootstrap-server <b> --entity-type topics --entity-name <topic> --describe` "
+                "shows the topic's `compression.type`.",
+                "Try zstd or lz4 instead of gzip/snappy, raise `linger.ms` (and `batch.size`) so batches are larger, "
+                "or drop compression for incompressible payloads. Keep the topic's `compression.type=producer` (or "
+                "equal to the producer's codec) to avoid recompression on the broker.",
             ),
         ),
     ]

@@ -10,6 +10,7 @@ from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
+from exporter.interpret import producers as pr
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
 from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
@@ -724,17 +725,21 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
         ),
         PanelDef(
             "Compression savings (Java producers)",
-            """Share of bytes compression saves per producer and topic: 1 - compressed/uncompressed size
-            (from producer-topic-metrics compression-rate). Good: well above 0 for text-like data (50-80 %
-            is common with zstd/lz4). 0 %: no compression, or data that does not compress (already
-            compressed or encrypted) — then drop the codec to save producer CPU.""",
+            """Share of bytes compression saves per producer: 1 - compression-rate-avg. Good: well above 0 for
+            text-like data (50-80 % is common with zstd/lz4). Near 0 with a codec set: the data does not
+            compress (already compressed or encrypted) or batches are too small — CPU spent for nothing. 0 with
+            codec none is simply no compression.""",
             "percentunit",
-            (
-                Query(
-                    f"1 - {q(_s('kafka_insight_producer_topic_compressed_size_ratio'), client, TOPIC)}",
-                    "{{client_id}} / {{topic}}",
-                ),
-            ),
+            (Query(q(pr.SAVINGS, client), "{{client_id}} {{target}}"),),
+            min=0,
+            max=1,
+        ),
+        PanelDef(
+            "Compression savings by topic (Java producers)",
+            """The same savings per producer and topic (producer-topic-metrics compression-rate). Topics whose
+            data does not compress stand out here.""",
+            "percentunit",
+            (Query(q(pr.TOPIC_SAVINGS, client, TOPIC), "{{client_id}} / {{topic}}"),),
             min=0,
             max=1,
         ),
@@ -748,24 +753,40 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             min=0,
             max=1,
         ),
+        PanelDef(
+            "Topics recompressing this producer's batches",
+            """Producer/topic pairs where the topic's own compression.type differs from the producer's codec: the
+            broker decompresses and recompresses every batch (broker CPU and latency). Good: empty. Fix: send with
+            the topic's codec, or set the topic's compression.type=producer.""",
+            "none",
+            (Query(f"{q(pr.RECOMPRESSED, client, TOPIC)} == 1", instant=True),),
+            kind="table",
+        ),
     )
     batching = (
         PanelDef(
-            "Batch size after compression vs raw estimate",
+            "Batch size: after compression, raw estimate, batch.size",
             """batch-size-avg is the average bytes per partition batch AS SENT, i.e. after compression; the
             producer closes a batch when its estimated compressed size reaches batch.size, or when linger.ms
-            expires first. The raw (uncompressed) data per batch is about batch-size-avg divided by
-            compression-rate-avg — an estimate (a ratio of two window averages), and it can legitimately
-            exceed batch.size. Small batches with a short linger.ms: batches leave before they fill.""",
+            expires first. The raw (pre-compression) estimate is batch-size-avg / compression-rate-avg (a ratio of
+            two window averages) and can legitimately exceed batch.size. batch.size is the declared value, or the
+            Java default 16384 when none is declared.""",
             "bytes",
             (
-                Query(q(_s("kafka_insight_producer_batch_size_avg_bytes"), client), "compressed {{client_id}}"),
-                Query(
-                    f"{q(_s('kafka_insight_producer_batch_size_avg_bytes'), client)}"
-                    f" / {q(_s('kafka_insight_producer_compressed_size_ratio'), client)}",
-                    "raw estimate {{client_id}}",
-                ),
+                Query(q(_s("kafka_insight_producer_batch_size_avg_bytes"), client), "after compression {{client_id}}"),
+                Query(q(pr.RAW_BATCH, client), "raw estimate {{client_id}}"),
+                Query(q(pr.BATCH_LIMIT, client), "batch.size ({{origin}}) {{client_id}}"),
             ),
+        ),
+        PanelDef(
+            "Batch fill (Java producers)",
+            """batch-size-avg / batch.size, both after compression: how full batches are when they leave. Low
+            with a short linger.ms: batches leave before they fill — raise linger.ms for fewer, larger requests
+            and better compression. Low with a long linger.ms: the producer simply has little data.""",
+            "percentunit",
+            (Query(q(pr.FILL, client), "{{client_id}} {{target}}"),),
+            min=0,
+            max=1,
         ),
         PanelDef(
             "Batch size (librdkafka producers)",
@@ -846,16 +867,27 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
         ),
         PanelDef(
             "Client software connected (KIP-511)",
-            """Connections per client software name and version as clients announce them to the brokers, summed
-            over brokers (connection counts add up; this is not a controller metric). Java producers 2.1-2.8,
-            3.0.0 and 3.1.0 can reorder with default settings; librdkafka-based clients do unless idempotence is
-            enabled; "unknown" are clients older than Kafka 2.4.""",
+            """Connections per client library and version as clients announce them to the brokers (summed over
+            brokers and client listeners), with the verdict for that version's DEFAULT producer settings:
+            reorders (Java 2.1-2.8, 3.0.0, 3.1.0; librdkafka-based clients), safe, no_retries (Java before 2.1:
+            failed sends are lost instead), unknown (clients before Kafka 2.4 send no version). Applications may
+            override defaults: ask their owners.""",
             "short",
             (
-                Query(
-                    f"sum by (client_software_name, client_software_version) ({q(bj.CLIENT_CONNECTIONS)})",
-                    instant=True,
-                ),
+                Query(q(pr.SOFTWARE_CONNECTIONS), "connections", instant=True),
+                Query(f"{q(pr.SOFTWARE_REORDERING)} == 1", "verdict", instant=True),
+            ),
+            kind="table",
+        ),
+        PanelDef(
+            "Java producers that can reorder",
+            """Verdict per Java producer from its client version (JMX app-info) and the settings declared for it in
+            the exporter's config: reorders, safe, no_retries or unknown. A 1 in the retried column means it
+            can reorder AND has retried sends: ordering may already be broken. Good: safe everywhere.""",
+            "none",
+            (
+                Query(f"{q(pr.PRODUCER_REORDERING, client)} == 1", "verdict", instant=True),
+                Query(q(pr.PRODUCER_REORDERING_EVIDENCE, client), "retried while reordering possible", instant=True),
             ),
             kind="table",
         ),
