@@ -217,9 +217,10 @@ class Cluster:
 
 
 # -- the floor: the same Admin-API requests, straight from confluent-kafka -------------------
-def floor_once(admin: AdminClient) -> dict[str, Any]:
+def floor_once(admin: AdminClient, chunk: int | None = None) -> dict[str, Any]:
     """Issue the exporter's requests in the exporter's order, all futures in flight, results
-    awaited and nothing else done with them."""
+    awaited and nothing else done with them.  ``chunk``: partitions per list_offsets call
+    (the exporter's OFFSETS_CHUNK); None sends every partition in one call (naive)."""
     t0 = time.perf_counter()
     cluster_f = admin.describe_cluster(request_timeout=TIMEOUT)
     groups_f = admin.list_consumer_groups(request_timeout=TIMEOUT)
@@ -238,12 +239,14 @@ def floor_once(admin: AdminClient) -> dict[str, Any]:
     t_groups = time.perf_counter() - t0
     tps = [TopicPartition(n, p) for n in topics for p in md.topics[n].partitions]
     results = []
+    size = chunk or max(1, len(tps))
     for spec, iso in (
         (OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED),
         (OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
         (OffsetSpec.latest(), IsolationLevel.READ_COMMITTED),
     ):
-        results.append(admin.list_offsets({tp: spec for tp in tps}, isolation_level=iso, request_timeout=TIMEOUT))
+        for part in chunks(tps, size):
+            results.append(admin.list_offsets({tp: spec for tp in part}, isolation_level=iso, request_timeout=TIMEOUT))
     for futures in results:
         for f in futures.values():
             f.result()
@@ -260,11 +263,24 @@ def floor_once(admin: AdminClient) -> dict[str, Any]:
 
 
 def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
+    """Median of ``repeats`` runs of the exporter's request plan, and of the naive plan
+    (one list_offsets call per offset kind), alternating so load changes hit both."""
+    from exporter.sources.admin import OFFSETS_CHUNK
+
     admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
-    floor_once(admin)  # warm up connections
-    runs = [floor_once(admin) for _ in range(repeats)]
+    floor_once(admin, OFFSETS_CHUNK)  # warm up connections
+    runs, naive = [], []
+    for _ in range(repeats):
+        runs.append(floor_once(admin, OFFSETS_CHUNK))
+        naive.append(floor_once(admin, None)["seconds"])
     secs = [r["seconds"] for r in runs]
-    return {**runs[-1], "seconds": statistics.median(secs), "runs": [round(s, 4) for s in secs]}
+    return {
+        **runs[-1],
+        "seconds": statistics.median(secs),
+        "runs": [round(s, 4) for s in secs],
+        "naive_seconds": statistics.median(naive),
+        "naive_runs": [round(s, 4) for s in naive],
+    }
 
 
 # -- the exporter child process ---------------------------------------------------------------
@@ -302,6 +318,8 @@ def serve_exporter(bootstrap: str, port: int) -> int:
             "kafka.request_timeout_seconds": TIMEOUT,
         },
     )
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     collector = build_collector(cfg)
     serve(collector, "127.0.0.1", port)
     print(json.dumps({"ready": True}), flush=True)
@@ -495,6 +513,8 @@ def measure_point(cluster: Cluster, label: str, cycles: int, floor_repeats: int)
         "committed_partitions": cluster.expected_committed(),
         "floor_seconds": round(fl["seconds"], 4),
         "floor_runs": fl["runs"],
+        "naive_floor_seconds": round(fl["naive_seconds"], 4),
+        "naive_floor_runs": fl["naive_runs"],
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
         "cycle_vs_floor": round(cyc["cycle_seconds"] / fl["seconds"], 2),
         "loadavg": loadavg(),
@@ -541,6 +561,8 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         "checked_series": series,
         "floor_seconds": round(fl["seconds"], 4),
         "floor_runs": fl["runs"],
+        "naive_floor_seconds": round(fl["naive_seconds"], 4),
+        "naive_floor_runs": fl["naive_runs"],
         "floor_groups_phase_seconds": round(fl["groups_phase_seconds"], 4),
         "first_cycle_seconds": round(first["cycle_seconds"], 4),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
@@ -699,6 +721,7 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
             result["growth"] = {
                 "cycle_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "cycle_seconds"),
                 "floor_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "floor_seconds"),
+                "naive_floor_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "naive_floor_seconds"),
                 "rss_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "rss_mb"),
                 "cycle_vs_groups": growth_verdict(result["points_groups"], "groups", "cycle_seconds"),
                 "floor_vs_groups": growth_verdict(result["points_groups"], "groups", "floor_seconds"),
@@ -804,7 +827,10 @@ def print_report(result: dict[str, Any]) -> None:
         print(
             f"\nmain: {main['partitions']} partitions, {main['groups']} groups, {main['committed_partitions']} committed offsets"
         )
-        print(f"  floor (raw confluent-kafka requests) {main['floor_seconds']:.3f} s")
+        print(
+            f"  floor (the exporter's requests, raw confluent-kafka) {main['floor_seconds']:.3f} s; "
+            f"naive floor (one list_offsets call per kind) {main['naive_floor_seconds']:.3f} s"
+        )
         print(
             f"  exporter cycle {main['cycle_seconds']:.3f} s = {main['cycle_vs_floor']}x floor "
             f"(sources {main['sources_seconds']:.3f} s, render {main['render_seconds']:.3f} s)"
@@ -830,11 +856,11 @@ def print_report(result: dict[str, Any]) -> None:
         if len(pts) > 1:
             print(f"\n{axis[7:]} axis:")
             print(
-                f"  {'partitions':>10} {'groups':>6} {'floor s':>8} {'cycle s':>8} {'ratio':>6} {'render s':>8} {'cpu s':>6} {'rss MB':>7} {'series':>8}"
+                f"  {'partitions':>10} {'groups':>6} {'floor s':>8} {'naive s':>8} {'cycle s':>8} {'ratio':>6} {'render s':>8} {'cpu s':>6} {'rss MB':>7} {'series':>8}"
             )
             for p in pts:
                 print(
-                    f"  {p['partitions']:>10} {p['groups']:>6} {p['floor_seconds']:>8.3f} {p['cycle_seconds']:>8.3f} "
+                    f"  {p['partitions']:>10} {p['groups']:>6} {p['floor_seconds']:>8.3f} {p['naive_floor_seconds']:>8.3f} {p['cycle_seconds']:>8.3f} "
                     f"{p['cycle_vs_floor']:>6} {p['render_seconds']:>8.3f} {p['cpu_seconds_per_cycle']:>6.2f} {p['rss_mb']:>7.0f} {p['series']:>8}"
                 )
     for k, v in (result.get("growth") or {}).items():
