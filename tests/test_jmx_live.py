@@ -167,8 +167,9 @@ def test_broker_killed_its_target_goes_down_and_the_others_count_min_isr(real_ka
     create_topic(b, "jmx-live-minisr2", 3, 3, {"min.insync.replicas": "2"}, exist_ok=True)
     create_topic(b, "jmx-live-minisr3", 3, 3, {"min.insync.replicas": "3"}, exist_ok=True)
     targets = broker_targets(real_kafka)
+    # discovered targets: the dead broker must stay a target (source_up 0), not vanish with its metadata
     collector = jmx_collector(
-        real_kafka, {"brokers": {"targets": targets}}, **{"filters.topics.include_internal": True}
+        real_kafka, {"brokers": {"discover": {"port_base": real_kafka.jmx_port(0)}}}, **{"filters.topics.include_internal": True}
     )
     try:
         # while every broker is up the min.isr 3 topic is at-min (RF 3 = min.isr 3)

@@ -39,6 +39,8 @@ SRC = "broker_jmx"
 B = ("broker_id",)
 BT = ("broker_id", "topic")
 BP = ("broker_id", "topic", "partition")
+#: a discovered broker the Admin API stopped listing stays a target this long (seconds)
+FORGET_BROKER_AFTER = 3600.0
 
 _TAKE_MAX = "Every controller node reports it: for the cluster take max() over broker_id (or the node with kafka_insight_controller_active 1), never sum()."
 
@@ -496,16 +498,31 @@ class BrokerJmxSource(Source):
         self.timeout = max(0.5, min(settings.timeout, cycle_timeout - 0.5))
         self.limiter = jmx.Limiter(settings.max_parallel)
         self.patterns = patterns(settings.per_topic, settings.per_partition)
-        self._brokers: list[Broker] = []
+        #: broker id -> (broker, monotonic time last listed by the Admin API)
+        self._seen: dict[int, tuple[Broker, float]] = {}
         self._lock = threading.Lock()
 
-    def targets(self, previous: Snapshot | None) -> list[BrokerTarget]:
-        """Explicit targets, then discovered ones (from the last Admin-API broker list seen)."""
+    def _known_brokers(self, previous: Snapshot | None) -> list[Broker]:
+        """Brokers the Admin API listed within :data:`FORGET_BROKER_AFTER` seconds.
+
+        describe_cluster lists live brokers only: a crashed broker would vanish from the
+        targets instead of showing ``source_up 0``, so a broker stays a target for an hour
+        after it was last listed (a decommissioned one then disappears).
+        """
         state = previous.payload("admin") if previous is not None else None
+        now = time.monotonic()
         with self._lock:
-            if isinstance(state, ClusterState) and state.brokers:
-                self._brokers = list(state.brokers)
-            brokers = list(self._brokers)
+            if isinstance(state, ClusterState):
+                for b in state.brokers:
+                    self._seen[b.id] = (b, now)
+            for bid, (_, seen) in list(self._seen.items()):
+                if now - seen > FORGET_BROKER_AFTER:
+                    del self._seen[bid]
+            return [b for b, _ in sorted(self._seen.values(), key=lambda item: item[0].id)]
+
+    def targets(self, previous: Snapshot | None) -> list[BrokerTarget]:
+        """Explicit targets, then discovered ones (Admin-API brokers + the discovery port)."""
+        brokers = self._known_brokers(previous)
         racks = {b.id: b.rack for b in brokers}
         found: dict[str, BrokerTarget] = {}
         for t in self.settings.brokers:
@@ -520,8 +537,10 @@ class BrokerJmxSource(Source):
 
     def jobs(self, previous: Snapshot | None) -> list[Job]:
         started = time.monotonic()
-        racks = {b.id: b.rack for b in self._brokers}
-        return [Job(SRC, t.address, self._collector(t, started, racks)) for t in self.targets(previous)]
+        targets = self.targets(previous)
+        with self._lock:
+            racks = {bid: b.rack for bid, (b, _) in self._seen.items()}
+        return [Job(SRC, t.address, self._collector(t, started, racks)) for t in targets]
 
     def _collector(self, target: BrokerTarget, started: float, racks: dict[int, str | None]) -> Callable[[], BrokerJmx]:
         def run() -> BrokerJmx:

@@ -91,7 +91,7 @@ def query(
     """Run one jmxquery call; raise :class:`SourceError` with a one-line reason on failure."""
     deadline = time.monotonic() + timeout
     if limiter is not None and not limiter.acquire(timeout):
-        raise SourceError(f"JMX {address}: no free slot within {timeout:g} s (raise jmx.max_parallel)")
+        raise SourceError(f"JMX {address}: no free slot within {timeout:.1f} s (raise jmx.max_parallel)")
     try:
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
