@@ -324,3 +324,15 @@ def test_every_jmx_family_is_in_the_catalogue_and_promtool_clean() -> None:
     assert promtool, "promtool (Debian package prometheus) is required"
     done = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
     assert done.returncode == 0 and done.stdout.decode() + done.stderr.decode() == "", done
+
+
+def test_two_targets_reaching_one_broker_are_exported_once() -> None:
+    from exporter.sources.broker_jmx import emit_brokers
+
+    rows = load_dump(FIXTURES / "jmx-broker1-healthy.json")
+    out = Samples()
+    emit_brokers([parse_broker(rows, "kafka-1:9999"), parse_broker(rows, "127.0.0.1:9999"), parse_broker(rows, "x:1", broker_id=2)], out)
+    leaders = [(labels, v) for spec, found in out if spec.name == "kafka_insight_broker_leader_partitions" for labels, v in found]
+    assert leaders == [(("1",), 12.0), (("2",), 12.0)]
+    targets = [labels[2] for spec, found in out if spec.name == "kafka_insight_broker_jmx_info" for labels, _ in found]
+    assert targets == ["kafka-1:9999", "x:1"]

@@ -575,8 +575,22 @@ class BrokerJmxSource(Source):
         return record
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        for record in snapshot.payloads(SRC):
-            emit_broker(record, out)
+        emit_brokers(snapshot.payloads(SRC), out)
+
+
+def emit_brokers(records: list[BrokerJmx], out: Samples) -> None:
+    """Every broker once: two targets that reach the same broker (e.g. an explicit target
+    and a discovered one under another host name) would expose duplicate series, which
+    makes Prometheus reject the whole scrape; the first target (explicit ones come first) wins."""
+    seen: dict[int | None, str] = {}
+    for record in records:
+        first = seen.setdefault(record.broker_id, record.target)
+        if first != record.target:
+            log.warning(
+                "JMX targets %s and %s both report broker id %s; exporting %s only", first, record.target, record.broker_id, first
+            )
+            continue
+        emit_broker(record, out)
 
 
 def emit_broker(b: BrokerJmx, out: Samples) -> None:

@@ -371,15 +371,18 @@ def emit_clients(t: ClientJmxTarget, out: Samples) -> None:
     """ClientJmxTarget -> samples.  Pure: tested on the recorded dumps."""
     if t.dropped:
         out.dropped[SRC] = out.dropped.get(SRC, 0) + t.dropped
+    declared: set[str] = set()
     for c in t.clients:
-        _emit_client(c, out)
+        _emit_client(c, out, declared)
 
 
-def _emit_client(c: ClientJmx, out: Samples) -> None:
+def _emit_client(c: ClientJmx, out: Samples, declared: set[str]) -> None:
     tgt, cid = c.target, c.client_id
     out.add(CLIENT_INFO, 1, tgt, cid, c.kind, c.version or "", c.commit_id or "")
-    for setting, value in sorted(c.declared.items()):
-        out.add(DECLARED_SETTING, 1, tgt, cid, setting, value)
+    if cid not in declared:  # a producer and a consumer may share a client.id
+        declared.add(cid)
+        for setting, value in sorted(c.declared.items()):
+            out.add(DECLARED_SETTING, 1, tgt, cid, setting, value)
     if c.producer is not None:
         for attr, spec in PRODUCER.items():
             value = getattr(c.producer, attr)
