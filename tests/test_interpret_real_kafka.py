@@ -1,0 +1,202 @@
+"""Derived gauges live on the real 3-node Apache Kafka 4.0 cluster (shared/kafka).
+
+* durability flags follow the brokers' own UnderMinIsrPartitionCount/AtMinIsrPartitionCount
+  (read over JMX by the same collector) through a broker crash and its recovery, without
+  restarting the exporter; topics RF 2/min ISR 1, RF 3/min ISR 2, RF 3/min ISR 3 and
+  min ISR above RF;
+* committed offsets beyond the log end and below the log start (delete_records), exact;
+* a consumer committing continuously never trips the beyond-log-end flag.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from exporter import config
+from exporter.app import build_collector
+from exporter.cycle import Collector
+from exporter.testing.exposition import Parsed
+from tests.conftest import QUIET, RealKafka, commit_offsets, create_topic, produce_exactly
+
+TOPICS = {  # name: (partitions, RF, min.insync.replicas)
+    "interp-rf2-min1": (3, 2, "1"),
+    "interp-rf3-min2": (3, 3, "2"),
+    "interp-rf3-min3": (3, 3, "3"),
+    "interp-minisr-over-rf": (3, 2, "3"),
+}
+
+
+def collector_for(cluster: RealKafka, jmx: bool = False) -> Collector:
+    overrides: dict[str, Any] = {
+        "kafka.bootstrap_servers": cluster.bootstrap,
+        "kafka.request_timeout_seconds": 5,
+        "collection.interval_seconds": 20,
+        "collection.timeout_seconds": 12,
+        "filters.topics.include_internal": True,
+    }
+    if jmx:
+        targets = [f"127.0.0.1:{cluster.jmx_port(n)}" for n in (1, 2, 3)]
+        overrides["jmx"] = {"timeout_seconds": 8.0, "brokers": {"targets": targets}}
+    return build_collector(config.load(None, overrides))
+
+
+def scrape(collector: Collector) -> Parsed:
+    collector.collect_once()
+    return Parsed(collector.exposition.body)
+
+
+def brokers_view(m: Parsed) -> tuple[float, float]:
+    under = sum(v for _, v in m.series("kafka_insight_broker_under_min_isr_partitions"))
+    at = sum(v for _, v in m.series("kafka_insight_broker_at_min_isr_partitions"))
+    return under, at
+
+
+def ours(m: Parsed) -> tuple[float | None, float | None]:
+    return m.value("kafka_insight_cluster_under_min_isr_partitions"), m.value("kafka_insight_cluster_at_min_isr_partitions")
+
+
+def poll(collector: Collector, done: Any, timeout: float = 90) -> Parsed:
+    """Collect until our counts equal the brokers' own and ``done(m)``; the last scrape otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(collector)
+        if (ours(m) == brokers_view(m) and done(m)) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.5)
+
+
+def flags(m: Parsed, topic: str, name: str) -> list[float]:
+    return [m.value(name, topic=topic, partition=p) or 0 for p in range(TOPICS[topic][0])]
+
+
+def test_durability_follows_the_brokers_through_a_crash(real_kafka: RealKafka) -> None:
+    b = real_kafka.bootstrap
+    for name, (parts, rf, min_isr) in TOPICS.items():
+        create_topic(b, name, parts, rf, {"min.insync.replicas": min_isr}, exist_ok=True)
+    admin = AdminClient({"bootstrap.servers": b, **QUIET})
+    placement = {
+        name: [list(p.replicas) for _, p in sorted(admin.list_topics(name, timeout=10).topics[name].partitions.items())]
+        for name in TOPICS
+    }
+    on3 = {name: [3 in r for r in reps] for name, reps in placement.items()}
+    collector = collector_for(real_kafka, jmx=True)
+    try:
+        m = poll(
+            collector,
+            lambda m: all(m.value("kafka_insight_partition_at_min_isr", topic=t, partition=0) is not None for t in TOPICS),
+        )
+        assert ours(m) == brokers_view(m), (ours(m), brokers_view(m))
+        # every broker up: RF <= min ISR topics are at-min, the others have headroom 1
+        assert flags(m, "interp-rf3-min3", "kafka_insight_partition_at_min_isr") == [1, 1, 1]
+        assert flags(m, "interp-minisr-over-rf", "kafka_insight_partition_at_min_isr") == [1, 1, 1]  # min(3, 2) = 2 = ISR
+        assert flags(m, "interp-minisr-over-rf", "kafka_insight_partition_under_min_isr") == [0, 0, 0]
+        assert flags(m, "interp-rf3-min2", "kafka_insight_partition_isr_headroom") == [1, 1, 1]
+        assert flags(m, "interp-rf2-min1", "kafka_insight_partition_isr_headroom") == [1, 1, 1]
+        assert m.value("kafka_insight_topic_effective_min_insync_replicas", topic="interp-minisr-over-rf") == 2
+        assert m.value("kafka_insight_topic_min_insync_replicas", topic="interp-minisr-over-rf") == 3
+        assert m.value("kafka_insight_topic_durability_risk", topic="interp-rf2-min1", reason="single_copy_ack") == 1
+        assert m.value("kafka_insight_topic_durability_risk", topic="interp-minisr-over-rf", reason="no_failure_tolerance") == 1
+        assert m.value("kafka_insight_partition_replica_racks", topic="interp-rf3-min2", partition=0) == 3
+
+        real_kafka.kill_broker(3)
+        m = poll(collector, lambda m: (m.value("kafka_insight_cluster_under_min_isr_partitions") or 0) >= 3)
+        assert ours(m) == brokers_view(m), (ours(m), brokers_view(m))
+        assert flags(m, "interp-rf3-min3", "kafka_insight_partition_under_min_isr") == [1, 1, 1]
+        assert flags(m, "interp-rf3-min2", "kafka_insight_partition_at_min_isr") == [1, 1, 1]
+        assert flags(m, "interp-minisr-over-rf", "kafka_insight_partition_under_min_isr") == [
+            int(x) for x in on3["interp-minisr-over-rf"]
+        ]
+        assert flags(m, "interp-rf2-min1", "kafka_insight_partition_at_min_isr") == [int(x) for x in on3["interp-rf2-min1"]]
+        assert flags(m, "interp-rf2-min1", "kafka_insight_partition_under_replicated") == [int(x) for x in on3["interp-rf2-min1"]]
+        # the dead broker's rack is remembered
+        assert m.value("kafka_insight_partition_replica_racks", topic="interp-rf3-min2", partition=0) == 3
+    finally:
+        real_kafka.start_broker(3)
+        real_kafka.wait_full_isr()
+    try:
+        # recovery seen by the same collector, no restart
+        m = poll(collector, lambda m: m.value("kafka_insight_cluster_under_min_isr_partitions") == 0)
+        assert ours(m) == brokers_view(m) and ours(m)[0] == 0, (ours(m), brokers_view(m))
+        assert flags(m, "interp-rf3-min3", "kafka_insight_partition_at_min_isr") == [1, 1, 1]
+        assert m.value("kafka_insight_cluster_under_replicated_partitions") == 0
+    finally:
+        collector.stop()
+
+
+def test_lost_data_signals_and_a_busy_consumer(real_kafka: RealKafka) -> None:
+    b = real_kafka.bootstrap
+    topic = f"interp-loss-{uuid.uuid4().hex[:6]}"
+    create_topic(b, topic, 1, 3, {"min.insync.replicas": "2"})
+    produce_exactly(b, topic, 0, 100)
+    commit_offsets(b, f"{topic}-beyond", {(topic, 0): 600})  # log end 100 + 500
+    commit_offsets(b, f"{topic}-below", {(topic, 0): 10})
+    admin = AdminClient({"bootstrap.servers": b, **QUIET})
+    for future in admin.delete_records([TopicPartition(topic, 0, 50)], request_timeout=15).values():
+        future.result()
+    collector = collector_for(real_kafka)
+    busy = f"{topic}-busy"
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def produce() -> None:
+        producer = Producer({"bootstrap.servers": b, "linger.ms": 0, **QUIET})
+        while not stop.is_set():
+            producer.produce(topic, b"x", partition=0)
+            producer.poll(0)
+            time.sleep(0.002)
+        producer.flush(10)
+
+    def consume() -> None:
+        consumer = Consumer(
+            {"bootstrap.servers": b, "group.id": busy, "enable.auto.commit": False, "auto.offset.reset": "earliest", **QUIET}
+        )
+        consumer.subscribe([topic])
+        try:
+            while not stop.is_set():
+                msg = consumer.poll(0.2)
+                if msg is not None and msg.error() is None:
+                    consumer.commit(message=msg, asynchronous=False)
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+        finally:
+            consumer.close()
+
+    threads = [threading.Thread(target=produce), threading.Thread(target=consume)]
+    try:
+        m = scrape(collector)
+        beyond = {"group": f"{topic}-beyond", "topic": topic, "partition": 0}
+        below = {"group": f"{topic}-below", "topic": topic, "partition": 0}
+        assert m.value("kafka_insight_consumer_group_offset_beyond_log_end", **beyond) == 1
+        assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **beyond) == 500
+        assert m.value("kafka_insight_consumer_group_offset_below_log_start", **below) == 1
+        assert m.value("kafka_insight_consumer_group_offset_below_log_start_messages", **below) == 40  # 50 - 10
+        assert m.value("kafka_insight_consumer_group_offset_beyond_log_end", **below) == 0
+        for t in threads:
+            t.start()
+        # a consumer committing after every message while a producer writes: never beyond the end
+        seen = 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            m = scrape(collector)
+            flag = m.value("kafka_insight_consumer_group_offset_beyond_log_end", group=busy, topic=topic, partition=0)
+            if flag is not None:
+                seen += 1
+                assert flag == 0, m.value(
+                    "kafka_insight_consumer_group_offset_beyond_log_end_messages", group=busy, topic=topic, partition=0
+                )
+            time.sleep(0.2)
+        assert seen >= 5, seen
+        assert errors == []
+        assert m.value("kafka_insight_cluster_log_end_offset_regressions_total") == 0
+    finally:
+        stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join(15)
+        collector.stop()
