@@ -7,7 +7,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +78,7 @@ class Collector:
         self.interpreters = list(interpreters)
         self.interval = interval
         self.timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="source")
+        self._pool = _DaemonPool(max_workers)
         self._inflight: dict[tuple[str, str], tuple[Future[Any], float]] = {}
         self._errors_total: dict[tuple[str, str], int] = {}
         self._dropped_total: dict[str, int] = {}
@@ -244,10 +244,44 @@ class Collector:
                 source.close()
             except Exception:
                 log.exception("closing source %s failed", source.name)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
     def status(self) -> list[TargetResult]:
         return list(self.snapshot.results) if self.snapshot else []
+
+
+class _DaemonPool:
+    """Runs each job on its own daemon thread, at most ``max_workers`` at a time.
+
+    Not a ThreadPoolExecutor: its worker threads are joined at interpreter exit, so one
+    job hanging forever (a JMX target that accepts connections and never answers) kept the
+    process from exiting after SIGTERM.  Threads cannot pile up: the cycle never starts a
+    job for a target whose previous job still runs, so at most one thread per target hangs.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self._closed = threading.Event()
+
+    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            with self._slots:
+                if self._closed.is_set() or not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    result = fn()
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+
+        threading.Thread(target=run, name="source", daemon=True).start()
+        return future
+
+    def shutdown(self) -> None:
+        self._closed.set()
 
 
 def _raiser(exc: Exception) -> Callable[[], Any]:
