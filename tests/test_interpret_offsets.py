@@ -270,3 +270,20 @@ def test_thresholds_come_from_the_config() -> None:
     assert OffsetSettings.from_raw(cfg.raw) == OffsetSettings(history_points=10, stalled_after=120.0, lagging_after=60.0)
     with pytest.raises(config.ConfigError, match=r"^interpretation.lag_history_points: 1 is out of range"):
         config.load(None, {"interpretation.lag_history_points": 1})
+
+
+def test_a_failed_group_listing_keeps_the_group_history() -> None:
+    settings = OffsetSettings(stalled_after=60.0)
+    cycles = Cycles(settings)
+    cycles.run(make_state(100, 50), 0.0)
+    failed = make_state(100, 50)
+    failed.groups = {}
+    failed.errors.append("list_consumer_group_offsets app: KafkaError: timed out")
+    cycles.run(failed, 30.0)
+    assert cycles.history.size()[2] == 1  # kept: the group is not gone, the listing failed
+    out = cycles.run(make_state(100, 50), 60.0)
+    assert status(out, "app") == "stalled"  # unchanged since t = 0, across the failed cycle
+    gone = make_state(100, 50)
+    gone.groups = {}
+    cycles.run(gone, 90.0)
+    assert cycles.history.size()[2] == 0  # a clean listing without it: forgotten

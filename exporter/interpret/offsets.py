@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Samples, metric
 from exporter.interpret.history import CommitHistory, History
-from exporter.model import ClusterState, ConsumerGroup
+from exporter.model import ClusterState, ConsumerGroup, Topic
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
@@ -325,26 +325,32 @@ def analyse(state: ClusterState, history: History, now: float, settings: OffsetS
     """One cycle: update the history with ``state`` observed at ``now``; return the facts."""
     partitions = update_partitions(state, history, now)
     groups = [group_facts(state, g, history, now, settings) for g in state.groups.values()]
-    seen = {(g.group, p.topic, p.partition) for g in groups for p in g.partitions}
-    for gone in set(history.commits) - seen:
-        del history.commits[gone]
+    if not groups_incomplete(state):
+        # forget groups and partitions that are gone; keep them while the listing failed,
+        # so a transient error does not restart stalled timers or reset rewind counters
+        seen = {(g.group, p.topic, p.partition) for g in groups for p in g.partitions}
+        for gone in set(history.commits) - seen:
+            del history.commits[gone]
+        for gone_group in set(history.rewinds) - {g.group for g in groups}:
+            del history.rewinds[gone_group]
     for g in groups:
         if any(p.rewound for p in g.partitions):
             history.rewinds[g.group] = history.rewinds.get(g.group, 0) + 1
-    for gone_group in set(history.rewinds) - {g.group for g in groups}:
-        del history.rewinds[gone_group]
-    flush = {
-        name: _forced((t.configs.get("flush.messages") or _NONE).value) or _forced((t.configs.get("flush.ms") or _NONE).value)
-        for name, t in state.topics.items()
-    }
+    flush = {name: _forced(_config(t, "flush.messages")) or _forced(_config(t, "flush.ms")) for name, t in state.topics.items()}
     return OffsetFacts(partitions, groups, flush, history.regressions_total)
 
 
-class _Missing:
-    value: str | None = None
+#: error prefixes of the Admin source that mean some groups or their offsets are missing this cycle
+GROUP_ERRORS = ("list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets")
 
 
-_NONE = _Missing()
+def groups_incomplete(state: ClusterState) -> bool:
+    return any(e.startswith(GROUP_ERRORS) for e in state.errors)
+
+
+def _config(topic: Topic, key: str) -> str | None:
+    cv = topic.configs.get(key)
+    return cv.value if cv is not None else None
 
 
 def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
