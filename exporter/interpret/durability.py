@@ -165,7 +165,10 @@ CLUSTER_UNDER_MIN = metric(
 CLUSTER_UNDER_REPLICATED = metric(
     "kafka_insight_cluster_under_replicated_partitions",
     "gauge",
-    "Partitions whose ISR is smaller than their replica list (a broker is down or lagging).",
+    """Partitions whose ISR is smaller than their replica list: a broker is down or a
+    follower lags (replica.lag.time.max.ms). Good: 0. Above 0 for minutes: find the broker
+    missing from the ISRs (kafka_insight_partition_under_replicated,
+    kafka_insight_broker_info) and bring it back; watch the at-min count meanwhile.""",
     source=SRC,
 )
 CLUSTER_OFFLINE = metric(

@@ -83,13 +83,17 @@ BELOW_START_MESSAGES = metric(
 CLUSTER_BEYOND_END = metric(
     "kafka_insight_cluster_committed_offsets_beyond_log_end",
     "gauge",
-    "Group partitions whose committed offset is beyond the log end (see kafka_insight_consumer_group_offset_beyond_log_end).",
+    """Group partitions whose committed offset is beyond the log end. Good: 0. Above 0:
+    acknowledged messages vanished or offsets were set by hand; those groups will jump to
+    auto.offset.reset (see kafka_insight_consumer_group_offset_beyond_log_end).""",
     source=SRC,
 )
 CLUSTER_BELOW_START = metric(
     "kafka_insight_cluster_committed_offsets_below_log_start",
     "gauge",
-    "Group partitions whose committed offset is below the log start (see kafka_insight_consumer_group_offset_below_log_start).",
+    """Group partitions whose committed offset is below the log start: retention deleted
+    messages the group never read. Good: 0. Above 0: consume faster or raise retention
+    (see kafka_insight_consumer_group_offset_below_log_start).""",
     source=SRC,
 )
 REGRESSIONS = metric(
@@ -115,7 +119,10 @@ REGRESSED_MESSAGES = metric(
 CLUSTER_REGRESSIONS = metric(
     "kafka_insight_cluster_log_end_offset_regressions_total",
     "counter",
-    "Log end offset regressions over all partitions since the exporter started (acknowledged data lost).",
+    """Log end offset regressions over all partitions since the exporter started. Good:
+    never increases. Any increase means acknowledged data was lost (power loss of every
+    replica, unclean election): find the partitions with
+    kafka_insight_partition_log_end_offset_regressions_total.""",
     source=SRC,
 )
 FLUSH_FORCED = metric(
@@ -169,7 +176,10 @@ GROUP_STATUS = metric(
 GROUP_REWINDS = metric(
     "kafka_insight_consumer_group_rewinds_total",
     "counter",
-    "Times a committed offset of the group went backwards between two cycles since the exporter started (offset resets).",
+    """Times a committed offset of the group went backwards between two cycles since the
+    exporter started: someone reset its offsets (kafka-consumer-groups.sh --reset-offsets)
+    or the application seeked back. Expect re-processed messages; unexpected increases
+    need an owner.""",
     ("group",),
     source=SRC,
 )
