@@ -10,19 +10,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from exporter import config
 from exporter.app import build_collector
 from exporter.cycle import Collector
+from exporter.demo.broker import free_port
 from exporter.testing.exposition import Parsed
-from tests.conftest import QUIET, RealKafka, commit_offsets, create_topic, produce_exactly
+from tests.conftest import QUIET, SHARED, RealKafka, commit_offsets, create_topic, produce_exactly
 
 TOPICS = {  # name: (partitions, RF, min.insync.replicas)
     "interp-rf2-min1": (3, 2, "1"),
@@ -200,3 +206,86 @@ def test_lost_data_signals_and_a_busy_consumer(real_kafka: RealKafka) -> None:
             if t.is_alive():
                 t.join(15)
         collector.stop()
+
+
+# -- a real Java producer over JMX (P2/P4/P5) -------------------------------------------------
+def _perf_producer(bootstrap: str, topic: str, jmx_port: int, log_dir: str, props: list[str]) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        JMX_PORT=str(jmx_port),
+        KAFKA_HEAP_OPTS="-Xmx128m",
+        LOG_DIR=log_dir,
+        KAFKA_JMX_OPTS=(
+            "-Dcom.sun.management.jmxremote -Dcom.sun.management.jmxremote.authenticate=false "
+            "-Dcom.sun.management.jmxremote.ssl=false -Djava.rmi.server.hostname=127.0.0.1 "
+            f"-Dcom.sun.management.jmxremote.rmi.port={jmx_port}"
+        ),
+    )
+    args = ["--topic", topic, "--num-records", "10000000", "--record-size", "800", "--throughput", "2000"]
+    return subprocess.Popen(
+        [
+            str(SHARED / "kafka" / "dist" / "bin" / "kafka-producer-perf-test.sh"),
+            *args,
+            "--producer-props",
+            f"bootstrap.servers={bootstrap}",
+            *props,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def test_java_producer_compression_batching_and_reordering(real_kafka: RealKafka) -> None:
+    """zstd, batch.size 32768, acks=1 without idempotence, into a topic whose compression.type is gzip.
+
+    (kafka-producer-perf-test sends random letters: zstd and gzip compress them, lz4 does not.)
+    """
+    b = real_kafka.bootstrap
+    topic = "interp-live-gzip-topic"
+    create_topic(b, topic, 3, 3, {"compression.type": "gzip"}, exist_ok=True)
+    port = free_port()
+    declared = {"batch.size": "32768", "linger.ms": "20", "compression.type": "zstd", "acks": "1", "enable.idempotence": "false"}
+    with tempfile.TemporaryDirectory() as logs:
+        producer = _perf_producer(b, topic, port, logs, ["client.id=interp-p1", *(f"{k}={v}" for k, v in declared.items())])
+        overrides: dict[str, Any] = {
+            "kafka.bootstrap_servers": b,
+            "collection.interval_seconds": 20,
+            "collection.timeout_seconds": 12,
+            "jmx": {
+                "timeout_seconds": 8.0,
+                "clients": {"targets": [{"address": f"127.0.0.1:{port}", "name": "p", "settings": declared}]},
+            },
+        }
+        collector = build_collector(config.load(None, overrides))
+        key = {"target": "p", "client_id": "interp-p1"}
+        try:
+            deadline = time.monotonic() + 90  # a cap: about 15 s on an idle machine
+            while True:
+                m = scrape(collector)
+                if m.value("kafka_insight_producer_compression_savings_ratio", **key) is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            assert producer.poll() is None, "the perf producer exited early"
+            saving = m.value("kafka_insight_producer_compression_savings_ratio", **key)
+            rate = m.value("kafka_insight_producer_compressed_size_ratio", **key)
+            batch = m.value("kafka_insight_producer_batch_size_avg_bytes", **key)
+            assert saving is not None and rate is not None and batch is not None, m.series(
+                "kafka_insight_producer_compression_savings_ratio"
+            )
+            assert 0 < saving < 1  # random letters compress, not to nothing
+            assert saving == pytest.approx(1 - rate)
+            assert m.value("kafka_insight_producer_batch_fill_ratio", **key) == pytest.approx(min(1.0, batch / 32768))
+            assert m.value("kafka_insight_producer_batch_size_limit_bytes", **key, origin="declared") == 32768
+            raw = m.value("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **key)
+            assert raw == pytest.approx(batch / rate) and raw > batch
+            # the topic says gzip, the producer sends zstd: the broker recompresses
+            assert m.value("kafka_insight_producer_topic_codec_mismatch", **key, topic=topic) == 1
+            assert m.value("kafka_insight_producer_reordering_risk", **key, verdict="reorders") == 1
+            assert m.value("kafka_insight_producer_reordering_risk", **key, verdict="safe") == 0
+        finally:
+            collector.stop()
+            if producer.poll() is None:
+                os.killpg(producer.pid, signal.SIGKILL)
+            producer.wait(10)
