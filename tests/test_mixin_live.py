@@ -10,15 +10,10 @@ Grafana variables substituted: it must parse, and it must return data unless it 
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +30,8 @@ from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
 from exporter.sources import admin as ad
 from exporter.sources import client_stats as cs
+from tests._prometheus import JOB, ROOT, Prometheus, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "alerts" / "kafka-insight-rules.yml"
-JOB = "kafka-insight"
 #: Grafana's $__rate_interval for a 1 s scrape interval is 4 s; a little more keeps 4+ samples
 RATE_INTERVAL = "5s"
 
@@ -81,24 +74,15 @@ DEMO_FIRES = {
 
 @dataclass
 class Live:
-    prometheus: str
+    prometheus: Prometheus
     exporter: str
-    cluster_id: str
-    tmp: Path
+    cluster_id: str = ""
 
     def api(self, path: str, **params: str) -> dict[str, Any]:
-        url = f"{self.prometheus}/api/v1/{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                data: dict[str, Any] = json.load(response)
-        except urllib.error.HTTPError as exc:
-            data = json.load(exc)
-        return data
+        return self.prometheus.api(path, **params)
 
     def query(self, expr: str) -> dict[str, Any]:
-        return self.api("query", query=expr)
+        return self.prometheus.query(expr)
 
     def substitute(self, expr: str) -> str:
         for var, value in (
@@ -116,37 +100,17 @@ class Live:
         return expr
 
 
-def _wait(what: str, check: Any, timeout: float, procs: list[subprocess.Popen[bytes]], logs: list[Path]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc, log in zip(procs, logs, strict=True):
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {log.read_text()[-1500:]}")
-        try:
-            result = check()
-        except (OSError, ValueError, KeyError):
-            result = None
-        if result:
-            return result
-        time.sleep(0.3)
-    tail = logs[-1].read_text()[-1500:] if logs else ""
-    raise TimeoutError(f"timed out waiting for {what}: {tail}")
-
-
 @pytest.fixture(scope="module")
 def live(tansu: TansuBroker) -> Iterator[Live]:
-    prometheus_bin = shutil.which("prometheus") or "/usr/bin/prometheus"
-    if not Path(prometheus_bin).exists():
-        pytest.fail("prometheus not found: install the Debian package prometheus")
     traffic = Traffic(tansu.bootstrap)
     # as in demo mode: every demo client forwards its librdkafka statistics to a topic
     client_stats = DemoClientStats(tansu.bootstrap)
     traffic.start()
     client_stats.start_ledger()
     tmp = Path(tempfile.mkdtemp(prefix="mixin-live-"))
-    exporter_port, prom_port = free_port(), free_port()
+    exporter_port = free_port()
     (tmp / "exporter.yml").write_text("collection:\n  timeout_seconds: 1\nclient_stats:\n  enabled: true\n")
-    exporter_log, prom_log = tmp / "exporter.log", tmp / "prometheus.log"
+    exporter_log = tmp / "exporter.log"
     exporter = subprocess.Popen(
         [
             sys.executable,
@@ -166,55 +130,28 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
     )
-    (tmp / "prometheus.yml").write_text(
-        json.dumps(  # JSON is YAML
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-                "rule_files": [str(RULES)],
-                "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
-            }
-        )
-    )
-    prometheus = subprocess.Popen(
-        [
-            prometheus_bin,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-            "--log.level=warn",
-        ],
-        stdout=prom_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    procs, logs = [exporter, prometheus], [exporter_log, prom_log]
+    prometheus = Prometheus(tmp, [f"127.0.0.1:{exporter_port}"])
+    procs, logs = [exporter, prometheus.process], [exporter_log, prometheus.log]
     try:
-        live = Live(f"http://127.0.0.1:{prom_port}", f"127.0.0.1:{exporter_port}", "", tmp)
+        live = Live(prometheus, f"127.0.0.1:{exporter_port}")
 
         def consumer_lag_seen() -> bool:
             # the demo's consumers have joined and committed, and rates have 4+ samples
             result = live.query(f'count_over_time({ad.GROUP_TOPIC_LAG.name}{{group="billing"}}[10s])')
             return any(float(r["value"][1]) >= 5 for r in result["data"]["result"])
 
-        _wait("the exporter's consumer-group series in Prometheus", consumer_lag_seen, 45, procs, logs)
-        _wait(
-            "forwarded client statistics",
-            lambda: live.query(cs.BATCH_SIZE.name)["data"]["result"],
-            30,
-            procs,
-            logs,
-        )
+        wait_for("the exporter's consumer-group series in Prometheus", consumer_lag_seen, 45, procs, logs)
+        wait_for("forwarded client statistics", lambda: live.query(cs.BATCH_SIZE.name)["data"]["result"], 30, procs, logs)
         info = live.query(ad.CLUSTER_INFO.name)["data"]["result"]
         live.cluster_id = info[0]["metric"]["cluster_id"]
         yield live
     finally:
-        for proc in (prometheus, exporter):
-            proc.terminate()
-        for proc in (prometheus, exporter):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        prometheus.stop()
+        exporter.terminate()
+        try:
+            exporter.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            exporter.kill()
         traffic.stop()
         client_stats.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -266,6 +203,6 @@ def test_prometheus_loaded_every_rule_and_evaluates_them_cleanly(live: Live) -> 
         rules = [r for g in groups for r in g["rules"]]
         return rules if rules and all(r.get("lastEvaluation", "").startswith("2") for r in rules) else []
 
-    rules = _wait("rule evaluation", evaluated, 10, [], [])
+    rules = wait_for("rule evaluation", evaluated, 10)
     assert sorted(r["name"] for r in rules) == sorted(a.name for a in alerts.all_alerts(DEFAULTS))
     assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
