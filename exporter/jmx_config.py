@@ -149,7 +149,7 @@ def _address(path: str, value: Any) -> str:
     if text.startswith("service:jmx:"):
         return text
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
         raise _err(path, f"{text!r} is not host:port or a service:jmx: URL")
     return text
 
