@@ -37,8 +37,8 @@ RATE_INTERVAL = "5s"
 
 #: sources this test does not run: queries that read only their metrics may return nothing
 ABSENT_SOURCES = {
-    "broker_jmx": "Tansu has no JMX (broker JMX panels need the real cluster)",
-    "client_jmx": "the demo's clients are librdkafka (statistics), not Java clients with JMX",
+    "broker_jmx": "Tansu has no JMX; these panels are checked on the recorded real cluster (test_mixin_recorded.py)",
+    "client_jmx": "the demo's clients are librdkafka, not Java with JMX; checked in test_mixin_recorded.py",
 }
 #: interpretation families computed only from the records of those absent sources
 DERIVED_FROM_ABSENT = {
