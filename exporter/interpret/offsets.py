@@ -260,7 +260,7 @@ def update_partitions(state: ClusterState, history: History, now: float) -> list
     seen: set[tuple[str, int]] = set()
     facts = []
     for topic in state.topics.values():
-        topic_id = getattr(topic, "topic_id", None)
+        topic_id = topic.topic_id
         for p in topic.partitions:
             key = (p.topic, p.partition)
             seen.add(key)
