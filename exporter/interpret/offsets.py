@@ -47,7 +47,8 @@ BEYOND_END = metric(
     offset was set by hand. The consumer will get OffsetOutOfRange and jump to
     auto.offset.reset (earliest re-reads the whole partition, latest skips everything
     written until then). Check for data loss, then reset the group's offset
-    deliberately (kafka-consumer-groups.sh --reset-offsets).""",
+    deliberately (kafka-consumer-groups.sh --reset-offsets). Absent while the partition's
+    log end is unknown (no leader).""",
     ("group", "topic", "partition"),
     source=SRC,
 )
@@ -141,7 +142,8 @@ LAG_SECONDS = metric(
     """How long ago the log end offset was where the group's committed offset is now: the
     age of the oldest message the group has not consumed (0 when caught up). Interpolated
     from the exporter's history of (time, log end offset) per partition: accurate to one
-    collection interval inside the history window (history_points cycles), extrapolated
+    collection interval inside the history window (interpretation.lag_history_points
+    cycles), extrapolated
     at the average produce rate beyond it, and a lower bound (time since the exporter
     first saw the partition) before it has two points. Better than lag in messages for
     alerts: it means the same on busy and quiet topics.""",
