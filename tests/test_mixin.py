@@ -88,6 +88,17 @@ def test_check_mode_detects_a_stale_and_a_stray_file(tmp_path: Path) -> None:
     assert generate.stale(tmp_path, generate.artifacts(DEFAULTS)) == []
 
 
+def test_panels_do_not_overlap() -> None:
+    for name, board in committed_dashboards().items():
+        cells: set[tuple[int, int]] = set()
+        for panel in board["panels"]:
+            g = panel["gridPos"]
+            assert g["x"] >= 0 and g["x"] + g["w"] <= 24, (name, panel["title"])
+            area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert not area & cells, (name, panel["title"])
+            cells |= area
+
+
 def test_dashboard_json_is_sorted_and_ids_are_unique() -> None:
     for name, board in committed_dashboards().items():
         text = (ROOT / "dashboards" / name).read_text()
