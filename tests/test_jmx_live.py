@@ -26,6 +26,7 @@ from exporter.cycle import Collector, TargetResult
 from exporter.demo.broker import free_port
 from exporter.jmx_config import JmxAuth
 from exporter.sources import jmx
+from exporter.sources.client_jmx import ClientJmxSource
 from exporter.testing.exposition import Parsed
 from tests.conftest import SHARED, RealKafka, create_topic
 
@@ -75,13 +76,16 @@ def test_explicit_targets_refused_and_hanging_ports(real_kafka: RealKafka, hangi
     hanging = f"127.0.0.1:{hanging_port}"
     collector = jmx_collector(real_kafka, {"brokers": {"targets": [*broker_targets(real_kafka), refused, hanging]}})
     try:
-        started = time.monotonic()
-        collector.collect_once()
-        took = time.monotonic() - started
+        for _attempt in range(3):  # a loaded machine may time out a real broker's JVM once: retry the cycle
+            started = time.monotonic()
+            collector.collect_once()
+            took = time.monotonic() - started
+            # the hanging target is killed at its own timeout; the cycle never runs past its deadline
+            assert took < collector.timeout + 1, took
+            res = results(collector, "broker_jmx")
+            if all(res[t].up for t in broker_targets(real_kafka)):
+                break
         m = Parsed(collector.exposition.body)
-        res = results(collector, "broker_jmx")
-        # the hanging target is killed at its own timeout; the cycle does not wait for more
-        assert took < JMX_TIMEOUT + 3, took
         for target in broker_targets(real_kafka):
             assert res[target].up, res[target].error
             assert m.value("kafka_insight_source_up", source="broker_jmx", target=target) == 1
@@ -194,16 +198,16 @@ def test_broker_killed_its_target_goes_down_and_the_others_count_min_isr(real_ka
 
 
 # -- Java clients -------------------------------------------------------------------------------
-def _java_tool(tool: str, args: list[str], jmx_port: int, log_dir: str) -> subprocess.Popen[bytes]:
+def _java_tool(tool: str, args: list[str], jmx_port: int, log_dir: str, jmx_opts: str | None = None) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
-        JMX_PORT=str(jmx_port),
         KAFKA_HEAP_OPTS="-Xmx128m",
         LOG_DIR=log_dir,
-        KAFKA_JMX_OPTS=(
-            "-Dcom.sun.management.jmxremote -Dcom.sun.management.jmxremote.authenticate=false "
-            "-Dcom.sun.management.jmxremote.ssl=false -Djava.rmi.server.hostname=127.0.0.1 "
-            f"-Dcom.sun.management.jmxremote.rmi.port={jmx_port}"
+        KAFKA_JMX_OPTS=jmx_opts
+        or (
+            f"-Dcom.sun.management.jmxremote.port={jmx_port} -Dcom.sun.management.jmxremote.rmi.port={jmx_port} "
+            "-Dcom.sun.management.jmxremote.authenticate=false -Dcom.sun.management.jmxremote.ssl=false "
+            "-Djava.rmi.server.hostname=127.0.0.1"
         ),
     )
     return subprocess.Popen(
@@ -253,14 +257,15 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
             },
         )
         try:
-            deadline = time.monotonic() + 45
+            deadline = time.monotonic() + 90  # generous for a loaded 2-core machine; ~10 s when idle
             while True:
                 collector.collect_once()
                 m = Parsed(collector.exposition.body)
                 ratio = m.value("kafka_insight_producer_compressed_size_ratio", target="perf-producer", client_id="jmx-live-p1")
                 consumed = m.series("kafka_insight_consumer_records_consumed_total", target="perf-consumer")
                 java = m.series("kafka_insight_broker_client_connections", client_software_name="apache-kafka-java", listener="PLAINTEXT")
-                if ratio is not None and consumed and consumed[0][1] > 0 and sum(v for _, v in java) >= 2:
+                consumer_lag = m.series("kafka_insight_consumer_partition_records_lag", target="perf-consumer", topic=topic)
+                if ratio is not None and consumed and consumed[0][1] > 0 and consumer_lag and sum(v for _, v in java) >= 2:
                     break
                 if time.monotonic() > deadline:
                     break
@@ -271,7 +276,7 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
                 producer_target,
                 ["kafka.producer:type=producer-metrics,client-id=jmx-live-p1/compression-rate-avg"],
                 JmxAuth(),
-                timeout=5,
+                timeout=20,
             )
             assert ratio is not None and len(direct) == 1
             assert 0 < ratio < 1
@@ -287,7 +292,7 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
 
             ((labels, _),) = m.series("kafka_insight_client_info", target="perf-consumer")
             assert labels["kind"] == "consumer" and labels["version"] == "4.0.0"
-            assert m.series("kafka_insight_consumer_partition_records_lag", target="perf-consumer", topic=topic)
+            assert consumer_lag
             assert m.series("kafka_insight_consumer_rebalances_total", target="perf-consumer")
             assert all(r.up for r in collector.status() if r.source == "client_jmx"), collector.status()
             # KIP-511: the brokers see the two Java clients by name and version
@@ -300,12 +305,10 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
 
 
 # -- TLS on the JMX connector ------------------------------------------------------------------------
-SLEEPER = "public class Sleep { public static void main(String[] a) throws Exception { Thread.sleep(300000); } }\n"
-
-
 def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
+    """A Java consumer (JRE only, no Kafka needed: it keeps retrying a dead bootstrap) with TLS JMX."""
     keytool = shutil.which("keytool")
-    assert keytool, "keytool (from the JDK that runs Kafka) is required"
+    assert keytool, "keytool (from the Java runtime that runs Kafka) is required"
     ks, ts, cert = tmp_path / "ks.p12", tmp_path / "ts.p12", tmp_path / "cert.pem"
     common = ["-storetype", "PKCS12", "-storepass", "changeit"]
     subprocess.run([keytool, "-genkeypair", "-alias", "jmx", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=127.0.0.1",
@@ -315,32 +318,33 @@ def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     subprocess.run([keytool, "-importcert", "-noprompt", "-alias", "jmx", "-file", str(cert), "-keystore", str(ts), *common],
                    check=True, capture_output=True)
-    (tmp_path / "Sleep.java").write_text(SLEEPER)
     port, rmi_port = free_port(), free_port()  # with TLS only on the connector, registry and connector need two ports
-    jvm = subprocess.Popen(
-        ["java", "-Xmx32m", f"-Dcom.sun.management.jmxremote.port={port}", f"-Dcom.sun.management.jmxremote.rmi.port={rmi_port}",
-         "-Dcom.sun.management.jmxremote.ssl=true", "-Dcom.sun.management.jmxremote.authenticate=false",
-         f"-Djavax.net.ssl.keyStore={ks}", "-Djavax.net.ssl.keyStorePassword=changeit", "-Djava.rmi.server.hostname=127.0.0.1",
-         str(tmp_path / "Sleep.java")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    jmx_opts = (
+        f"-Dcom.sun.management.jmxremote.port={port} -Dcom.sun.management.jmxremote.rmi.port={rmi_port} "
+        "-Dcom.sun.management.jmxremote.ssl=true -Dcom.sun.management.jmxremote.authenticate=false "
+        f"-Djavax.net.ssl.keyStore={ks} -Djavax.net.ssl.keyStorePassword=changeit -Djava.rmi.server.hostname=127.0.0.1"
+    )
+    consumer = _java_tool(
+        "kafka-console-consumer.sh", ["--bootstrap-server", f"127.0.0.1:{free_port()}", "--topic", "nowhere"], port, str(tmp_path), jmx_opts
     )
     try:
-        section = {"jmx": {"clients": {"targets": [{"address": f"127.0.0.1:{port}", "tls": {"truststore": str(ts), "truststore_password": "changeit"}}]}}}
-        settings = config.load(None, section).raw["jmx"]
-        auth = settings.clients[0].auth
-        address = f"127.0.0.1:{port}"
+        tls = {"truststore": str(ts), "truststore_password": "changeit"}
+        settings = config.load(None, {"jmx": {"clients": {"targets": [{"address": f"127.0.0.1:{port}", "name": "tls", "tls": tls}]}}})
+        source = ClientJmxSource(settings.raw["jmx"])
         deadline = time.monotonic() + 30
         while True:
             try:
-                rows = jmx.query(address, ["java.lang:type=Runtime/Uptime"], auth, timeout=10)
-                break
+                record = source.collect(settings.raw["jmx"].clients[0])
+                if record.clients:
+                    break
             except Exception as exc:
                 if "Connection refused" not in str(exc) or time.monotonic() > deadline:
                     raise
-                time.sleep(0.5)
-        assert [(r.mbean, r.attribute) for r in rows] == [("java.lang:type=Runtime", "Uptime")]
+            if time.monotonic() > deadline:
+                raise AssertionError("no kafka.consumer MBeans over TLS JMX")
+            time.sleep(0.5)
+        assert [(c.kind, c.version) for c in record.clients] == [("consumer", "4.0.0")]
         with pytest.raises(Exception, match="SSLHandshakeException: PKIX path building failed"):
-            jmx.query(address, ["java.lang:type=Runtime/Uptime"], JmxAuth(), timeout=10)
+            jmx.query(f"127.0.0.1:{port}", ["java.lang:type=Runtime/Uptime"], JmxAuth(), timeout=10)
     finally:
-        os.killpg(jvm.pid, signal.SIGKILL)
-        jvm.wait(10)
+        _stop(consumer)
