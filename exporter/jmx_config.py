@@ -7,6 +7,7 @@ Registered in :data:`exporter.config.SECTIONS`; the validated :class:`JmxConfig`
 jmx:
   timeout_seconds: 8            # per target; a JVM call slower than this is killed
   max_parallel: 8               # JVMs started at once (each costs ~0.3 s CPU)
+  java: java                    # the java executable that runs jmxquery's jar
   brokers:
     discover:                   # broker hosts from the Admin API + one JMX port
       port: 9999                # or port_base: 29998 (port = port_base + broker_id)
