@@ -114,11 +114,16 @@ def to_float(value: object) -> float | None:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond 1e308
+            return None
     elif isinstance(value, str):
         text = value.strip().lower()
         if text in ("true", "false"):
             return 1.0 if text == "true" else 0.0
+        if not text.isascii():  # float() also reads '١٢' (Arabic-Indic digits)
+            return None
         try:
             number = float(text)
         except ValueError:
@@ -141,9 +146,13 @@ class Samples:
         kind = type(value)
         number: float | None
         if kind is float or kind is int:
-            number = float(value)  # type: ignore[arg-type]
-            if number - number != 0.0:  # NaN or infinite, as in to_float
+            try:
+                number = float(value)  # type: ignore[arg-type]
+            except OverflowError:  # an int beyond 1e308
                 number = None
+            else:
+                if number - number != 0.0:  # NaN or infinite, as in to_float
+                    number = None
         else:
             number = to_float(value)
         if number is None:

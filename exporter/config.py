@@ -21,8 +21,61 @@ class ConfigError(Exception):
     """A configuration problem, with the YAML path that has it."""
 
     def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+        text = " ".join((f"{path}: {message}" if path else message).split())  # always one line
+        super().__init__(text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…")
         self.path = path
+
+
+#: an error names the problem; it never echoes kilobytes of input
+MAX_ERROR_CHARS = 400
+#: deeper YAML nesting is refused before it is built (no config needs more than a handful)
+MAX_YAML_DEPTH = 64
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _ascii_digits(text: str, most: int) -> bool:
+    """Plain ASCII digits only (str.isdigit also accepts '²' and '٣', which int() refuses or reads)."""
+    return text.isascii() and text.isdigit() and len(text) <= most
+
+
+def _check_depth(path: str, text: str) -> None:
+    """Refuse absurd nesting before PyYAML builds it (its pure-Python parser takes seconds
+    on ``[[[[...`` and then overflows the stack).  The C parser, when present, counts fast;
+    syntax errors are left to the real load, whose messages are the familiar ones."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_YAML_LOADER):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise ConfigError("", f"{path}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
+def read_yaml(path: str, what: str = "config file") -> Any:
+    """Read a YAML file into Python data; every problem is one ConfigError naming ``path``."""
+    try:
+        raw = Path(path).read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError("", f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{path}: not UTF-8 text (byte {exc.start})") from None
+    _check_depth(path, text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError("", f"{path}: YAML syntax error{where}: {problem}") from None
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # PyYAML's constructors raise these for values such as a 5000-digit int or !!int 'x'
+        raise ConfigError("", f"{path}: YAML value cannot be read: {exc.__class__.__name__}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -196,10 +249,12 @@ def _coerce(path: str, opt: Opt, value: Any) -> Any:
         return value
     if kind in ("int", "float"):
         if isinstance(value, str):
+            if not value.isascii():
+                raise ConfigError(path, f"expected a number in ASCII digits, got {value[:40]!r}")
             try:
                 value = float(value) if kind == "float" else int(value)
             except ValueError:
-                raise ConfigError(path, f"expected a number, got {value!r}") from None
+                raise ConfigError(path, f"expected a number, got {value[:40]!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and not isinstance(value, int)):
             raise ConfigError(path, f"expected {'an integer' if kind == 'int' else 'a number'}, got {_type_name(value)}")
         if (
@@ -207,7 +262,8 @@ def _coerce(path: str, opt: Opt, value: Any) -> Any:
             or (opt.minimum is not None and value < opt.minimum)
             or (opt.maximum is not None and value > opt.maximum)
         ):
-            raise ConfigError(path, f"{value} is out of range [{opt.minimum:g}, {opt.maximum:g}]")
+            shown = f"{value:.6g}" if isinstance(value, float) or abs(value) > 10**15 else str(value)
+            raise ConfigError(path, f"{shown} is out of range [{opt.minimum:g}, {opt.maximum:g}]")
         return float(value) if kind == "float" else value
     if kind == "servers":
         items = value.split(",") if isinstance(value, str) else value
@@ -216,7 +272,7 @@ def _coerce(path: str, opt: Opt, value: Any) -> Any:
         servers = [s.strip() for s in items if s.strip()]
         for server in servers:
             host, _, port = server.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            if not host or not _ascii_digits(port, 5) or not 0 < int(port) < 65536:
                 raise ConfigError(path, f"{server!r} is not host:port")
         return servers
     if kind == "regexes":
@@ -227,8 +283,8 @@ def _coerce(path: str, opt: Opt, value: Any) -> Any:
         for i, pattern in enumerate(items):
             try:
                 compiled.append(re.compile(pattern))
-            except re.error as exc:
-                raise ConfigError(f"{path}[{i}]", f"invalid regex {pattern!r}: {exc}") from None
+            except (re.error, OverflowError, RecursionError, ValueError) as exc:
+                raise ConfigError(f"{path}[{i}]", f"invalid regex {pattern[:80]!r}: {exc}") from None
         return compiled
     if kind == "map":
         if not isinstance(value, dict):
@@ -258,13 +314,15 @@ def resolve_secret(path: str, value: str) -> str:
         return os.environ[name]
     try:
         return Path(name).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read secret file {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, f"secret file {name} is not UTF-8 text") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(path, f"cannot read secret file {name}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def parse_address(path: str, value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not _ascii_digits(port, 5) or not 0 <= int(port) < 65536:
         raise ConfigError(path, f"{value!r} is not [host]:port")
     return host.strip("[]") or "0.0.0.0", int(port)
 
@@ -307,17 +365,7 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
     """Read, merge and validate.  ``overrides`` maps dotted paths (from flags/env) to values."""
     data: Any = {}
     if path:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError("", f"{path}: YAML syntax error{where}: {problem}") from None
+        data = read_yaml(path)
         if data is None:
             data = {}
         if not isinstance(data, dict):

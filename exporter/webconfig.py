@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, read_yaml
 
 #: the config path every error of this file is reported under
 PATH = "web.config.file"
@@ -173,19 +172,9 @@ def load(path: str | None) -> WebConfig:
     if not path:
         return WebConfig()
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise _err("", f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise _err("", f"{path} is not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise _err("", f"{path}: YAML syntax error{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
-    except RecursionError:
-        raise _err("", f"{path}: YAML nested too deeply") from None
+        data = read_yaml(path, "web config file")
+    except ConfigError as exc:
+        raise _err("", str(exc)) from None
     top = _mapping("", data, ("tls_server_config", "basic_auth_users", "http_server_config", "rate_limit"))
     base = Path(path).resolve().parent
     web = WebConfig(source=path)

@@ -207,7 +207,7 @@ def test_bad_web_config_is_one_clear_line(name: str, pki: Pki, capsys: pytest.Ca
 def test_missing_web_config_from_env(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_INSIGHT_WEB_CONFIG_FILE", "/nonexistent/web.yml")
     assert cli.main(["--check-config"]) == 2
-    assert "web.config.file: cannot read /nonexistent/web.yml" in capsys.readouterr().err
+    assert "web.config.file: cannot read web config file /nonexistent/web.yml" in capsys.readouterr().err
 
 
 # -- a real Prometheus scraping a real exporter process through mTLS + basic auth ---------

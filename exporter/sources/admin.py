@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
-from exporter.catalogue import Samples, metric
+from exporter.catalogue import Samples, metric, to_float
 from exporter.config import Config, redact, scrub
 from exporter.model import (
     GROUP_STATES,
@@ -530,7 +530,7 @@ def _emit_configs(topic: Topic, out: Samples) -> None:
         out.add(TOPIC_UNCLEAN, 1 if (unclean.value or "").lower() == "true" else 0, topic.name)
     retention = configs.get("retention.ms")
     if retention is not None and retention.value is not None:
-        ms = float(retention.value) if retention.value.lstrip("-").isdigit() else None
+        ms = to_float(retention.value)  # garbage from the broker is dropped, never a crash of emit
         out.add(TOPIC_RETENTION_SECONDS, -1 if ms is not None and ms < 0 else (ms / 1000 if ms is not None else None), topic.name)
     retention_bytes = configs.get("retention.bytes")
     if retention_bytes is not None:

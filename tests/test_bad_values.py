@@ -1,0 +1,105 @@
+"""Malformed values from Kafka or JMX never reach the exposition (issue 9).
+
+`catalogue.to_float` is the one place foreign values become numbers; everything that is not
+a finite number is dropped and counted.  Negative offsets (Kafka's -1 "unknown") are never
+exported as offsets, and garbage topic configs do not break the Admin source's emit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from exporter.catalogue import Samples, to_float
+from exporter.cycle import Collector, Snapshot
+from exporter.exposition import render
+from exporter.model import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
+from exporter.sources.admin import BROKERS, emit_cluster
+from exporter.sources.base import Job, Source
+from exporter.testing.exposition import Parsed
+
+GARBAGE: list[object] = [
+    float("nan"), float("inf"), float("-inf"), "NaN", "nan", "inf", "-Infinity", "1e999", "abc", "", " ", "12abc", "0x10",
+    "²", "١٢", None, b"5", [1], {"a": 1}, object(), 10**400, -(10**400), complex(1, 0),
+]
+
+
+@pytest.mark.parametrize("value", GARBAGE, ids=lambda v: repr(v)[:20])
+def test_to_float_drops_garbage(value: object) -> None:
+    assert to_float(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(5, 5.0), (-1, -1.0), (2.5, 2.5), (True, 1.0), ("false", 0.0), (" 42 ", 42.0), ("-3.5e2", -350.0), (2**62, float(2**62))],
+)
+def test_to_float_keeps_numbers(value: object, expected: float) -> None:
+    assert to_float(value) == expected
+
+
+def test_samples_count_what_they_drop() -> None:
+    out = Samples()
+    for value in GARBAGE:
+        out.add(BROKERS, value)
+    out.add(BROKERS, 3)
+    assert out.series_count() == 1 and out.dropped == {"admin": len(GARBAGE)}
+    body = render(out).body.decode()
+    assert "NaN" not in body and "Inf" not in body
+
+
+def _state() -> ClusterState:
+    garbage_configs = {
+        "retention.ms": ConfigValue("²", "DYNAMIC_TOPIC_CONFIG", True),
+        "retention.bytes": ConfigValue("NaN", "DYNAMIC_TOPIC_CONFIG", True),
+        "min.insync.replicas": ConfigValue("abc", "DEFAULT_CONFIG", False),
+        "unclean.leader.election.enable": ConfigValue(None, "DEFAULT_CONFIG", False),
+    }
+    # offsets None: what the Admin source records when list_offsets answers -1 (unknown)
+    unknown = Partition("t", 0, -1, [1, 2, 3], [], None, None, None)
+    known = Partition("t", 1, 1, [1, 2, 3], [1, 2, 3], 0, 10, 10)
+    group = ConsumerGroup("g", "STABLE", "CLASSIC", False, 1, [], {("t", 0): 5, ("t", 1): 12})
+    return ClusterState("c1", [Broker(1, "h", 9092, None)], {"t": Topic("t", False, [unknown, known], garbage_configs)}, {"g": group})
+
+
+def test_garbage_from_kafka_never_reaches_the_exposition() -> None:
+    out = Samples()
+    emit_cluster(_state(), out)
+    body = render(out).body.decode()
+    m = Parsed(body)
+    # (label values may quote what the broker said, e.g. value="NaN" in topic_config_info)
+    assert all(math.isfinite(v) for samples in m.samples.values() for _, v in samples)
+    # no offsets for the partition whose offsets are unknown, and no lag computed from them
+    assert m.value("kafka_insight_partition_log_end_offset", topic="t", partition=0) is None
+    assert m.value("kafka_insight_partition_log_start_offset", topic="t", partition=0) is None
+    assert m.value("kafka_insight_consumer_group_partition_lag", group="g", topic="t", partition=0) is None
+    assert all(v >= 0 for _, v in m.series("kafka_insight_partition_log_end_offset"))
+    # a committed offset beyond the log end is not negative lag
+    assert m.value("kafka_insight_consumer_group_partition_lag", group="g", topic="t", partition=1) == 0
+    assert m.value("kafka_insight_topic_retention_seconds", topic="t") is None
+    assert m.value("kafka_insight_topic_retention_bytes", topic="t") is None
+    assert out.dropped.get("admin", 0) >= 2
+
+
+class GarbageSource(Source):
+    """A source double whose payload is garbage, like a JMX target answering nonsense."""
+
+    name = "garbage"
+
+    def jobs(self, previous: Snapshot | None) -> list[Job]:
+        return [Job(self.name, "t", lambda: GARBAGE)]
+
+    def emit(self, snapshot: Snapshot, out: Samples) -> None:
+        for payload in snapshot.payloads(self.name):
+            for value in payload:
+                out.add(BROKERS, value)
+
+
+def test_garbage_is_counted_in_self_metrics() -> None:
+    collector = Collector([GarbageSource()], timeout=1)
+    collector.collect_once()
+    collector.collect_once()
+    m = Parsed(collector.exposition.body)
+    assert m.value("kafka_insight_dropped_values_total", source="admin") == 2 * len(GARBAGE)
+    assert m.series("kafka_insight_brokers") == []
+    assert not any(math.isnan(v) for samples in m.samples.values() for _, v in samples)
