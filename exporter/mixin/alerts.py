@@ -26,6 +26,9 @@ from exporter.sources import client_jmx as cj
 
 Severity = Literal["critical", "warning", "info"]
 BY_EXPORTER = "job, instance"
+#: names the cluster in descriptions of alerts that fire even without the Admin API's cluster id
+CLUSTER = "{{ if $labels.cluster_id }}cluster {{ $labels.cluster_id }}{{ else }}the cluster of {{ $labels.instance }}{{ end }}"
+CLUSTER_CAP = "{{ if $labels.cluster_id }}Cluster {{ $labels.cluster_id }}{{ else }}The cluster of {{ $labels.instance }}{{ end }}"
 NO_TOLERANCE = 'reason="no_failure_tolerance"'
 #: single_replica implies no_failure_tolerance; single_rack has its own alert
 ALERTED_RISKS = 'reason=~"single_copy_ack|no_failure_tolerance|unclean_election"'
@@ -68,7 +71,7 @@ class AlertDef:
         rule["labels"] = {"severity": self.severity}
         rule["annotations"] = {
             "summary": self.summary,
-            "description": " ".join(self.description.split()),
+            "description": " ".join(self.description.split()).replace("{CLUSTER}", CLUSTER).replace("{CLUSTER_CAP}", CLUSTER_CAP),
             "runbook_url": f"{settings.runbook_url}#{self.anchor}",
             "dashboard_url": f"{settings.grafana_url.rstrip('/')}/d/{self.dashboard}?{link_vars.lstrip('&')}",
         }
@@ -84,9 +87,14 @@ class _Builder:
     def m(self, spec: MetricSpec, *matchers: str) -> str:
         return sel(spec, self.s.job_selector, *matchers)
 
-    def with_cluster(self, expr: str) -> str:
-        """Add the cluster_id label (from the cluster info gauge) to an expression's series."""
-        return f"({expr}) * on ({BY_EXPORTER}) group_left (cluster_id) {self.m(ad.CLUSTER_INFO)}"
+    def with_cluster(self, expr: str, *, without_admin: bool = False) -> str:
+        """Add the cluster_id label (from the Admin API's cluster info gauge) to an expression's series.
+
+        ``without_admin``: the expression does not depend on the Admin API (JMX, client statistics),
+        so it must still fire, without cluster_id, while the Admin API source is down.
+        """
+        joined = f"({expr}) * on ({BY_EXPORTER}) group_left (cluster_id) {self.m(ad.CLUSTER_INFO)}"
+        return f"{joined} or ignoring (cluster_id) ({expr})" if without_admin else joined
 
 
 def _exporter_alerts(b: _Builder) -> list[AlertDef]:
@@ -169,10 +177,10 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
             "KafkaNoActiveController",
             "critical",
             # controller MBeans are reported by every controller node: max, never sum
-            b.with_cluster(f"max by ({BY_EXPORTER}) ({b.m(bj.CONTROLLER_ACTIVE)}) == 0"),
+            b.with_cluster(f"max by ({BY_EXPORTER}) ({b.m(bj.CONTROLLER_ACTIVE)}) == 0", without_admin=True),
             s.no_controller_for,
             "No Kafka node is the active KRaft controller.",
-            """None of the controller nodes of cluster {{ $labels.cluster_id }} reports itself as the active
+            """None of the controller nodes of {CLUSTER} reports itself as the active
             controller (ActiveControllerCount 0 on every node the exporter reaches via JMX).""",
             dash.CLUSTER_UID,
             Runbook(
@@ -189,10 +197,10 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
             group,
             "KafkaFencedBrokers",
             "warning",
-            b.with_cluster(f"max by ({BY_EXPORTER}) ({b.m(bj.CONTROLLER_FENCED_BROKERS)}) > 0"),
+            b.with_cluster(f"max by ({BY_EXPORTER}) ({b.m(bj.CONTROLLER_FENCED_BROKERS)}) > 0", without_admin=True),
             s.fenced_brokers_for,
             "Kafka brokers are registered but fenced by the controller.",
-            """Cluster {{ $labels.cluster_id }} has {{ $value }} fenced broker(s) for more than {for_}: they are
+            """{CLUSTER_CAP} has {{ $value }} fenced broker(s) for more than {for_}: they are
             out of every ISR and lead nothing.""".replace("{for_}", s.fenced_brokers_for),
             dash.CLUSTER_UID,
             Runbook(
@@ -209,10 +217,10 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
             group,
             "KafkaBrokerNotRunning",
             "warning",
-            b.with_cluster(f"{b.m(bj.BROKER_RUNNING)} == 0"),
+            b.with_cluster(f"{b.m(bj.BROKER_RUNNING)} == 0", without_admin=True),
             s.broker_not_running_for,
             "A Kafka broker answers JMX but is not in the RUNNING state.",
-            """Broker {{ $labels.broker_id }} of cluster {{ $labels.cluster_id }} has not reported BrokerState
+            """Broker {{ $labels.broker_id }} of {CLUSTER} has not reported BrokerState
             RUNNING for {for_}: it is starting, recovering its logs or shutting down.""".replace(
                 "{for_}", s.broker_not_running_for
             ),
@@ -325,11 +333,11 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
             "KafkaUncleanLeaderElection",
             "critical",
             b.with_cluster(
-                f"max by ({BY_EXPORTER}) (round(increase({b.m(bj.UNCLEAN_ELECTIONS)}[{s.data_loss_window}]))) > 0"
+                f"max by ({BY_EXPORTER}) (round(increase({b.m(bj.UNCLEAN_ELECTIONS)}[{s.data_loss_window}]))) > 0", without_admin=True
             ),
             "0m",
             "Kafka made an unclean leader election: acknowledged data was probably lost.",
-            """The controller of cluster {{ $labels.cluster_id }} made {{ $value | humanize }} unclean leader
+            """The controller of {CLUSTER} made {{ $value | humanize }} unclean leader
             election(s) in the last {w}: an out-of-sync replica became leader and truncated what the old
             leader had acknowledged.""".replace("{w}", s.data_loss_window),
             dash.CLUSTER_UID,
@@ -584,12 +592,12 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             "KafkaProducerCanReorder",
             "warning",
             b.with_cluster(
-                f"({b.m(pr.PRODUCER_REORDERING, REORDERS)} == 1) or ({b.m(ic.REORDERING_RISK)} == 1)"
+                f"({b.m(pr.PRODUCER_REORDERING, REORDERS)} == 1) or ({b.m(ic.REORDERING_RISK)} == 1)", without_admin=True
             ),
             s.reordering_for,
             "A Kafka producer runs with settings that can reorder messages on retry.",
-            """Producer {{ $labels.client_id }} ({{ $labels.target }}{{ $labels.client_instance }}) in cluster
-            {{ $labels.cluster_id }} can write messages out of order when it retries: retries on, several
+            """Producer {{ $labels.client_id }} ({{ $labels.target }}{{ $labels.client_instance }}) in
+            {CLUSTER} can write messages out of order when it retries: retries on, several
             requests in flight and idempotence off.""",
             dash.PRODUCERS_UID,
             Runbook(
@@ -606,10 +614,10 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             group,
             "KafkaProducerMayHaveReordered",
             "warning",
-            b.with_cluster(f"{b.m(pr.PRODUCER_REORDERING_EVIDENCE)} == 1"),
+            b.with_cluster(f"{b.m(pr.PRODUCER_REORDERING_EVIDENCE)} == 1", without_admin=True),
             "0m",
             "A Kafka producer that can reorder has retried sends: ordering may already be broken.",
-            """Java producer {{ $labels.client_id }} ({{ $labels.target }}) in cluster {{ $labels.cluster_id }}
+            """Java producer {{ $labels.client_id }} ({{ $labels.target }}) in {CLUSTER}
             runs with settings that reorder on retry and has retried sends: records of one key may already be
             out of order on the topic.""",
             dash.PRODUCERS_UID,
@@ -630,11 +638,11 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             b.with_cluster(
                 f"{b.m(pr.SOFTWARE_CONNECTIONS)} > 0"
                 f" and on ({BY_EXPORTER}, client_software_name, client_software_version)"
-                f" ({b.m(pr.SOFTWARE_REORDERING, REORDERS)} == 1)"
+                f" ({b.m(pr.SOFTWARE_REORDERING, REORDERS)} == 1)", without_admin=True
             ),
             s.reordering_for,
             "Clients connected to Kafka use a library version that reorders by default.",
-            """{{ $value }} connection(s) in cluster {{ $labels.cluster_id }} come from
+            """{{ $value }} connection(s) in {CLUSTER} come from
             {{ $labels.client_software_name }} {{ $labels.client_software_version }}, whose producers can reorder
             messages with default settings.""",
             dash.PRODUCERS_UID,
@@ -656,11 +664,11 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             b.with_cluster(
                 f"({b.m(pr.SAVINGS)} > 0 and {b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g})"
                 f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
-                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})"
+                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})", without_admin=True
             ),
             s.compression_ineffective_for,
             "A Kafka producer compresses but saves almost nothing.",
-            """Producer {{ $labels.client_id }} ({{ $labels.target }}) in cluster {{ $labels.cluster_id }} saves only
+            """Producer {{ $labels.client_id }} ({{ $labels.target }}) in {CLUSTER} saves only
             {{ $value | humanizePercentage }} of its bytes by compression: CPU spent for little gain.""",
             dash.PRODUCERS_UID,
             Runbook(
