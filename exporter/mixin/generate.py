@@ -56,7 +56,8 @@ def render_runbook(settings: Settings) -> str:
     ]
     all_alerts = alerts.all_alerts(settings)
     for alert in all_alerts:
-        lines.append(f"| [{alert.name}](#{alert.anchor}) | {alert.severity} | {alert.for_} |")
+        pending = alert.for_ if alert.for_.strip("0msh") else "fires at once"
+        lines.append(f"| [{alert.name}](#{alert.anchor}) | {alert.severity} | {pending} |")
     for alert in all_alerts:
         lines += [
             "",
