@@ -141,6 +141,13 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
             return any(float(r["value"][1]) >= 5 for r in result["data"]["result"])
 
         wait_for("the exporter's consumer-group series in Prometheus", consumer_lag_seen, 45, procs, logs)
+        wait_for(
+            "the demo's consumer groups to be STABLE",
+            lambda: len(live.query(f'{ad.GROUP_STATE.name}{{group=~"billing|analytics", state="STABLE"}} == 1')["data"]["result"]) == 2,
+            30,
+            procs,
+            logs,
+        )
         wait_for("forwarded client statistics", lambda: live.query(cs.BATCH_SIZE.name)["data"]["result"], 30, procs, logs)
         info = live.query(ad.CLUSTER_INFO.name)["data"]["result"]
         live.cluster_id = info[0]["metric"]["cluster_id"]
