@@ -1,6 +1,7 @@
 # kafka-insight-exporter container image.
 #
 #   docker build -t kafka-insight-exporter .
+#   docker run -p 9741:9741 kafka-insight-exporter      # demo: embedded broker + traffic (needs $HOME)
 #   docker run -p 9741:9741 kafka-insight-exporter --kafka.bootstrap-servers kafka1:9092,kafka2:9092
 #
 # With a configuration file, mount it at the documented path and point the exporter at it:
@@ -25,7 +26,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 kafka-insight \
-    && useradd --system --uid 10001 --gid kafka-insight --no-create-home --shell /usr/sbin/nologin kafka-insight \
+    && useradd --system --uid 10001 --gid kafka-insight --create-home --home-dir /home/kafka-insight \
+        --shell /usr/sbin/nologin kafka-insight \
     && mkdir -p /etc/kafka-insight-exporter
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
