@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import platform
 import threading
@@ -94,6 +96,21 @@ class Collector:
 
     # -- one cycle -------------------------------------------------------------------
     def collect_once(self) -> Snapshot:
+        # No cyclic GC during a cycle: a cycle allocates ~1M tracked objects (futures,
+        # records, samples) and CPython ran ~6 full collections per cycle at 10k partitions /
+        # 500 groups: 0.6 s of the collector's 1.4 s CPU, pauses of up to 155 ms that
+        # stalled /metrics (benchmarks/bench.py).  Almost everything is freed by reference
+        # counting; the rest is collected by the automatic GC once the cycle is over.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._collect_once()
+        finally:
+            if enabled:
+                gc.enable()
+            _trim_heap()
+
+    def _collect_once(self) -> Snapshot:
         started = time.time()
         jobs: list[Job] = []
         for source in self.sources:
@@ -282,6 +299,29 @@ class _DaemonPool:
 
     def shutdown(self) -> None:
         self._closed.set()
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Give the freed heap back to the OS after a cycle (glibc only).
+
+    Each cycle frees the previous exposition (tens of MB at 10k partitions) and ~1M small
+    objects; glibc keeps the freed memory mapped, so RSS wandered between 260 and 330 MB
+    at 10k partitions / 500 groups; trimmed after each cycle it stays at ~155 MB.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _raiser(exc: Exception) -> Callable[[], Any]:
