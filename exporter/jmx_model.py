@@ -167,6 +167,11 @@ class _Values:
         return None if number is None else number / 1000.0
 
 
+def _is_id(text: str) -> bool:
+    """A broker id or partition number int() can read (MBean names are foreign data: no '²')."""
+    return text.isascii() and text.isdigit() and len(text) <= 10
+
+
 def _is_nonfinite_marker(value: object) -> bool:
     if value is None:
         return True  # JMXQuery's Null type: nothing to report
@@ -407,7 +412,7 @@ def parse_broker(
                     key = (props.get("listener", ""), props["clientSoftwareName"], props.get("clientSoftwareVersion", ""))
                     connections[key] = connections.get(key, 0.0) + count
             elif kind == "app-info" and "id" in props:
-                if props["id"].isdigit():
+                if _is_id(props["id"]):
                     app_id = int(props["id"])
                 if attr == "Version" and isinstance(row.value, str):
                     out.version = row.value
@@ -442,7 +447,7 @@ def parse_broker(
 
 def _partition(out: BrokerJmx, props: Mapping[str, str]) -> PartitionJmx | None:
     topic, pid = props.get("topic"), props.get("partition", "")
-    if topic is None or not pid.isdigit():
+    if topic is None or not _is_id(pid):
         return None
     return out.partitions.setdefault((topic, int(pid)), PartitionJmx())
 
@@ -690,7 +695,7 @@ def parse_client_target(
                     cm.topics.setdefault(topic, ConsumerTopic()).records_consumed_total = values.num(row)
                 elif attr == "bytes-consumed-total":
                     cm.topics.setdefault(topic, ConsumerTopic()).bytes_consumed_total = values.num(row)
-            elif per_partition and pid.isdigit() and attr in ("records-lag", "records-lead"):
+            elif per_partition and _is_id(pid) and attr in ("records-lag", "records-lead"):
                 cp = cm.partitions.setdefault((topic, int(pid)), ConsumerPartition())
                 if attr == "records-lag":
                     cp.records_lag = values.num(row)

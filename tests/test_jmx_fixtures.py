@@ -336,3 +336,15 @@ def test_two_targets_reaching_one_broker_are_exported_once() -> None:
     assert leaders == [(("1",), 12.0), (("2",), 12.0)]
     targets = [labels[2] for spec, found in out if spec.name == "kafka_insight_broker_jmx_info" for labels, _ in found]
     assert targets == ["kafka-1:9999", "x:1"]
+
+
+def test_odd_ids_in_mbean_names_are_ignored_not_fatal() -> None:
+    rows = [
+        JmxRow("kafka.server:type=app-info,id=²", "Version", "4.0.0", "String"),
+        JmxRow("kafka.cluster:type=Partition,name=AtMinIsr,topic=t,partition=٣", "Value", 1, "Integer"),
+        JmxRow("kafka.consumer:type=consumer-fetch-manager-metrics,client-id=c,topic=t,partition=" + "9" * 5000, "records-lag", 1.0, "Double"),
+    ]
+    record = parse_broker(rows, "t")
+    assert record.broker_id is None and record.partitions == {} and record.version == "4.0.0"
+    (client,) = parse_client_target(rows, "t", per_partition=True).clients
+    assert client.consumer is not None and client.consumer.partitions == {}
