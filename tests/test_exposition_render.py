@@ -46,7 +46,7 @@ def test_render_equals_generate_latest() -> None:
 def test_render_equals_generate_latest_on_random_values() -> None:
     rng = random.Random(5)
     samples = Samples()
-    for i in range(3000):
+    for i in range(9000):  # more than two RENDER_SLICEs
         value = rng.choice((rng.uniform(-1e9, 1e9), rng.randint(0, 10**12), rng.random(), float(rng.randint(0, 100))))
         samples.add(GAUGE, value, "t", i, "g")
     assert render_text(samples) == render_reference(samples)
