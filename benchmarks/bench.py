@@ -318,8 +318,6 @@ def serve_exporter(bootstrap: str, port: int) -> int:
             "kafka.request_timeout_seconds": TIMEOUT,
         },
     )
-    if os.environ.get("BENCH_SWITCH_INTERVAL"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     collector = build_collector(cfg)
     serve(collector, "127.0.0.1", port)
     print(json.dumps({"ready": True}), flush=True)
@@ -903,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     args.cycles = args.cycles or (3 if quick else 5)
     args.memory_cycles = args.memory_cycles if args.memory_cycles is not None else (10 if quick else 100)
     args.point_cycles = 2 if quick else 3
-    args.floor_repeats = 3 if quick else 5
+    args.floor_repeats = 3
     args.scrapes = 50 if quick else 300
     args.busy_cycles = 2 if quick else 5
     args.long_rounds = 4 if quick else 20
