@@ -87,6 +87,15 @@ class _Builder:
     def m(self, spec: MetricSpec, *matchers: str) -> str:
         return sel(spec, self.s.job_selector, *matchers)
 
+    def own_client_software(self) -> str:
+        """The KIP-511 name/version the exporter's own librdkafka clients announce, from its build info
+        (confluent-kafka-python announces ``<confluent-kafka version>-rdkafka-<librdkafka version>``)."""
+        joined = (
+            f'label_join({self.m(sm.BUILD_INFO)}, "client_software_version", "-rdkafka-", '
+            '"confluent_kafka_version", "librdkafka_version")'
+        )
+        return f'label_replace({joined}, "client_software_name", "confluent-kafka-python", "version", ".*")'
+
     def with_cluster(self, expr: str, *, without_admin: bool = False) -> str:
         """Add the cluster_id label (from the Admin API's cluster info gauge) to an expression's series.
 
@@ -638,7 +647,10 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             b.with_cluster(
                 f"{b.m(pr.SOFTWARE_CONNECTIONS)} > 0"
                 f" and on ({BY_EXPORTER}, client_software_name, client_software_version)"
-                f" ({b.m(pr.SOFTWARE_REORDERING, REORDERS)} == 1)", without_admin=True
+                f" ({b.m(pr.SOFTWARE_REORDERING, REORDERS)} == 1)"
+                # the exporter's own Admin/statistics clients are confluent-kafka-python: not a producer
+                f" unless on ({BY_EXPORTER}, client_software_name, client_software_version) {b.own_client_software()}",
+                without_admin=True,
             ),
             s.reordering_for,
             "Clients connected to Kafka use a library version that reorders by default.",
@@ -650,7 +662,9 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
                 ordering_meaning + " Brokers count connections per client library and version (KIP-511), so this "
                 "alert sees every application, not only the ones the exporter has JMX or statistics for. It is "
                 "about defaults: an application may have set `enable.idempotence=true`, and consumers and admin "
-                "clients of the same library are counted too.",
+                "clients of the same library are counted too. The exporter's own clients (confluent-kafka-python "
+                f"of the exporter's version, from `{sm.BUILD_INFO.name}`) are left out, so applications on "
+                "exactly that version are too: the client statistics alert covers those that forward statistics.",
                 "The *Client software connected* table on the producers dashboard; "
                 "`kafka-broker-api-versions.sh` does not list clients — ask the owners of applications using that "
                 "library which producer settings they run with.",
