@@ -315,6 +315,18 @@ def test_inhibitions_name_real_alerts() -> None:
     assert mentioned and mentioned <= names
 
 
+def test_prometheus_example_is_valid_and_matches_the_job_selector(tmp_path: Path) -> None:
+    example = yaml.safe_load((ROOT / "examples" / "prometheus.yml").read_text())
+    example["rule_files"] = [str(RULES)]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(example))
+    done = subprocess.run([tool("promtool", "prometheus"), "check", "config", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pattern = re.fullmatch(r'job=~"(.*)"', DEFAULTS.job_selector)
+    assert pattern is not None
+    assert all(re.fullmatch(pattern.group(1), job["job_name"]) for job in example["scrape_configs"])
+
+
 # -- settings -----------------------------------------------------------------------------
 def test_settings_file_changes_thresholds_and_selector(tmp_path: Path) -> None:
     custom = tmp_path / "settings.yml"
