@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
 from exporter.catalogue import Samples, metric, to_float
@@ -355,14 +355,19 @@ class AdminSource(Source):
         topics = self._topics(metadata)
 
         configs_f: dict[Any, Future[Any]] = {}
+        ids_f: dict[str, Future[Any]] = {}
         if topics:
             configs_f = admin.describe_configs(
                 [ConfigResource(ResourceType.TOPIC, name) for name in topics], request_timeout=timeout
             )
+            # topic ids tell a deleted-and-recreated topic from one that lost data (the
+            # metadata request of list_topics does not carry them in confluent-kafka)
+            ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=timeout)
 
         groups = self._groups(admin, groups_f, errors)
         # committed offsets are read above, before the log end offsets below
         self._offsets(admin, topics, errors)
+        self._topic_ids(topics, ids_f, errors)
         for resource, future in configs_f.items():
             try:
                 entries = future.result()
@@ -392,6 +397,22 @@ class AdminSource(Source):
             ]
             topics[name] = Topic(name, internal, parts)
         return dict(sorted(topics.items()))
+
+    @staticmethod
+    def _topic_ids(topics: dict[str, Topic], futures: dict[str, Future[Any]], errors: list[str]) -> None:
+        failed = 0
+        for name, future in futures.items():
+            try:
+                topic_id = future.result().topic_id
+            except KafkaException as exc:
+                failed += 1
+                if failed == 1:
+                    errors.append(f"describe_topics {name}: {_kafka_error(exc)}")
+                continue
+            if topic_id is not None and name in topics:
+                topics[name].topic_id = str(topic_id)
+        if failed > 1:
+            errors.append(f"describe_topics: {failed} topics failed in all")
 
     def _groups(self, admin: AdminClient, listed: Future[Any], errors: list[str]) -> dict[str, ConsumerGroup]:
         try:
