@@ -453,6 +453,15 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
             kind="table",
         ),
         PanelDef(
+            "Forced flush by topic",
+            """1 where the topic forces fsync (flush.messages or flush.ms set below Kafka's default of never), 0
+            for Kafka's default: acknowledged writes live in the replicas' page cache until the OS flushes them.
+            Not an alarm — with 0, only replicas in different power domains protect against a site-wide power loss.""",
+            "short",
+            (Query(q(of.FLUSH_FORCED, *t), "{{topic}}", instant=True),),
+            kind="table",
+        ),
+        PanelDef(
             "Retention by topic",
             "retention.ms per topic (-1 = unlimited). Consumers that fall further behind than this lose data.",
             "s",
@@ -557,6 +566,35 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
             ),
         ),
         PanelDef(
+            "Replication traffic per broker",
+            """Bytes per second each broker fetched from leaders as a follower (in) and served to followers as a
+            leader (out). A jump after a restart is a replica catching up; sustained imbalance means leadership
+            is skewed.""",
+            "Bps",
+            (
+                Query(f"rate({q(_s('kafka_insight_broker_replication_incoming_bytes_total'))}{RATE})", "in {{broker_id}}"),
+                Query(f"rate({q(_s('kafka_insight_broker_replication_outgoing_bytes_total'))}{RATE})", "out {{broker_id}}"),
+            ),
+        ),
+        PanelDef(
+            "Offline replicas per broker",
+            """Replicas a broker cannot serve, e.g. on a failed log directory (OfflineReplicaCount). Good: 0.
+            Above 0: check the broker's disks and log.dirs; those replicas are out of their ISRs.""",
+            "short",
+            (Query(q(bj.OFFLINE_REPLICAS), "{{broker_id}}"),),
+        ),
+        PanelDef(
+            "Cluster metadata (max over controller nodes)",
+            """Topics, partitions and unfenced brokers in the KRaft metadata, as the controllers report them (max
+            over nodes, never summed). Active brokers below the number you run: a broker is fenced or gone.""",
+            "short",
+            (
+                Query(f"max({q(bj.CONTROLLER_TOPICS)})", "topics"),
+                Query(f"max({q(bj.CONTROLLER_PARTITIONS)})", "partitions"),
+                Query(f"max({q(bj.CONTROLLER_ACTIVE_BROKERS)})", "active brokers"),
+            ),
+        ),
+        PanelDef(
             "Unclean leader elections",
             """Unclean leader elections per interval (max over controller nodes). Good: never. Any point: an
             out-of-sync replica became leader and acknowledged data was probably lost.""",
@@ -576,6 +614,7 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
 # -- consumers and lag ---------------------------------------------------------------------------
 def consumers_dashboard(settings: Settings) -> DashboardDef:
     gt = (GROUP, TOPIC)
+    client = 'client_id=~"$client_id"'
     lag = (
         PanelDef(
             "Lag in seconds by group",
@@ -701,12 +740,53 @@ def consumers_dashboard(settings: Settings) -> DashboardDef:
             (Query(f"sum by (client_id, group, topic) ({q(ic.POSITION_LAG, *gt)})", "{{client_id}} {{group}} / {{topic}}"),),
         ),
     )
+    clients = (
+        PanelDef(
+            "Time since last poll (Java consumers)",
+            """Seconds since the application last called poll() (last-poll-seconds-ago). Good: well below
+            max.poll.interval.ms (300 s by default). Approaching it: processing one batch takes too long and the
+            consumer will be kicked out of its group (a rebalance) — process faster or lower max.poll.records.""",
+            "s",
+            (Query(q(_s("kafka_insight_consumer_last_poll_age_seconds"), client), "{{client_id}} {{target}}"),),
+        ),
+        PanelDef(
+            "Fetch throttling (Java consumers)",
+            """Average time brokers delayed this consumer's fetches for a quota (fetch-throttle-time-avg). Good: 0.
+            Above 0: a client quota (consumer_byte_rate) limits it — lag may grow however fast the application is.""",
+            "s",
+            (Query(q(_s("kafka_insight_consumer_fetch_throttle_time_avg_seconds"), client), "{{client_id}} {{target}}"),),
+        ),
+        PanelDef(
+            "Records consumed per second",
+            """Records each consumer received per second: Java consumers from JMX (records-consumed-total),
+            librdkafka consumers from their forwarded statistics (rxmsgs). A consumer at 0 while its group has lag
+            is stuck or throttled.""",
+            "cps",
+            (
+                Query(f"rate({q(_s('kafka_insight_consumer_records_consumed_total'), client)}{RATE})", "{{client_id}} {{target}}"),
+                Query(f"rate({q(cs.MESSAGES_RECEIVED, client)}{RATE})", "{{client_id}} {{client_instance}}"),
+            ),
+        ),
+        PanelDef(
+            "Position lag in seconds (librdkafka consumers)",
+            """How far behind in time each librdkafka consumer is on each partition, from its own position
+            (works for consumers that keep offsets outside Kafka and have no group lag). Good: seconds. Growing:
+            the consumer is slower than producers.""",
+            "s",
+            (
+                Query(
+                    f"max by (client_id, group, topic) ({q(ic.POSITION_LAG_SECONDS, client, TOPIC)})",
+                    "{{client_id}} {{group}} / {{topic}}",
+                ),
+            ),
+        ),
+    )
     return DashboardDef(
         CONSUMERS_UID,
         "Kafka Insight / Consumers and lag",
         "Consumer lag in seconds and messages, group status, and committed offsets that no longer fit the log.",
-        _vars(settings, _topic_var(), _group_var()),
-        (("Lag", lag), ("Groups", groups), ("Offsets that no longer fit the log", lost)),
+        _vars(settings, _topic_var(), _group_var(), _client_var()),
+        (("Lag", lag), ("Groups", groups), ("Offsets that no longer fit the log", lost), ("Consumer clients", clients)),
     )
 
 
@@ -845,6 +925,52 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             ),
         ),
     )
+    throughput = (
+        PanelDef(
+            "Records sent per second",
+            """Records each producer sent per second: Java producers from JMX (record-send-total), librdkafka
+            producers from their forwarded statistics (txmsgs).""",
+            "cps",
+            (
+                Query(f"rate({q(_s('kafka_insight_producer_records_sent_total'), client)}{RATE})", "{{client_id}} {{target}}"),
+                Query(f"rate({q(cs.MESSAGES_SENT, client)}{RATE})", "{{client_id}} {{client_instance}}"),
+            ),
+        ),
+        PanelDef(
+            "Produce request latency (Java producers)",
+            """Average produce request latency, from sending to the broker's answer (request-latency-avg). With
+            acks=all it includes replication to the ISR. Rising with a slow follower or an overloaded broker.""",
+            "s",
+            (Query(q(_s("kafka_insight_producer_request_latency_avg_seconds"), client), "{{client_id}} {{target}}"),),
+        ),
+        PanelDef(
+            "Throttle time (Java producers)",
+            """Average time brokers delayed this producer for a quota (produce-throttle-time-avg). Good: 0. Above
+            0: a client quota (producer_byte_rate) limits it; batches queue up in the producer meanwhile.""",
+            "s",
+            (Query(q(_s("kafka_insight_producer_throttle_time_avg_seconds"), client), "{{client_id}} {{target}}"),),
+        ),
+        PanelDef(
+            "Buffer: free vs total (Java producers)",
+            """Free bytes of the producer's record buffer next to its size (buffer.memory). Free near 0: send()
+            blocks up to max.block.ms, then fails — the producer writes faster than it can send.""",
+            "bytes",
+            (
+                Query(q(_s("kafka_insight_producer_buffer_available_bytes"), client), "free {{client_id}}"),
+                Query(q(_s("kafka_insight_producer_buffer_total_bytes"), client), "total {{client_id}}"),
+            ),
+        ),
+        PanelDef(
+            "Queue bytes (librdkafka producers)",
+            """Bytes waiting in each librdkafka producer's queue, next to its limit (queue.buffering.max.kbytes).
+            Near the limit: produce() is about to fail with QUEUE_FULL.""",
+            "bytes",
+            (
+                Query(q(cs.QUEUE_BYTES, client), "queued {{client_id}}"),
+                Query(q(cs.QUEUE_MAX_BYTES, client), "limit {{client_id}}"),
+            ),
+        ),
+    )
     ordering = (
         PanelDef(
             "Producers that can reorder (librdkafka)",
@@ -905,7 +1031,13 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
         "What compression really saves, how full batches are before and after compression, errors, retries, "
         "and which clients can reorder messages.",
         _vars(settings, _topic_var(), _client_var()),
-        (("Compression", compression), ("Batching", batching), ("Errors and retries", errors), ("Clients and ordering", ordering)),
+        (
+            ("Compression", compression),
+            ("Batching", batching),
+            ("Throughput, latency and buffers", throughput),
+            ("Errors and retries", errors),
+            ("Clients and ordering", ordering),
+        ),
     )
 
 
