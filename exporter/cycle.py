@@ -85,6 +85,7 @@ class Collector:
         self._errors_total: dict[tuple[str, str], int] = {}
         self._dropped_total: dict[str, int] = {}
         self._last_error: dict[tuple[str, str], str | None] = {}
+        self._last_partial: dict[tuple[str, str], tuple[str, ...]] = {}
         self._cycles = 0
         self._last_render = 0.0
         self._last_series = 0
@@ -202,13 +203,20 @@ class Collector:
         key = (result.source, result.target)
         self._errors_total[key] = self._errors_total.get(key, 0) + result.errors
         previous = self._last_error.get(key)
-        if result.error and result.error != previous:
+        # once per outage: the reason when a target goes down, a line when it recovers; a
+        # reason that changes while it stays down (timed out -> still hanging) only at debug
+        if result.error and not previous:
             log.warning("source %s target %s is down: %s", result.source, result.target, result.error)
+        elif result.error and result.error != previous:
+            log.debug("source %s target %s still down: %s", result.source, result.target, result.error)
         elif not result.error and previous:
             log.info("source %s target %s recovered", result.source, result.target)
         self._last_error[key] = result.error
-        for detail in getattr(result.payload, "errors", []) or []:
-            log.warning("source %s target %s: %s", result.source, result.target, detail)
+        details = tuple(getattr(result.payload, "errors", []) or [])
+        if details != self._last_partial.get(key, ()):
+            for detail in details:
+                log.warning("source %s target %s: %s", result.source, result.target, detail)
+        self._last_partial[key] = details
 
     def _self_metrics(self, snapshot: Snapshot, out: Samples) -> None:
         sm = selfmetrics
