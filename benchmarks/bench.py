@@ -27,6 +27,7 @@ Figures go to stdout and to ``benchmarks/results/<name>.json``.
 from __future__ import annotations
 
 import argparse
+import bisect
 import http.client
 import json
 import os
@@ -298,7 +299,7 @@ def proc_stats(pid: int) -> dict[str, float]:
     return {"cpu_seconds": cpu, "rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024}
 
 
-def serve_exporter(bootstrap: str, port: int) -> int:
+def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
     """Child mode: the real Collector and HTTP server, one cycle per 'cycle' line on stdin."""
     import logging
 
@@ -319,6 +320,8 @@ def serve_exporter(bootstrap: str, port: int) -> int:
         },
     )
     collector = build_collector(cfg)
+    if not interpret:  # the Admin-API families only: what the source and render cost alone
+        collector.interpreters.clear()
     serve(collector, "127.0.0.1", port)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -348,12 +351,12 @@ def serve_exporter(bootstrap: str, port: int) -> int:
 
 
 class Exporter:
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, interpret: bool = True) -> None:
         from exporter.demo.broker import free_port
 
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-exporter", bootstrap, str(self.port)],
+            [sys.executable, __file__, "--serve-exporter", bootstrap, str(self.port), "" if interpret else "no-interpret"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -478,7 +481,11 @@ def scrape_latency(exp: Exporter, idle_scrapes: int, busy_cycles: int) -> dict[s
         done.set()
         thread.join()
     ms = lambda xs, q: round(pct(xs, q) * 1000, 2)  # noqa: E731
+    cycle = statistics.median(r["cycle_seconds"] for r in runs)
     return {
+        "p99_ms_at_interval": {
+            f"{i}s": round(mixed_quantile(idle, busy, min(1.0, cycle / i), 0.99) * 1000, 2) for i in (15, 30, 60)
+        },
         "idle": {"scrapes": len(idle), "p50_ms": ms(idle, 50), "p99_ms": ms(idle, 99), "max_ms": ms(idle, 100)},
         "during_collection": {
             "scrapes": len(busy),
@@ -488,6 +495,18 @@ def scrape_latency(exp: Exporter, idle_scrapes: int, busy_cycles: int) -> dict[s
             "cycles": len(runs),
         },
     }
+
+
+def mixed_quantile(idle: list[float], busy: list[float], busy_fraction: float, q: float) -> float:
+    """Quantile of scrape latency when a fraction of scrapes (cycle time / interval) lands
+    during a collection and the rest while idle: Prometheus scrapes at its own pace."""
+    idle_sorted, busy_sorted = sorted(idle), sorted(busy)
+    for x in sorted(idle + busy):
+        idle_le = bisect.bisect_right(idle_sorted, x) / len(idle) if idle else 1.0
+        busy_le = bisect.bisect_right(busy_sorted, x) / len(busy) if busy else 1.0
+        if (1 - busy_fraction) * idle_le + busy_fraction * busy_le >= q:
+            return x
+    return max(idle + busy, default=float("nan"))
 
 
 # -- one measured point ------------------------------------------------------------------------
@@ -550,6 +569,13 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         final = exp.stats()
     finally:
         exp.stop()
+    log("[main] the same without interpretation (Admin-API families only)")
+    plain = Exporter(cluster.bootstrap, interpret=False)
+    try:
+        plain.cycle()
+        admin_only = summarize_cycles(plain.cycles(args.point_cycles))
+    finally:
+        plain.stop()
     quarter = max(1, len(mem) // 4)
     growth = statistics.median(mem[-quarter:]) - statistics.median(mem[:quarter]) if mem else 0.0
     return {
@@ -565,6 +591,13 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         "first_cycle_seconds": round(first["cycle_seconds"], 4),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
         "cycle_vs_floor": round(cyc["cycle_seconds"] / fl["seconds"], 2),
+        "admin_only": {
+            "cycle_seconds": round(admin_only["cycle_seconds"], 4),
+            "cycle_vs_floor": round(admin_only["cycle_seconds"] / fl["seconds"], 2),
+            "render_seconds": round(admin_only["render_seconds"], 4),
+            "series": admin_only["series"],
+            "rss_mb": round(admin_only["rss_mb"], 1),
+        },
         "scrape": scrapes,
         "memory": {
             "cycles": len(mem),
@@ -844,6 +877,15 @@ def print_report(result: dict[str, Any]) -> None:
             f"during collection p50 {s['during_collection']['p50_ms']} ms p99 {s['during_collection']['p99_ms']} ms "
             f"({s['during_collection']['scrapes']} scrapes)"
         )
+        print(
+            "  /metrics p99 when one collection runs every 15 / 30 / 60 s: "
+            + " / ".join(f"{v} ms" for v in s["p99_ms_at_interval"].values())
+        )
+        a = main["admin_only"]
+        print(
+            f"  without interpretation: cycle {a['cycle_seconds']:.3f} s = {a['cycle_vs_floor']}x floor, "
+            f"{a['series']} series, rss {a['rss_mb']:.0f} MB"
+        )
         m = main["memory"]
         print(
             f"  memory over {m['cycles']} cycles: {m['rss_mb_first_quarter_median']} -> {m['rss_mb_last_quarter_median']} MB "
@@ -881,7 +923,7 @@ def print_report(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve-exporter"]:
-        return serve_exporter(argv[1], int(argv[2]))
+        return serve_exporter(argv[1], int(argv[2]), interpret=argv[3:4] != ["no-interpret"])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer cycles")
     p.add_argument("--long", action="store_true", help="churn run: topics/groups created and deleted between cycles")
