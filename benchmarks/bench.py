@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import http.client
 import json
 import os
@@ -635,59 +636,122 @@ def growth_verdict(points: list[dict[str, Any]], key: str, value: str) -> str:
 
 
 # -- peers -------------------------------------------------------------------------------------
-def peers(bootstrap: str, floor_seconds: float) -> list[dict[str, Any]]:
-    """Peer exporters from a throwaway venv (PEER_VENV, default /tmp/peer-venv), if present."""
+PEERS = {
+    # name: (lag metric line prefix, what one complete answer holds)
+    "prometheus-kafka-consumer-group-exporter": ("kafka_consumer_group_lag{", "committed"),
+    "kafka-overwatch": ("consumer_group_lag{", "groups"),
+}
+
+
+def peers(cluster: Cluster, ours: dict[str, Any]) -> list[dict[str, Any]]:
+    """Peer exporters from a throwaway venv (PEER_VENV, default /tmp/peer-venv), side by side
+    on the same cluster: time to a complete lag answer, scrape latency, RSS and CPU."""
     venv = Path(os.environ.get("PEER_VENV", "/tmp/peer-venv"))
     found: list[dict[str, Any]] = []
-    for name, tried in (
-        ("prometheus-kafka-consumer-group-exporter", "prometheus-kafka-consumer-group-exporter"),
-        ("kafka-overwatch", "kafka-overwatch"),
-    ):
-        exe = venv / "bin" / tried
+    for name in PEERS:
+        exe = venv / "bin" / name
         if not exe.exists():
             found.append({"peer": name, "ran": False, "why": f"not installed in {venv}"})
             continue
-        found.append(run_peer(name, exe, bootstrap, floor_seconds))
+        log(f"[peer] {name}")
+        found.append(run_peer(name, exe, cluster))
+    found.append({"peer": "kafka-insight-exporter (this run)", **ours})
     return found
 
 
-def run_peer(name: str, exe: Path, bootstrap: str, floor_seconds: float) -> dict[str, Any]:
+def tree_stats(pid: int) -> dict[str, float]:
+    """CPU and RSS of a process and its children (kafka-overwatch forks workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    total = {"cpu_seconds": 0.0, "rss_mb": 0.0}
+    for p in pids:
+        try:
+            st = proc_stats(p)
+        except OSError:
+            continue
+        total["cpu_seconds"] += st["cpu_seconds"]
+        total["rss_mb"] += st["rss_mb"]
+    return total
+
+
+def run_peer(name: str, exe: Path, cluster: Cluster) -> dict[str, Any]:
     from exporter.demo.broker import free_port
 
-    port = free_port()
+    prefix, unit = PEERS[name]
+    want = cluster.expected_committed() if unit == "committed" else len(cluster.groups)
+    workdir = Path(os.environ.get("PEER_WORKDIR", "/tmp/bench-peers"))
+    workdir.mkdir(parents=True, exist_ok=True)
     if name == "prometheus-kafka-consumer-group-exporter":
-        cmd = [str(exe), "-b", bootstrap, "-p", str(port)]
+        port = free_port()
+        # -s: read __consumer_offsets from the start, as it must to see existing commits
+        cmd = [str(exe), "-b", cluster.bootstrap, "-p", str(port), "-s", "--log-level", "WARNING"]
     else:
-        return {"peer": name, "ran": False, "why": "needs a cluster config file and a long discovery loop; see README"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        port = 8000  # kafka-overwatch always serves Prometheus metrics on :8000
+        config = {
+            "clusters": {
+                "bench": {
+                    "cluster_config": {"kafka": {"bootstrap.servers": cluster.bootstrap}},
+                    "reporting_config": {"evaluation_period_in_seconds": 3600, "exports": {"local": str(workdir / "reports")}},
+                    "cluster_scan_interval_in_seconds": 10,
+                }
+            }
+        }
+        (workdir / "overwatch.json").write_text(json.dumps(config))
+        cmd = [str(exe), "-c", str(workdir / "overwatch.json")]
+    result: dict[str, Any] = {"peer": name, "cmd": " ".join(cmd), "complete_answer": f"{want} lag series ({unit})"}
+    logfile = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"peer": name, "cmd": " ".join(cmd)}
+    before = tree_stats(proc.pid)
     try:
-        lag_series = 0
-        first_lag = None
-        while time.perf_counter() - t0 < 120 and proc.poll() is None:
+        seen, complete = 0, None
+        while time.perf_counter() - t0 < 180 and proc.poll() is None:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 conn.request("GET", "/metrics")
                 body = conn.getresponse().read().decode(errors="replace")
-                lag_series = sum(1 for line in body.splitlines() if line.startswith("kafka_consumer_group_lag{"))
-                if lag_series and first_lag is None:
-                    first_lag = time.perf_counter() - t0
+                conn.close()
+                seen = sum(1 for line in body.splitlines() if line.startswith(prefix))
+                if seen >= want:
+                    complete = time.perf_counter() - t0
                     break
             except OSError:
                 pass
-            time.sleep(1)
-        result.update({"ran": proc.poll() is None, "lag_series": lag_series, "seconds_to_first_lag": first_lag})
-        if not lag_series:
-            result["why"] = "no lag series within 120 s"
+            time.sleep(0.5)
+        result.update({"ran": proc.poll() is None, "lag_series_seen": seen, "seconds_to_complete_lag": complete})
+        if complete is None:
+            result["why"] = (
+                f"exited with {proc.returncode}" if proc.poll() is not None else f"only {seen}/{want} lag series after 180 s"
+            )
+        else:
+            lat = []
+            for _ in range(50):
+                q0 = time.perf_counter()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+                conn.getresponse().read()
+                conn.close()
+                lat.append(time.perf_counter() - q0)
+            after = tree_stats(proc.pid)
+            result.update(
+                {
+                    "scrape_p50_ms": round(pct(lat, 50) * 1000, 2),
+                    "scrape_p99_ms": round(pct(lat, 99) * 1000, 2),
+                    "rss_mb": round(after["rss_mb"], 1),
+                    "cpu_seconds_until_complete": round(after["cpu_seconds"] - before["cpu_seconds"], 2),
+                }
+            )
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, 15)
         try:
-            out, _ = proc.communicate(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        result["output_tail"] = (out or "")[-600:]
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        logfile.close()
+        result["log_tail"] = (workdir / f"{name}.log").read_text(errors="replace")[-400:]
+    log(f"[peer] { ({k: v for k, v in result.items() if k != 'log_tail'}) }")
     return result
 
 
@@ -733,7 +797,17 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
         result["points_partitions"].append({k: v for k, v in result["main"].items() if k not in ("scrape", "memory")})
         result["points_groups"].append(result["points_partitions"][-1])
         if args.peers:
-            result["peers"] = peers(bootstrap, result["main"]["floor_seconds"])
+            m = result["main"]
+            ours = {
+                "ran": True,
+                "seconds_to_complete_lag": m["first_cycle_seconds"],
+                "scrape_p50_ms": m["scrape"]["idle"]["p50_ms"],
+                "scrape_p99_ms": m["scrape"]["idle"]["p99_ms"],
+                "rss_mb": m["rss_mb"],
+                "cycle_seconds": m["cycle_seconds"],
+                "floor_seconds": m["floor_seconds"],
+            }
+            result["peers"] = peers(cluster, ours)
         if not args.no_scaling:
             # groups axis at the main partition count: fewer groups (delete), then more
             keep = cluster.groups[:small_groups]
@@ -908,7 +982,7 @@ def print_report(result: dict[str, Any]) -> None:
     for p in result.get("peers") or []:
         print(
             f"\npeer {p['peer']}: {'ran' if p.get('ran') else 'did not run'}; "
-            + ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("peer", "output_tail"))
+            + ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("peer", "log_tail", "cmd"))
         )
     if "long" in result:
         lg = result["long"]
