@@ -828,7 +828,10 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
                 "floor_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "floor_seconds"),
                 "naive_floor_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "naive_floor_seconds"),
                 "rss_vs_partitions": growth_verdict(result["points_partitions"], "partitions", "rss_mb"),
+                "cycle_vs_series_partitions_axis": growth_verdict(result["points_partitions"], "series", "cycle_seconds"),
                 "cycle_vs_groups": growth_verdict(result["points_groups"], "groups", "cycle_seconds"),
+                "cycle_vs_series_groups_axis": growth_verdict(result["points_groups"], "series", "cycle_seconds"),
+                "rss_vs_series_groups_axis": growth_verdict(result["points_groups"], "series", "rss_mb"),
                 "floor_vs_groups": growth_verdict(result["points_groups"], "groups", "floor_seconds"),
                 "rss_vs_groups": growth_verdict(result["points_groups"], "groups", "rss_mb"),
             }
