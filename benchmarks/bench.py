@@ -88,7 +88,9 @@ def group_name(i: int) -> str:
 class Cluster:
     """Grows (and shrinks) the benchmark's topics and groups on one cluster."""
 
-    def __init__(self, bootstrap: str, partitions: int, replication: int, records: int) -> None:
+    def __init__(self, bootstrap: str, partitions: int, replication: int, records: int, tansu: bool = True) -> None:
+        #: Tansu needs one record per batch for true log end offsets; a real broker does not
+        self.tansu = tansu
         self.bootstrap = bootstrap
         self.partitions = partitions
         self.replication = replication
@@ -142,14 +144,14 @@ class Cluster:
             time.sleep(0.5)
 
     def _produce(self, names: list[str]) -> None:
-        # one record per batch: Tansu reports a batch's log end as its base offset + 1
+        # one record per batch on Tansu: it reports a batch's log end as its base offset + 1
+        batching = {"linger.ms": 0, "batch.num.messages": 1} if self.tansu else {"linger.ms": 50}
         producer = Producer(
             {
                 "bootstrap.servers": self.bootstrap,
-                "linger.ms": 0,
-                "batch.num.messages": 1,
+                **batching,
                 "queue.buffering.max.messages": 2_000_000,
-                "acks": "all",
+                "acks": "all" if self.tansu else 1,
                 **QUIET,
             }
         )
@@ -164,8 +166,11 @@ class Cluster:
                 for p in range(self.partitions):
                     producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
                 producer.poll(0)
-        if producer.flush(TIMEOUT) != 0 or failed:
-            raise RuntimeError(f"produce failed: {failed[:3]}")
+        deadline = time.monotonic() + 10 * TIMEOUT
+        while producer.flush(10) != 0 and time.monotonic() < deadline:
+            pass
+        if len(producer) or failed:
+            raise RuntimeError(f"produce failed: {len(producer)} records not delivered, errors {failed[:3]}")
 
     def add_groups(self, count: int) -> None:
         new = list(range(self._next_group, self._next_group + count))
@@ -779,7 +784,7 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
         broker = start_tansu()
         bootstrap = broker.bootstrap
     try:
-        cluster = Cluster(bootstrap, parts, args.replication, args.records)
+        cluster = Cluster(bootstrap, parts, args.replication, args.records, tansu=broker is not None)
         # partitions axis, small end first (on the same cluster, which grows)
         small_topics = max(1, topics // 10)
         small_groups = max(1, groups // 10)
@@ -851,7 +856,7 @@ def run_long(args: argparse.Namespace) -> dict[str, Any]:
         bootstrap = broker.bootstrap
     timeline: list[dict[str, Any]] = []
     try:
-        cluster = Cluster(bootstrap, parts, args.replication, args.records)
+        cluster = Cluster(bootstrap, parts, args.replication, args.records, tansu=broker is not None)
         cluster.add_topics(topics)
         cluster.add_groups(groups)
         exp = Exporter(bootstrap)
