@@ -914,16 +914,18 @@ def machine() -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
     except OSError:
         pass
+    from importlib.metadata import version
+
     import confluent_kafka
-    import prometheus_client
 
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": version("confluent-kafka"),
         "librdkafka": confluent_kafka.libversion()[0],
-        "prometheus_client": getattr(prometheus_client, "__version__", "?"),
+        "prometheus_client": version("prometheus-client"),
         "loadavg_start": loadavg(),
     }
 
