@@ -151,7 +151,7 @@ class Cluster:
                 "bootstrap.servers": self.bootstrap,
                 **batching,
                 "queue.buffering.max.messages": 2_000_000,
-                "acks": "all" if self.tansu else 1,
+                "acks": "all",  # the high watermark (what list_offsets says) moves with acks=all
                 **QUIET,
             }
         )
@@ -216,8 +216,14 @@ class Cluster:
     def check_offsets(self) -> int:
         """Sum of all log end offsets; must equal topics x partitions x records."""
         wanted = {TopicPartition(t, p): OffsetSpec.latest() for t in self.topics for p in range(self.partitions)}
-        total = sum(f.result().offset for f in self.admin.list_offsets(wanted, request_timeout=TIMEOUT).values())
         expected = len(self.topics) * self.partitions * self.records
+        deadline = time.monotonic() + 30  # followers may still be fetching the last batches
+        while True:
+            futures = self.admin.list_offsets(wanted, request_timeout=TIMEOUT).values()
+            total = sum(f.result().offset for f in futures)
+            if total == expected or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         if total != expected:
             raise RuntimeError(f"log end offsets sum to {total}, expected {expected}: data not written one record per batch?")
         return total
