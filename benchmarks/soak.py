@@ -54,6 +54,7 @@ class Sample:
     fds: int
     threads: int
     series: int
+    topics: int
     source_up: float
     scrape_ms: float
 
@@ -65,11 +66,25 @@ def proc_status(pid: int) -> tuple[float, int, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd")), threads
 
 
+LAST_BODY = {"text": ""}
+
+
+def families(body: str) -> dict[str, int]:
+    """Series per metric name (to see where the series are when their number jumps)."""
+    counts: dict[str, int] = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name = re.split(r"[{ ]", line, maxsplit=1)[0]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def scrape(url: str) -> tuple[dict[str, float], float]:
     t0 = time.perf_counter()
     with urllib.request.urlopen(url, timeout=5) as r:
         body = r.read().decode()
     took = (time.perf_counter() - t0) * 1000
+    LAST_BODY["text"] = body
     wanted = {}
     for line in body.splitlines():
         for name in ("kafka_insight_collections_total", "kafka_insight_exposed_series", "kafka_insight_source_up"):
@@ -85,16 +100,25 @@ class Churn:
         self.bootstrap = bootstrap
         self.keep = keep
         self.admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, **QUIET})
         self.errors = 0
+
+    def topics(self) -> int:
+        """Topics the broker has (what the exporter should see), -1 when it does not answer."""
+        try:
+            return len(self.admin.list_topics(timeout=2).topics)
+        except Exception:
+            return -1
 
     def step(self, i: int) -> None:
         topic, group = f"soak-{i}", f"soak-group-{i}"
         try:
             for f in self.admin.create_topics([NewTopic(topic, 2, 1)], request_timeout=5).values():
                 f.result()
-            self.producer.produce(topic, b"x", partition=0)
-            self.producer.flush(5)
+            # a short-lived producer: a long-lived one refreshes the metadata of every topic it
+            # ever wrote to, and the broker auto-creates the deleted ones again
+            producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 0, **QUIET})
+            producer.produce(topic, b"x", partition=0)
+            producer.flush(5)
             consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False, **QUIET})
             consumer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
             consumer.close()
@@ -155,6 +179,8 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/metrics"
     churn = Churn(broker.bootstrap, args.working_set)
     samples: list[Sample] = []
+    most: tuple[int, int, dict[str, int]] = (-1, -1, {})
+    fewest_full: tuple[int, int, dict[str, int]] = (10**9, -1, {})
     started = time.monotonic()
     down_until = -1
     try:
@@ -172,7 +198,7 @@ def main() -> int:
         last_cycle = values["kafka_insight_collections_total"]
         print(f"soak: {args.cycles} cycles, working set {args.working_set} topics+groups, "
               f"broker restart every {args.restart_every or 'never'} cycles; exporter pid {exporter.pid}")
-        print(f"{'cycle':>6} {'time s':>7} {'RSS MB':>7} {'fds':>4} {'thr':>4} {'series':>7} {'up':>3} {'scrape ms':>9}")
+        print(f"{'cycle':>6} {'time s':>7} {'RSS MB':>7} {'fds':>4} {'thr':>4} {'series':>7} {'topics':>6} {'up':>3} {'scrape ms':>9}")
         for i in range(args.cycles):
             if args.restart_every and i and i % args.restart_every == 0:
                 broker.kill()
@@ -192,10 +218,16 @@ def main() -> int:
             last_cycle = values.get("kafka_insight_collections_total", last_cycle)
             rss, fds, threads = proc_status(exporter.pid)
             s = Sample(i, round(time.monotonic() - started, 1), round(rss, 1), fds, threads,
-                       int(values.get("kafka_insight_exposed_series", 0)), values.get("kafka_insight_source_up", -1), round(took, 1))
+                       int(values.get("kafka_insight_exposed_series", 0)),
+                       churn.topics() if broker.process is not None else -1,
+                       values.get("kafka_insight_source_up", -1), round(took, 1))
             samples.append(s)
+            if s.series > most[0]:
+                most = (s.series, i, families(LAST_BODY["text"]))
+            if i >= args.working_set and s.source_up == 1 and s.series < fewest_full[0] and s.series > 100:
+                fewest_full = (s.series, i, families(LAST_BODY["text"]))
             if i % max(1, args.cycles // 20) == 0 or i == args.cycles - 1:
-                print(f"{s.cycle:>6} {s.seconds:>7} {s.rss_mb:>7} {s.fds:>4} {s.threads:>4} {s.series:>7} {s.source_up:>3.0f} {s.scrape_ms:>9}",
+                print(f"{s.cycle:>6} {s.seconds:>7} {s.rss_mb:>7} {s.fds:>4} {s.threads:>4} {s.series:>7} {s.topics:>6} {s.source_up:>3.0f} {s.scrape_ms:>9}",
                       flush=True)
     finally:
         exporter.terminate()
@@ -232,6 +264,12 @@ def main() -> int:
         "churn_errors": churn.errors,
         "stable": stable,
     }
+    if most[0] > 0 and fewest_full[1] >= 0 and most[0] > 1.5 * fewest_full[0]:
+        print(f"\nseries peaked at {most[0]} (cycle {most[1]}) against {fewest_full[0]} (cycle {fewest_full[1]}); "
+              "families that differ most:")
+        diff = {k: most[2].get(k, 0) - fewest_full[2].get(k, 0) for k in set(most[2]) | set(fewest_full[2])}
+        for name, _delta in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:8]:
+            print(f"  {name}: {fewest_full[2].get(name, 0)} -> {most[2].get(name, 0)}")
     print("\nverdict:")
     for key, value in verdict.items():
         print(f"  {key}: {value}")
