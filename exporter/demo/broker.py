@@ -73,7 +73,8 @@ class TansuBroker:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=5)
+                # in-memory broker: nothing to flush; it waits for open connections otherwise
+                self.process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
