@@ -145,7 +145,8 @@ class Cluster:
 
     def _produce(self, names: list[str]) -> None:
         # one record per batch on Tansu: it reports a batch's log end as its base offset + 1
-        batching = {"linger.ms": 0, "batch.num.messages": 1} if self.tansu else {"linger.ms": 50}
+        # idempotence on a real cluster: retries under load must not add duplicates
+        batching = {"linger.ms": 0, "batch.num.messages": 1} if self.tansu else {"linger.ms": 50, "enable.idempotence": True}
         producer = Producer(
             {
                 "bootstrap.servers": self.bootstrap,
