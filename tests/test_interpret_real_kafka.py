@@ -38,6 +38,20 @@ TOPICS = {  # name: (partitions, RF, min.insync.replicas)
 }
 
 
+def placements(admin: AdminClient, timeout: float = 30) -> dict[str, list[list[int]]]:
+    """Replica lists per topic, once the metadata of freshly created topics has propagated
+    (right after create_topics a broker can answer with no partitions yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {
+            name: [list(p.replicas) for _, p in sorted(admin.list_topics(name, timeout=10).topics[name].partitions.items())]
+            for name in TOPICS
+        }
+        if all(len(found[name]) == parts for name, (parts, _, _) in TOPICS.items()) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
 def collector_for(cluster: RealKafka, jmx: bool = False) -> Collector:
     overrides: dict[str, Any] = {
         "kafka.bootstrap_servers": cluster.bootstrap,
@@ -86,10 +100,7 @@ def test_durability_follows_the_brokers_through_a_crash(real_kafka: RealKafka) -
     for name, (parts, rf, min_isr) in TOPICS.items():
         create_topic(b, name, parts, rf, {"min.insync.replicas": min_isr}, exist_ok=True)
     admin = AdminClient({"bootstrap.servers": b, **QUIET})
-    placement = {
-        name: [list(p.replicas) for _, p in sorted(admin.list_topics(name, timeout=10).topics[name].partitions.items())]
-        for name in TOPICS
-    }
+    placement = placements(admin)
     on3 = {name: [3 in r for r in reps] for name, reps in placement.items()}
     collector = collector_for(real_kafka, jmx=True)
     try:
