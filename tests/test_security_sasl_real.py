@@ -1,0 +1,129 @@
+"""SASL/SCRAM against a real Apache Kafka 4.0 broker (a one-node cluster from shared/kafka
+with a SASL_PLAINTEXT listener; the SCRAM user is created with Kafka's own kafka-configs.sh).
+
+The right password: the Admin-API source is up and sees the topic. A wrong one:
+source_up 0, a log line naming the SASL authentication failure, no secret anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exporter import config
+from exporter.cycle import Collector
+from exporter.sources.admin import AdminSource
+from exporter.testing.exposition import Parsed
+from tests.conftest import REALKAFKA, SHARED, RealKafka, _require_real, create_topic
+
+# ports outside Linux's ephemeral range and apart from the 3-node test cluster's
+CLIENT, CONTROLLER, JMX, SASL = 29291, 29391, 29491, 29295
+USER, PASSWORD = "insight-exporter", "s3cret-Scram-pw"
+
+
+@pytest.fixture(scope="module")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not REALKAFKA.exists():
+        if _require_real():
+            pytest.fail(f"real Kafka cluster script not found at {REALKAFKA}")
+        pytest.skip(f"real Kafka cluster script not found at {REALKAFKA}")
+    work = tmp_path_factory.mktemp("sasl-kafka")
+    jaas = work / "jaas.conf"
+    jaas.write_text("KafkaServer {\n  org.apache.kafka.common.security.scram.ScramLoginModule required;\n};\n")
+    props = [
+        f"listeners=PLAINTEXT://127.0.0.1:{CLIENT},CONTROLLER://127.0.0.1:{CONTROLLER},SASL_PLAINTEXT://127.0.0.1:{SASL}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{CLIENT},SASL_PLAINTEXT://127.0.0.1:{SASL}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+    ]
+    env = {
+        **os.environ,
+        "REALKAFKA_DIR": str(Path("/tmp") / f"kie-sasl-{os.getpid()}"),
+        "REALKAFKA_CLIENT_PORT_BASE": str(CLIENT - 1),
+        "REALKAFKA_CONTROLLER_PORT_BASE": str(CONTROLLER - 1),
+        "REALKAFKA_JMX_PORT_BASE": str(JMX - 1),
+        "REALKAFKA_HEAP": "-Xmx256m -Xms128m",
+        "REALKAFKA_EXTRA_PROPS": " ".join(props),
+        "KAFKA_OPTS": f"-Djava.security.auth.login.config={jaas}",
+    }
+    cluster = RealKafka(env, nodes=1)
+    try:
+        try:
+            cluster.run("start", "1")
+        except RuntimeError as exc:  # realkafka.sh's start-up race on a loaded machine
+            if "exited" not in str(exc):
+                raise
+            cluster.wait_up([1], exc)
+        tool = SHARED / "kafka" / "dist" / "bin" / "kafka-configs.sh"
+        subprocess.run(
+            [
+                str(tool),
+                "--bootstrap-server",
+                f"127.0.0.1:{CLIENT}",
+                "--alter",
+                "--entity-type",
+                "users",
+                "--entity-name",
+                USER,
+                "--add-config",
+                f"SCRAM-SHA-256=[iterations=4096,password={PASSWORD}]",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "KAFKA_HEAP_OPTS": "-Xmx128m"},
+        )
+        create_topic(f"127.0.0.1:{CLIENT}", "sasl-visible", 2)
+    except Exception as exc:
+        cluster.run("clean")
+        if _require_real():
+            pytest.fail(f"SASL Kafka could not start: {exc}")
+        pytest.skip(f"SASL Kafka could not start: {exc}")
+    yield f"127.0.0.1:{SASL}"
+    cluster.run("clean")
+
+
+def collect(bootstrap: str, password: str) -> Parsed:
+    cfg = config.load(
+        None,
+        {
+            "kafka.bootstrap_servers": bootstrap,
+            "kafka.request_timeout_seconds": 5,
+            "kafka.client": {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-256",
+                "sasl.username": USER,
+                "sasl.password": password,
+            },
+        },
+    )
+    collector = Collector([AdminSource(cfg)], interval=cfg.interval, timeout=cfg.timeout)
+    try:
+        collector.collect_once()
+        return Parsed(collector.exposition.body)
+    finally:
+        collector.stop()
+
+
+def test_scram_login_with_the_password_from_the_environment(sasl_kafka: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIE_TEST_SCRAM_PASSWORD", PASSWORD)
+    m = collect(sasl_kafka, "${env:KIE_TEST_SCRAM_PASSWORD}")
+    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka) == 1
+    assert m.value("kafka_insight_topic_partitions", topic="sasl-visible") == 2
+    assert PASSWORD.encode() not in str(m.samples).encode()
+
+
+def test_wrong_scram_password_is_a_clear_source_error(sasl_kafka: str, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "not-the-Scram-pw"
+    with caplog.at_level(logging.DEBUG):
+        m = collect(sasl_kafka, wrong)
+    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka) == 0
+    assert m.series("kafka_insight_topic_partitions") == []
+    down = [r.getMessage() for r in caplog.records if "is down" in r.getMessage()]
+    assert len(down) == 1 and "SASL authentication error" in down[0] and "invalid credentials" in down[0], down
+    assert all(wrong not in r.getMessage() and PASSWORD not in r.getMessage() for r in caplog.records)
