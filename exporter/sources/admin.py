@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -252,6 +253,25 @@ GROUP_LAG = metric(
 
 
 # -- collection ------------------------------------------------------------------------
+def _settled(
+    futures: dict[Any, Future[Any]], what: str, name: Callable[[Any], str], errors: list[str]
+) -> Iterator[tuple[Any, Any]]:
+    """(key, result) of every future that succeeded.  Failures are summed up in ``errors`` as
+    the first one in full plus a count, so 10k failed partitions make two lines, not 10k."""
+    failed = 0
+    for key, future in futures.items():
+        try:
+            result = future.result()
+        except KafkaException as exc:
+            failed += 1
+            if failed == 1:
+                errors.append(f"{what} {name(key)}: {_kafka_error(exc)}")
+            continue
+        yield key, result
+    if failed > 1:
+        errors.append(f"{what}: {failed} failed in all")
+
+
 def _config_source(value: Any) -> str:
     """ConfigEntry.source is a plain int in confluent-kafka 2.x: name it (DYNAMIC_TOPIC_CONFIG, ...)."""
     try:
@@ -368,12 +388,7 @@ class AdminSource(Source):
         # committed offsets are read above, before the log end offsets below
         self._offsets(admin, topics, errors)
         self._topic_ids(topics, ids_f, errors)
-        for resource, future in configs_f.items():
-            try:
-                entries = future.result()
-            except KafkaException as exc:
-                errors.append(f"describe_configs {resource.name}: {_kafka_error(exc)}")
-                continue
+        for resource, entries in _settled(configs_f, "describe_configs", lambda r: str(r.name), errors):
             topics[resource.name].configs = {
                 name: ConfigValue(
                     entry.value, _config_source(entry.source), _config_source(entry.source) == "DYNAMIC_TOPIC_CONFIG"
@@ -400,19 +415,9 @@ class AdminSource(Source):
 
     @staticmethod
     def _topic_ids(topics: dict[str, Topic], futures: dict[str, Future[Any]], errors: list[str]) -> None:
-        failed = 0
-        for name, future in futures.items():
-            try:
-                topic_id = future.result().topic_id
-            except KafkaException as exc:
-                failed += 1
-                if failed == 1:
-                    errors.append(f"describe_topics {name}: {_kafka_error(exc)}")
-                continue
-            if topic_id is not None and name in topics:
-                topics[name].topic_id = str(topic_id)
-        if failed > 1:
-            errors.append(f"describe_topics: {failed} topics failed in all")
+        for name, description in _settled(futures, "describe_topics", str, errors):
+            if description.topic_id is not None and name in topics:
+                topics[name].topic_id = str(description.topic_id)
 
     def _groups(self, admin: AdminClient, listed: Future[Any], errors: list[str]) -> dict[str, ConsumerGroup]:
         try:
@@ -488,19 +493,9 @@ class AdminSource(Source):
         latest = request(OffsetSpec.latest())
         stable = request(OffsetSpec.latest(), IsolationLevel.READ_COMMITTED)
         for futures, attr in ((earliest, "log_start_offset"), (latest, "log_end_offset"), (stable, "last_stable_offset")):
-            failed = 0
-            for tp, future in futures.items():
-                try:
-                    offset = future.result().offset
-                except KafkaException as exc:
-                    failed += 1
-                    if failed == 1:
-                        errors.append(f"list_offsets {attr} {tp.topic}[{tp.partition}]: {_kafka_error(exc)}")
-                    continue
-                if offset >= 0:
-                    setattr(parts[(tp.topic, tp.partition)], attr, offset)
-            if failed > 1:
-                errors.append(f"list_offsets {attr}: {failed} partitions failed in all")
+            for tp, info in _settled(futures, f"list_offsets {attr}", lambda tp: f"{tp.topic}[{tp.partition}]", errors):
+                if info.offset >= 0:
+                    setattr(parts[(tp.topic, tp.partition)], attr, info.offset)
 
     def close(self) -> None:
         self._client = None
