@@ -1,5 +1,7 @@
-"""SASL/SCRAM against a real Apache Kafka 4.0 broker (a one-node cluster from shared/kafka
-with a SASL_PLAINTEXT listener; the SCRAM user is created with Kafka's own kafka-configs.sh).
+"""SASL/SCRAM and TLS against a real Apache Kafka 4.0 broker (a one-node cluster from
+shared/kafka with SASL_PLAINTEXT and SASL_SSL listeners — the broker's certificate from a
+test CA made at test time, as a PEM keystore; the SCRAM user is created with Kafka's own
+kafka-configs.sh).
 
 The right password: the Admin-API source is up and sees the topic. A wrong one:
 source_up 0, a log line naming the SASL authentication failure, no secret anywhere.
@@ -11,6 +13,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,15 +22,23 @@ from exporter import config
 from exporter.cycle import Collector
 from exporter.sources.admin import AdminSource
 from exporter.testing.exposition import Parsed
+from tests._security_pki import Pki, make_pki
 from tests.conftest import REALKAFKA, SHARED, RealKafka, _require_real, create_topic
 
 # ports outside Linux's ephemeral range and apart from the 3-node test cluster's
-CLIENT, CONTROLLER, JMX, SASL = 29291, 29391, 29491, 29295
+CLIENT, CONTROLLER, JMX, SASL, SASL_TLS = 29291, 29391, 29491, 29295, 29296
 USER, PASSWORD = "insight-exporter", "s3cret-Scram-pw"
 
 
+@dataclass
+class SaslKafka:
+    plaintext: str
+    tls: str
+    pki: Pki
+
+
 @pytest.fixture(scope="module")
-def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
     if not REALKAFKA.exists():
         if _require_real():
             pytest.fail(f"real Kafka cluster script not found at {REALKAFKA}")
@@ -35,11 +46,17 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("sasl-kafka")
     jaas = work / "jaas.conf"
     jaas.write_text("KafkaServer {\n  org.apache.kafka.common.security.scram.ScramLoginModule required;\n};\n")
+    pki = make_pki(work / "pki")
+    keystore = work / "broker-keystore.pem"  # Kafka's PEM keystore: PKCS#8 key + certificate chain
+    keystore.write_bytes(pki.server_key.read_bytes() + pki.server_cert.read_bytes())
     props = [
-        f"listeners=PLAINTEXT://127.0.0.1:{CLIENT},CONTROLLER://127.0.0.1:{CONTROLLER},SASL_PLAINTEXT://127.0.0.1:{SASL}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{CLIENT},SASL_PLAINTEXT://127.0.0.1:{SASL}",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        f"listeners=PLAINTEXT://127.0.0.1:{CLIENT},CONTROLLER://127.0.0.1:{CONTROLLER},"
+        f"SASL_PLAINTEXT://127.0.0.1:{SASL},SASL_SSL://127.0.0.1:{SASL_TLS}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{CLIENT},SASL_PLAINTEXT://127.0.0.1:{SASL},SASL_SSL://127.0.0.1:{SASL_TLS}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+        f"listener.name.sasl_ssl.ssl.keystore.location={keystore}",
     ]
     env = {
         **os.environ,
@@ -84,24 +101,19 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if _require_real():
             pytest.fail(f"SASL Kafka could not start: {exc}")
         pytest.skip(f"SASL Kafka could not start: {exc}")
-    yield f"127.0.0.1:{SASL}"
+    yield SaslKafka(f"127.0.0.1:{SASL}", f"127.0.0.1:{SASL_TLS}", pki)
     cluster.run("clean")
 
 
-def collect(bootstrap: str, password: str) -> Parsed:
-    cfg = config.load(
-        None,
-        {
-            "kafka.bootstrap_servers": bootstrap,
-            "kafka.request_timeout_seconds": 5,
-            "kafka.client": {
-                "security.protocol": "SASL_PLAINTEXT",
-                "sasl.mechanism": "SCRAM-SHA-256",
-                "sasl.username": USER,
-                "sasl.password": password,
-            },
-        },
-    )
+def collect(bootstrap: str, password: str, tls: dict[str, str] | None = None) -> Parsed:
+    client = {
+        "security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": USER,
+        "sasl.password": password,
+        **(tls or {}),
+    }
+    cfg = config.load(None, {"kafka.bootstrap_servers": bootstrap, "kafka.request_timeout_seconds": 5, "kafka.client": client})
     collector = Collector([AdminSource(cfg)], interval=cfg.interval, timeout=cfg.timeout)
     try:
         collector.collect_once()
@@ -110,20 +122,38 @@ def collect(bootstrap: str, password: str) -> Parsed:
         collector.stop()
 
 
-def test_scram_login_with_the_password_from_the_environment(sasl_kafka: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scram_login_with_the_password_from_the_environment(sasl_kafka: SaslKafka, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIE_TEST_SCRAM_PASSWORD", PASSWORD)
-    m = collect(sasl_kafka, "${env:KIE_TEST_SCRAM_PASSWORD}")
-    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka) == 1
+    m = collect(sasl_kafka.plaintext, "${env:KIE_TEST_SCRAM_PASSWORD}")
+    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka.plaintext) == 1
     assert m.value("kafka_insight_topic_partitions", topic="sasl-visible") == 2
     assert PASSWORD.encode() not in str(m.samples).encode()
 
 
-def test_wrong_scram_password_is_a_clear_source_error(sasl_kafka: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_scram_password_is_a_clear_source_error(sasl_kafka: SaslKafka, caplog: pytest.LogCaptureFixture) -> None:
     wrong = "not-the-Scram-pw"
     with caplog.at_level(logging.DEBUG):
-        m = collect(sasl_kafka, wrong)
-    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka) == 0
+        m = collect(sasl_kafka.plaintext, wrong)
+    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka.plaintext) == 0
     assert m.series("kafka_insight_topic_partitions") == []
     down = [r.getMessage() for r in caplog.records if "is down" in r.getMessage()]
     assert len(down) == 1 and "SASL authentication error" in down[0] and "invalid credentials" in down[0], down
     assert all(wrong not in r.getMessage() and PASSWORD not in r.getMessage() for r in caplog.records)
+
+
+def test_scram_over_tls_with_the_ca_from_a_file(sasl_kafka: SaslKafka, tmp_path: Path) -> None:
+    password_file = tmp_path / "kafka-password"
+    password_file.write_text(PASSWORD + "\n")
+    m = collect(sasl_kafka.tls, f"${{file:{password_file}}}", {"ssl.ca.location": str(sasl_kafka.pki.ca)})
+    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka.tls) == 1
+    assert m.value("kafka_insight_topic_partitions", topic="sasl-visible") == 2
+
+
+def test_tls_with_an_untrusted_broker_certificate_is_a_clear_source_error(
+    sasl_kafka: SaslKafka, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        m = collect(sasl_kafka.tls, PASSWORD, {"ssl.ca.location": str(sasl_kafka.pki.rogue_cert)})
+    assert m.value("kafka_insight_source_up", source="admin", target=sasl_kafka.tls) == 0
+    down = [r.getMessage() for r in caplog.records if "is down" in r.getMessage()]
+    assert len(down) == 1 and "certificate verify failed" in down[0], down
