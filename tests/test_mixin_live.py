@@ -23,8 +23,6 @@ import pytest
 
 from exporter.catalogue import all_specs
 from exporter.demo.broker import TansuBroker, free_port
-from exporter.demo.client_stats import DemoClientStats
-from exporter.demo.traffic import Traffic
 from exporter.interpret import producers as pr
 from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
@@ -43,18 +41,42 @@ ABSENT_SOURCES = {
 #: interpretation families computed only from the records of those absent sources
 DERIVED_FROM_ABSENT = {
     **dict.fromkeys(
-        (pr.SAVINGS, pr.TOPIC_SAVINGS, pr.RECOMPRESSED, pr.RAW_BATCH, pr.FILL, pr.BATCH_LIMIT, pr.PRODUCER_REORDERING,
-         pr.PRODUCER_REORDERING_EVIDENCE),
+        (
+            pr.SAVINGS,
+            pr.TOPIC_SAVINGS,
+            pr.RECOMPRESSED,
+            pr.RAW_BATCH,
+            pr.FILL,
+            pr.BATCH_LIMIT,
+            pr.PRODUCER_REORDERING,
+            pr.PRODUCER_REORDERING_EVIDENCE,
+        ),
         "computed from Java client JMX",
     ),
     **dict.fromkeys((pr.SOFTWARE_CONNECTIONS, pr.SOFTWARE_REORDERING), "computed from broker JMX (KIP-511 connections)"),
 }
 #: queries (dashboard uid, panel title, query legend) that may legitimately return nothing on the demo
 MAY_BE_EMPTY: dict[tuple[str, str, str], str] = {
-    (dashboards.EXPORTER_UID, "Dropped values", "{{source}}"): "only exported for sources that dropped a value; a healthy demo drops none",
-    (dashboards.CLUSTER_UID, "Partitions under / at min ISR by topic", "under min ISR {{topic}}"): "healthy: no partition under min ISR",
-    (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "offline {{topic}}"): "healthy: every partition has a leader",
-    (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "under-replicated {{topic}}"): "healthy: full ISRs",
+    (
+        dashboards.EXPORTER_UID,
+        "Dropped values",
+        "{{source}}",
+    ): "only exported for sources that dropped a value; a healthy demo drops none",
+    (
+        dashboards.CLUSTER_UID,
+        "Partitions under / at min ISR by topic",
+        "under min ISR {{topic}}",
+    ): "healthy: no partition under min ISR",
+    (
+        dashboards.CLUSTER_UID,
+        "Offline and under-replicated partitions by topic",
+        "offline {{topic}}",
+    ): "healthy: every partition has a leader",
+    (
+        dashboards.CLUSTER_UID,
+        "Offline and under-replicated partitions by topic",
+        "under-replicated {{topic}}",
+    ): "healthy: full ISRs",
     (dashboards.CLUSTER_UID, "Log end offset regressions", "{{topic}}[{{partition}}]"): "healthy: no data lost",
     (dashboards.CLUSTER_UID, "Topic durability settings", "unclean election"): (
         "Tansu's describe_configs does not report unclean.leader.election.enable (a real broker does)"
@@ -102,12 +124,17 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tansu: TansuBroker) -> Iterator[Live]:
-    traffic = Traffic(tansu.bootstrap)
-    # as in demo mode: every demo client forwards its librdkafka statistics to a topic
-    client_stats = DemoClientStats(tansu.bootstrap)
-    traffic.start()
-    client_stats.start_ledger()
     tmp = Path(tempfile.mkdtemp(prefix="mixin-live-"))
+    # the demo's clients, as in demo mode (every one forwards its librdkafka statistics to a
+    # topic), in a process of their own: their librdkafka threads stay out of this one
+    traffic_log = tmp / "traffic.log"
+    traffic = subprocess.Popen(
+        [sys.executable, "-m", "exporter.demo.run_traffic", tansu.bootstrap],
+        stdout=traffic_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     exporter_port = free_port()
     (tmp / "exporter.yml").write_text("collection:\n  timeout_seconds: 1\nclient_stats:\n  enabled: true\n")
     exporter_log = tmp / "exporter.log"
@@ -131,7 +158,7 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
         cwd=ROOT,
     )
     prometheus = Prometheus(tmp, [f"127.0.0.1:{exporter_port}"])
-    procs, logs = [exporter, prometheus.process], [exporter_log, prometheus.log]
+    procs, logs = [exporter, prometheus.process, traffic], [exporter_log, prometheus.log, traffic_log]
     try:
         live = Live(prometheus, f"127.0.0.1:{exporter_port}")
 
@@ -143,7 +170,10 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
         wait_for("the exporter's consumer-group series in Prometheus", consumer_lag_seen, 45, procs, logs)
         wait_for(
             "the demo's consumer groups to be STABLE",
-            lambda: len(live.query(f'{ad.GROUP_STATE.name}{{group=~"billing|analytics", state="STABLE"}} == 1')["data"]["result"]) == 2,
+            lambda: (
+                len(live.query(f'{ad.GROUP_STATE.name}{{group=~"billing|analytics", state="STABLE"}} == 1')["data"]["result"])
+                == 2
+            ),
             30,
             procs,
             logs,
@@ -159,8 +189,12 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
             exporter.wait(timeout=10)
         except subprocess.TimeoutExpired:
             exporter.kill()
-        traffic.stop()
-        client_stats.stop()
+        traffic.terminate()
+        try:
+            traffic.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            traffic.kill()
+            traffic.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
