@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from exporter.demo.broker import TansuBroker
@@ -82,8 +82,14 @@ def commit_offsets(bootstrap: str, group: str, offsets: dict[tuple[str, int], in
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
             admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=10)[group].result()
-            got = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)[group].result()
-            seen = {(tp.topic, tp.partition): tp.offset for tp in got.topic_partitions or []}
+            # read back with a consumer, not Admin list_consumer_group_offsets: that one can
+            # crash the process in librdkafka on NOT_COORDINATOR (see sources/admin_worker.py)
+            reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **QUIET})
+            try:
+                got = reader.committed([TopicPartition(t, p) for (t, p) in offsets], timeout=10)
+            finally:
+                reader.close()
+            seen = {(tp.topic, tp.partition): tp.offset for tp in got}
             if all(seen.get(key) == offset for key, offset in offsets.items()):
                 return
         except Exception:

@@ -183,3 +183,28 @@ def test_broker_killed_then_back(tmp_path: object) -> None:
         srv.shutdown()
         collector.stop()
         broker.stop()
+
+
+def test_admin_worker_crash_costs_a_cycle_not_the_exporter(tansu: TansuBroker) -> None:
+    """The Admin client lives in a worker process (librdkafka can SIGSEGV on NOT_COORDINATOR
+    in list_consumer_group_offsets): a crashed worker is reported and replaced."""
+    import os
+    import signal
+
+    cfg = config.load(None, {"kafka.bootstrap_servers": tansu.bootstrap})
+    source = AdminSource(cfg)
+    collector = Collector([source], interval=5, timeout=5)
+    try:
+        collector.collect_once()
+        worker = source._worker
+        assert worker is not None and worker._process is not None and worker._process.pid != os.getpid()
+        first = worker._process.pid
+        assert first is not None
+        os.kill(first, signal.SIGSEGV)  # what the librdkafka bug does to it
+        worker._process.join(5)
+        collector.collect_once()
+        m = Parsed(collector.exposition.body)
+        assert m.value("kafka_insight_source_up", source="admin", target=tansu.bootstrap) == 1
+        assert worker._process is not None and worker._process.pid != first
+    finally:
+        collector.stop()

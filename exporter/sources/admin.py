@@ -31,6 +31,7 @@ from exporter.model import (
     Partition,
     Topic,
 )
+from exporter.sources.admin_worker import AdminWorker
 from exporter.sources.base import Job, Source, SourceError
 
 if TYPE_CHECKING:
@@ -297,8 +298,10 @@ class AdminSource(Source):
 
     name = SRC
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, isolated: bool = True) -> None:
         self.config = config
+        #: run the Admin client in a worker process (see exporter/sources/admin_worker.py)
+        self._worker = AdminWorker(config) if isolated else None
         self.servers = ",".join(config.bootstrap_servers)
         # a request may not outlive the cycle's deadline for this source
         self.request_timeout = min(config.request_timeout, config.timeout)
@@ -334,6 +337,13 @@ class AdminSource(Source):
         return [Job(SRC, self.servers, self.collect)]
 
     def collect(self) -> ClusterState:
+        if self._worker is not None:
+            state: ClusterState = self._worker.collect()
+            return state
+        return self.collect_here()
+
+    def collect_here(self) -> ClusterState:
+        """Collect in this process (the worker process calls this)."""
         with self._lock:
             try:
                 admin = self._admin()
@@ -499,6 +509,8 @@ class AdminSource(Source):
 
     def close(self) -> None:
         self._client = None
+        if self._worker is not None:
+            self._worker.stop()
 
     # -- exposition ------------------------------------------------------------------
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
