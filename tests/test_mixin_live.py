@@ -28,7 +28,7 @@ from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
 from exporter.sources import admin as ad
 from exporter.sources import client_stats as cs
-from tests._prometheus import JOB, ROOT, Prometheus, wait_for
+from tests._prometheus import JOB, ROOT, Prometheus, stop_process, wait_for
 
 #: Grafana's $__rate_interval for a 1 s scrape interval is 4 s; a little more keeps 4+ samples
 RATE_INTERVAL = "5s"
@@ -184,17 +184,8 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
         yield live
     finally:
         prometheus.stop()
-        exporter.terminate()
-        try:
-            exporter.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            exporter.kill()
-        traffic.terminate()
-        try:
-            traffic.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            traffic.kill()
-            traffic.wait()
+        stop_process(exporter, 10)
+        stop_process(traffic, 30)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
