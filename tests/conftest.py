@@ -22,7 +22,11 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from exporter import config
+from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
+from exporter.sources.admin import AdminSource
+from exporter.testing.exposition import Parsed
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("KAFKA_INSIGHT_SHARED", ROOT.parent / "shared"))
@@ -98,6 +102,17 @@ def commit_offsets(bootstrap: str, group: str, offsets: dict[tuple[str, int], in
         if time.monotonic() > deadline:
             raise TimeoutError(f"offsets of group {group} did not stick")
         time.sleep(0.5)
+
+
+def collect_admin(overrides: dict[str, object]) -> Parsed:
+    """One cycle of an Admin-API-only collector with these config overrides, parsed."""
+    cfg = config.load(None, overrides)
+    collector = Collector([AdminSource(cfg)], interval=cfg.interval, timeout=cfg.timeout)
+    try:
+        collector.collect_once()
+        return Parsed(collector.exposition.body)
+    finally:
+        collector.stop()
 
 
 @dataclass

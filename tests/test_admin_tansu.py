@@ -18,7 +18,7 @@ from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.sources.admin import AdminSource
 from exporter.testing.exposition import Parsed
-from tests.conftest import QUIET, create_topic, produce_exactly
+from tests.conftest import QUIET, collect_admin, create_topic, produce_exactly
 
 
 def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
@@ -28,13 +28,7 @@ def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> N
 
 
 def collect(bootstrap: str, **overrides: object) -> Parsed:
-    cfg = config.load(None, {"kafka.bootstrap_servers": bootstrap, **overrides})
-    collector = Collector([AdminSource(cfg)], interval=cfg.interval, timeout=cfg.timeout)
-    try:
-        collector.collect_once()
-        return Parsed(collector.exposition.body)
-    finally:
-        collector.stop()
+    return collect_admin({"kafka.bootstrap_servers": bootstrap, **overrides})
 
 
 @pytest.fixture(scope="module")

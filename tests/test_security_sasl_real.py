@@ -18,12 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter import config
-from exporter.cycle import Collector
-from exporter.sources.admin import AdminSource
 from exporter.testing.exposition import Parsed
 from tests._security_pki import Pki, make_pki
-from tests.conftest import REALKAFKA, SHARED, RealKafka, _require_real, create_topic
+from tests.conftest import REALKAFKA, SHARED, RealKafka, _require_real, collect_admin, create_topic
 
 # ports outside Linux's ephemeral range and apart from the 3-node test cluster's
 CLIENT, CONTROLLER, JMX, SASL, SASL_TLS = 29291, 29391, 29491, 29295, 29296
@@ -113,13 +110,7 @@ def collect(bootstrap: str, password: str, tls: dict[str, str] | None = None) ->
         "sasl.password": password,
         **(tls or {}),
     }
-    cfg = config.load(None, {"kafka.bootstrap_servers": bootstrap, "kafka.request_timeout_seconds": 5, "kafka.client": client})
-    collector = Collector([AdminSource(cfg)], interval=cfg.interval, timeout=cfg.timeout)
-    try:
-        collector.collect_once()
-        return Parsed(collector.exposition.body)
-    finally:
-        collector.stop()
+    return collect_admin({"kafka.bootstrap_servers": bootstrap, "kafka.request_timeout_seconds": 5, "kafka.client": client})
 
 
 def test_scram_login_with_the_password_from_the_environment(sasl_kafka: SaslKafka, monkeypatch: pytest.MonkeyPatch) -> None:
