@@ -165,6 +165,34 @@ class Samples:
             rows = self.by_spec[spec] = []
         rows.append((tuple(map(str, labels)), number))
 
+    def extend(self, spec: MetricSpec, rows: Iterable[tuple[tuple[str, ...], float | int]]) -> None:
+        """Bulk :meth:`add` for hot loops (tens of thousands of rows per family).
+
+        Rows are ``(label values, number)`` with label values already ``str`` and numbers
+        plain ``int``/``float`` (values from outside go through :meth:`add`/:func:`to_float`).
+        One comprehension instead of a method call per row: ~3x cheaper per sample. NaN and
+        infinities are dropped and counted as in :meth:`add`; a wrong label count raises.
+        """
+        width = len(spec.labels)
+        rows = rows if isinstance(rows, list) else list(rows)
+        if any(len(labels) != width for labels, _ in rows):
+            bad = next(labels for labels, _ in rows if len(labels) != width)
+            raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {bad!r}")
+        try:
+            kept = [(labels, float(value)) for labels, value in rows]
+        except (OverflowError, TypeError, ValueError):  # something unusual: the careful path
+            for labels, value in rows:
+                self.add(spec, value, *labels)
+            return
+        finite = [row for row in kept if row[1] - row[1] == 0.0]
+        if len(finite) != len(kept):
+            self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(kept) - len(finite)
+        existing = self.by_spec.get(spec)
+        if existing is None:
+            self.by_spec[spec] = finite
+        else:
+            existing.extend(finite)
+
     def declare(self, spec: MetricSpec) -> None:
         """Make the family present even with no samples (HELP/TYPE still exposed)."""
         self.by_spec.setdefault(spec, [])

@@ -48,6 +48,25 @@ def test_samples_count_what_they_drop() -> None:
     assert "NaN" not in body and "Inf" not in body
 
 
+def test_bulk_extend_keeps_and_drops_exactly_what_add_does() -> None:
+    from exporter.sources.admin import PARTITION_LOG_END
+
+    rows = [(("t", str(i)), v) for i, v in enumerate([*GARBAGE, 5, 2.5, -1, 2**62, float("nan"), float("inf")])]
+    one_by_one, bulk, numbers_only = Samples(), Samples(), Samples()
+    for labels, value in rows:
+        one_by_one.add(PARTITION_LOG_END, value, *labels)
+    bulk.extend(PARTITION_LOG_END, rows)  # type: ignore[arg-type]  # garbage on purpose
+    assert bulk.by_spec == one_by_one.by_spec and bulk.dropped == one_by_one.dropped
+    assert one_by_one.series_count() == 4 and one_by_one.dropped == {"admin": len(GARBAGE) + 2}
+    # the fast path (only numbers) drops NaN/inf too, and appends to what add() started
+    numbers_only.add(PARTITION_LOG_END, 7, "t", "x")
+    numbers_only.extend(PARTITION_LOG_END, [(("t", "a"), 1), (("t", "b"), float("nan")), (("t", "c"), 2.0)])
+    assert [n for _, n in numbers_only.by_spec[PARTITION_LOG_END]] == [7.0, 1.0, 2.0]
+    assert numbers_only.dropped == {"admin": 1}
+    with pytest.raises(ValueError, match="expected labels"):
+        numbers_only.extend(PARTITION_LOG_END, [(("t",), 1)])
+
+
 def _state() -> ClusterState:
     garbage_configs = {
         "retention.ms": ConfigValue("²", "DYNAMIC_TOPIC_CONFIG", True),
