@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     from exporter.app import build_collector
-    from exporter.http import serve
+    from exporter.serving import serve_isolated
 
     log = logging.getLogger(PROG)
     stop = threading.Event()
@@ -106,12 +106,14 @@ def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
         cfg = demo.configure(cfg)
     collector = build_collector(cfg)
     try:
-        server = serve(
+        # /metrics is served by a process of its own (exporter/serving.py): a scrape
+        # never waits for the GIL of a running collection
+        server = serve_isolated(
             collector,
             cfg.listen_host,
             cfg.listen_port,
             "Demo mode: embedded Tansu broker." if demo else "",
-            web,
+            cfg.raw["web"]["config_file"],
             cfg.raw["web"]["probes_without_auth"],
         )
     except OSError as exc:

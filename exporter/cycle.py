@@ -92,6 +92,8 @@ class Collector:
         self.snapshot: Snapshot | None = None
         self.exposition: Exposition = render(Samples())
         self.ready = threading.Event()
+        #: called with the collector after each cycle's exposition is in place (must not block)
+        self.on_cycle: list[Callable[[Collector], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -139,6 +141,11 @@ class Collector:
         self.snapshot = snapshot
         self.exposition = exposition  # one reference swap: scrapes never see half a cycle
         self.ready.set()
+        for listener in self.on_cycle:
+            try:
+                listener(self)
+            except Exception:
+                log.exception("a cycle listener failed")
         return snapshot
 
     def _guarded(self, what: str, fn: Callable[[Snapshot, Samples], None], snapshot: Snapshot, out: Samples) -> None:

@@ -1,7 +1,9 @@
 """HTTP endpoints: /metrics (pre-rendered bytes), /, /healthz, /readyz.
 
-Handlers only read the collector's current exposition reference; they never wait for a
-collection, so concurrent scrapes are served in parallel from memory.
+Handlers only read the current exposition reference of a :class:`View`; they never wait
+for a collection, so concurrent scrapes are served in parallel from memory.  The view is
+the collector itself (in-process, :func:`serve`) or what the collector last published to
+a serving process of its own (:mod:`exporter.serving`, what the command line runs).
 """
 
 from __future__ import annotations
@@ -12,15 +14,71 @@ import socket
 import ssl
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter import __version__
-from exporter.cycle import Collector
-from exporter.exposition import CONTENT_TYPE
+from exporter.exposition import CONTENT_TYPE, Exposition
 from exporter.webconfig import WebConfig
 
+if TYPE_CHECKING:  # not at run time: the serving process never loads the collector (nor librdkafka)
+    from exporter.cycle import Collector
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    source: str
+    target: str
+    up: bool
+    error: str | None
+    duration: float
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the landing page and /readyz show besides the exposition."""
+
+    ready: bool = False
+    #: unix time the last cycle finished (0: none yet)
+    finished: float = 0.0
+    interval: float = 0.0
+    targets: tuple[TargetStatus, ...] = field(default_factory=tuple)
+
+
+class View(Protocol):
+    """What the handlers read: one exposition and its status, swapped as a whole."""
+
+    @property
+    def exposition(self) -> Exposition: ...
+
+    def status(self) -> Status: ...
+
+
+class CollectorView:
+    """The in-process view: the collector's own current exposition."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    @property
+    def exposition(self) -> Exposition:
+        return self.collector.exposition
+
+    def status(self) -> Status:
+        return collector_status(self.collector)
+
+
+def collector_status(collector: Collector) -> Status:
+    snap = collector.snapshot
+    return Status(
+        ready=collector.ready.is_set(),
+        finished=snap.finished if snap else 0.0,
+        interval=collector.interval,
+        targets=tuple(TargetStatus(r.source, r.target, r.up, r.error, r.duration) for r in collector.status()),
+    )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -32,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        collector = self.server.collector
+        view = self.server.view
         auth = self.server.web.auth
         open_probe = self.server.probes_without_auth and path in ("/healthz", "/readyz")
         if auth is not None and not open_probe and not auth.check(self.headers.get("Authorization")):
@@ -46,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         if path == "/metrics":
-            exposition = collector.exposition
+            exposition = view.exposition
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):
                 self._send(200, exposition.gzipped, CONTENT_TYPE, {"Content-Encoding": "gzip"})
             else:
@@ -54,12 +112,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/healthz":
             self._send(200, b"ok\n", "text/plain; charset=utf-8")
         elif path == "/readyz":
-            if collector.ready.is_set():
+            if view.status().ready:
                 self._send(200, b"ready\n", "text/plain; charset=utf-8")
             else:
                 self._send(503, b"first collection cycle not finished\n", "text/plain; charset=utf-8")
         elif path == "/":
-            self._send(200, landing_page(collector, self.server.title).encode(), "text/html; charset=utf-8")
+            self._send(200, landing_page(view, self.server.title).encode(), "text/html; charset=utf-8")
         else:
             self._send(404, b"not found; try /metrics\n", "text/plain; charset=utf-8")
 
@@ -89,13 +147,14 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        collector: Collector,
+        view: Collector | View,
         title: str = "",
         web: WebConfig | None = None,
         probes_without_auth: bool = False,
+        bind_and_activate: bool = True,
     ) -> None:
-        super().__init__(address, Handler)
-        self.collector = collector
+        super().__init__(address, Handler, bind_and_activate)
+        self.view: View = CollectorView(view) if hasattr(view, "collect_once") else view  # type: ignore[arg-type]
         self.title = title
         self.web = web or WebConfig()
         self.probes_without_auth = probes_without_auth
@@ -115,22 +174,22 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         super().process_request_thread(request, client_address)
 
 
-def landing_page(collector: Collector, title: str) -> str:
+def landing_page(view: View, title: str) -> str:
+    status = view.status()
     rows = []
-    for r in collector.status():
+    for r in status.targets:
         state = "up" if r.up else f"down: {html.escape(r.error or '')}"
         rows.append(
             f"<tr><td>{html.escape(r.source)}</td><td>{html.escape(r.target)}</td>"
             f"<td>{state}</td><td>{r.duration:.3f} s</td></tr>"
         )
-    snap = collector.snapshot
-    age = f"{time.time() - snap.finished:.1f} s ago" if snap else "not yet"
+    age = f"{time.time() - status.finished:.1f} s ago" if status.finished else "not yet"
     return f"""<!doctype html><html><head><title>kafka-insight-exporter</title></head><body>
 <h1>kafka-insight-exporter {__version__}</h1>
 <p>Prometheus exporter for Apache Kafka: raw broker, topic, partition and consumer-group metrics
 plus derived gauges that say what they mean. {html.escape(title)}</p>
 <p><a href="/metrics">/metrics</a> &middot; <a href="/healthz">/healthz</a> &middot; <a href="/readyz">/readyz</a></p>
-<p>Last collection: {age}; every {collector.interval:g} s; {collector.exposition.series} series.</p>
+<p>Last collection: {age}; every {status.interval:g} s; {view.exposition.series} series.</p>
 <table border="1" cellpadding="4"><tr><th>source</th><th>target</th><th>status</th><th>duration</th></tr>
 {"".join(rows)}</table></body></html>
 """

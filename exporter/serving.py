@@ -1,0 +1,249 @@
+"""``/metrics`` served by a process of its own, fed one rendered exposition per cycle.
+
+Why: a scrape needs the GIL a few times (accept, parse, write).  In the process that
+collects, a cycle at 10k partitions / 500 groups keeps the GIL busy for about a second
+(unpickling the Admin-API state, building ~300k samples, rendering), so scrapes that
+land in a collection waited for it: /metrics p99 was 35-100 ms during a collection
+(benchmarks/bench.py).  The serving process does nothing but serve, so a scrape costs
+what the bytes cost, whatever the collector is doing.
+
+How:
+* the parent binds the listening socket (so "address in use" is still reported by the
+  command line, before anything starts) and hands it to the child, a ``spawn``ed process
+  that never imports the collector or librdkafka;
+* after each cycle the parent sends ``status JSON + body + gzipped body`` over a socket
+  pair from a publisher thread (``sendall`` releases the GIL; the cycle does not wait);
+  the child reads them into fresh buffers and swaps them in as one reference, so a
+  scrape never sees half a cycle;
+* if the child dies it is restarted at once with the same listening socket (connections
+  wait in the backlog meanwhile) and gets the latest exposition again; if the parent
+  dies the child sees end-of-file and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from dataclasses import asdict
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
+
+from exporter.exposition import Exposition
+from exporter.http import ExporterHTTPServer, Status, TargetStatus, collector_status
+
+if TYPE_CHECKING:
+    from exporter.cycle import Collector
+
+log = logging.getLogger(__name__)
+
+#: lengths of the status JSON, the body and the gzipped body, then the exposition's series
+HEADER = struct.Struct("!QQQQ")
+
+
+class PublishedView:
+    """The child's view: what the parent published last."""
+
+    def __init__(self) -> None:
+        self.exposition = Exposition(b"", b"", 0)
+        self._status = Status()
+
+    def status(self) -> Status:
+        return self._status
+
+    def update(self, exposition: Exposition, status: Status) -> None:
+        self.exposition, self._status = exposition, status
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytearray | None:
+    """Read exactly ``size`` bytes straight into one buffer (no 33 MB concatenations)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:], min(size - got, 1 << 20))
+        if n == 0:
+            return None
+        got += n
+    return buf
+
+
+def _decode_status(raw: bytes | bytearray) -> Status:
+    data = json.loads(raw)
+    return Status(
+        ready=bool(data["ready"]),
+        finished=float(data["finished"]),
+        interval=float(data["interval"]),
+        targets=tuple(TargetStatus(**t) for t in data["targets"]),
+    )
+
+
+def _child(
+    listener: socket.socket,
+    channel: socket.socket,
+    title: str,
+    web_config_file: str,
+    probes_without_auth: bool,
+    level: int,
+) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [http]: %(message)s")
+    from exporter import webconfig
+    from exporter.config import ConfigError
+
+    try:
+        web = webconfig.load(web_config_file)
+    except ConfigError as exc:  # the parent loaded it a moment ago: the file changed since
+        log.error("web config: %s", exc)
+        sys.exit(2)
+    view = PublishedView()
+    server = ExporterHTTPServer(listener.getsockname()[:2], view, title, web, probes_without_auth, bind_and_activate=False)
+    server.socket.close()
+    server.socket = listener
+    server.server_address = listener.getsockname()
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    while True:
+        header = _recv_exact(channel, HEADER.size)
+        if header is None:
+            break  # the parent is gone (or stopping)
+        status_len, body_len, gzip_len, series = HEADER.unpack(header)
+        raw_status = _recv_exact(channel, status_len)
+        body = _recv_exact(channel, body_len)
+        gzipped = _recv_exact(channel, gzip_len)
+        if raw_status is None or body is None or gzipped is None:
+            break
+        # bytearrays are served as they are: copying 30 MB into bytes would hold the GIL
+        view.update(Exposition(body, gzipped, series), _decode_status(raw_status))  # type: ignore[arg-type]
+    server.shutdown()
+    os._exit(0)  # daemon threads may still be writing to slow clients: do not wait for them
+
+
+class IsolatedServer:
+    """Parent side: owns the listening socket, the serving process and the publisher."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        host: str,
+        port: int,
+        title: str = "",
+        web_config_file: str = "",
+        probes_without_auth: bool = False,
+    ) -> None:
+        # bound here with the same semantics as the in-process server; raises OSError
+        self._bound = ExporterHTTPServer((host, port), collector)
+        self.server_address = self._bound.server_address
+        self._collector = collector
+        self._args = (title, web_config_file, probes_without_auth)
+        self._process: BaseProcess | None = None
+        self._channel: socket.socket | None = None
+        self._lock = threading.Condition()
+        self._pending = False
+        self._stopping = False
+        self.restarts = 0
+        self._spawn()
+        collector.on_cycle.append(self._cycle_done)
+        self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
+        self._publisher.start()
+        self._watcher = threading.Thread(target=self._watch, name="http-watcher", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self) -> None:
+        self._spawned = time.monotonic()
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = socket.socketpair()
+        process = context.Process(
+            target=_child,
+            args=(self._bound.socket, theirs, *self._args, logging.getLogger().getEffectiveLevel()),
+            name="kafka-insight-http",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        self._process, self._channel = process, ours
+
+    def _cycle_done(self, _collector: Collector) -> None:
+        with self._lock:
+            self._pending = True
+            self._lock.notify_all()
+
+    def _publish_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._stopping:
+                    self._lock.wait()
+                if self._stopping:
+                    return
+                self._pending = False
+                channel = self._channel
+            exposition = self._collector.exposition
+            status = collector_status(self._collector)
+            raw_status = json.dumps(asdict(status)).encode()
+            header = HEADER.pack(len(raw_status), len(exposition.body), len(exposition.gzipped), exposition.series)
+            try:
+                assert channel is not None
+                channel.sendall(header + raw_status)
+                channel.sendall(exposition.body)
+                channel.sendall(exposition.gzipped)
+            except OSError as exc:  # the child died: the watcher restarts it and republishes
+                log.debug("publishing to the serving process failed: %s", exc)
+
+    def _watch(self) -> None:
+        quick_deaths = 0
+        while True:
+            process = self._process
+            assert process is not None
+            process.join()
+            quick_deaths = quick_deaths + 1 if time.monotonic() - self._spawned < 5 else 0
+            delay = min(30.0, 0.5 * 2**quick_deaths) if quick_deaths else 0.0
+            if not self._stopping:
+                log.warning(
+                    "the serving process (/metrics) exited with status %s; restarting it%s",
+                    process.exitcode,
+                    f" in {delay:g} s" if delay else "",
+                )
+            with self._lock:
+                if delay:
+                    self._lock.wait_for(lambda: self._stopping, delay)
+                if self._stopping:
+                    return
+                if self._channel is not None:
+                    self._channel.close()
+                self.restarts += 1
+                self._spawn()
+                self._pending = self._collector.ready.is_set()  # hand it the latest exposition
+                self._lock.notify_all()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+            if self._channel is not None:
+                self._channel.close()  # end-of-file: the child stops serving and exits
+        if self._process is not None:
+            self._process.join(3)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(3)
+        self._bound.server_close()
+
+
+def serve_isolated(
+    collector: Collector,
+    host: str,
+    port: int,
+    title: str = "",
+    web_config_file: str = "",
+    probes_without_auth: bool = False,
+) -> IsolatedServer:
+    return IsolatedServer(collector, host, port, title, web_config_file, probes_without_auth)
+

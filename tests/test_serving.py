@@ -1,0 +1,156 @@
+"""/metrics served by a process of its own (exporter/serving.py, what the command line runs).
+
+What must hold: the serving process answers with exactly the collector's exposition
+(plain and gzip), /readyz follows the first cycle, a scrape does not wait for the
+collecting process's GIL, a killed serving process is replaced with the latest
+exposition, and a dead parent takes the serving process with it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from exporter.cycle import Collector
+from exporter.serving import IsolatedServer
+from exporter.testing.exposition import Parsed
+from tests.test_cycle_http import SlowSource, get
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _until(what: str, check: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def served() -> object:
+    collector = Collector([SlowSource("steady", 0)], timeout=5)
+    server = IsolatedServer(collector, "127.0.0.1", 0, "test title")
+    yield collector, server, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    collector.stop()
+
+
+def _published(url: str, collector: Collector) -> bool:
+    status, body, _ = get(url + "/metrics")
+    return status == 200 and body == collector.exposition.body
+
+
+def test_serves_exactly_what_the_collector_rendered(served: tuple[Collector, IsolatedServer, str]) -> None:
+    collector, server, url = served
+    _until("the serving process answers", lambda: get(url + "/healthz")[0] == 200)
+    assert get(url + "/readyz")[0] == 503  # no cycle yet
+    collector.collect_once()
+    _until("the first cycle is published", lambda: _published(url, collector))
+    assert get(url + "/readyz")[0] == 200
+    status, body, headers = get(url + "/metrics", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == collector.exposition.body
+    assert Parsed(body if not body.startswith(b"\x1f\x8b") else gzip.decompress(body)).value(
+        "kafka_insight_test_value", name="steady"
+    ) == 42
+    page = get(url + "/")[1].decode()
+    assert "test title" in page and "<td>steady</td>" in page and "up" in page
+    # a second cycle replaces the first as a whole
+    first = collector.exposition.body
+    collector.collect_once()
+    _until("the second cycle is published", lambda: _published(url, collector))
+    assert collector.exposition.body != first  # the self metrics moved on
+    assert server.pid != os.getpid()
+
+
+def test_a_scrape_does_not_wait_for_the_collectors_gil(served: tuple[Collector, IsolatedServer, str]) -> None:
+    collector, _server, url = served
+    collector.collect_once()
+    _until("published", lambda: _published(url, collector))
+    # the scraper is another process (a client thread here would need this GIL too); it
+    # scrapes once this process is busy and reports when the answer came (CLOCK_MONOTONIC
+    # is the same clock in every process)
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, urllib.request\n"
+            "time.sleep(0.8)\n"
+            "status = urllib.request.urlopen(sys.argv[1], timeout=30).status\n"
+            "print(status, time.monotonic(), flush=True)",
+            url + "/metrics",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    # one C call that holds this process's GIL from start to end (several seconds of regex
+    # backtracking), as confluent-kafka or pickle do with big results; served from this
+    # process (exporter.http.serve) the scrape is answered only after it
+    began = time.monotonic()
+    re.match(r"(a+)+b", "a" * 27)
+    ended = time.monotonic()
+    out, _ = client.communicate(timeout=60)
+    status, answered = out.split()
+    assert status == "200"
+    assert began < float(answered) < ended, "the scrape waited for the collecting process's GIL"
+
+
+def test_killed_serving_process_is_replaced_with_the_latest_exposition(
+    served: tuple[Collector, IsolatedServer, str],
+) -> None:
+    collector, server, url = served
+    collector.collect_once()
+    _until("published", lambda: _published(url, collector))
+    first = server.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    _until("a new serving process", lambda: server.pid not in (None, first) and server.restarts == 1)
+    _until("the new process serves the latest exposition", lambda: _published(url, collector))
+    assert get(url + "/readyz")[0] == 200
+
+
+def test_serving_process_exits_with_its_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from exporter.cycle import Collector
+        from exporter.serving import IsolatedServer
+        collector = Collector([], timeout=1)
+        server = IsolatedServer(collector, "127.0.0.1", 0)
+        collector.collect_once()
+        print(server.pid, flush=True)
+        time.sleep(120)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(child, 0)  # alive
+        parent.kill()
+        parent.wait(10)
+
+        def gone() -> bool:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return True
+            # a zombie of the dead parent is reaped by init; treat "Z" as gone
+            with open(f"/proc/{child}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+        _until("the orphaned serving process exits", gone)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
