@@ -302,14 +302,46 @@ def proc_stats(pid: int) -> dict[str, float]:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    rss = hwm = 0
+    rss = hwm = pss = 0
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
-    return {"cpu_seconds": cpu, "rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return {"cpu_seconds": cpu, "rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024, "pss_mb": pss / 1024}
+
+
+def child_pids(pid: int) -> list[int]:
+    """Children of every thread of ``pid`` (a process started from a worker thread is
+    listed under that thread, not under the main one)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(x) for x in (task / "children").read_text().split()]
+    return found
+
+
+def tree_stats(pid: int, names: dict[int, str] | None = None) -> dict[str, Any]:
+    """CPU, RSS, peak RSS and PSS of a process and its children, summed (the exporter runs
+    an Admin-API worker and a serving process; kafka-overwatch forks workers). Summed RSS
+    counts shared pages (interpreter, libraries) once per process: PSS splits them."""
+    total: dict[str, Any] = {"cpu_seconds": 0.0, "rss_mb": 0.0, "peak_rss_mb": 0.0, "pss_mb": 0.0, "processes": {}}
+    for p in [pid, *child_pids(pid)]:
+        try:
+            st = proc_stats(p)
+        except OSError:
+            continue
+        for key in ("cpu_seconds", "rss_mb", "peak_rss_mb", "pss_mb"):
+            total[key] += st[key]
+        kind = "main" if p == pid else (names or {}).get(p, "child")
+        total["processes"][f"{kind}-{p}"] = round(st["rss_mb"], 1)
+    return total
 
 
 def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
@@ -318,7 +350,7 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
 
     from exporter import config
     from exporter.app import build_collector
-    from exporter.http import serve
+    from exporter.serving import serve_isolated
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("librdkafka").setLevel(logging.ERROR)
@@ -335,8 +367,8 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
     collector = build_collector(cfg)
     if not interpret:  # the Admin-API families only: what the source and render cost alone
         collector.interpreters.clear()
-    serve(collector, "127.0.0.1", port)
-    print(json.dumps({"ready": True}), flush=True)
+    server = serve_isolated(collector, "127.0.0.1", port)  # as the command line serves
+    print(json.dumps({"ready": True, "serving_pid": server.pid}), flush=True)
     for line in sys.stdin:
         if line.strip() != "cycle":
             break
@@ -359,6 +391,7 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
             ),
             flush=True,
         )
+    server.shutdown()
     collector.stop()
     return 0
 
@@ -379,22 +412,26 @@ class Exporter:
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("exporter child did not start")
+        # the other child is the Admin-API worker (exporter/sources/admin_worker.py)
+        self.names = {json.loads(line)["serving_pid"]: "serving"}
 
     def cycle(self) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        before = proc_stats(self.proc.pid)
+        before = tree_stats(self.proc.pid, self.names)
         self.proc.stdin.write("cycle\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("exporter child died")
         result: dict[str, Any] = json.loads(line)
-        after = proc_stats(self.proc.pid)
+        after = tree_stats(self.proc.pid, self.names)
         if not result["up"]:
             raise RuntimeError(f"exporter source down: {result['errors']}")
         result["cpu_seconds"] = after["cpu_seconds"] - before["cpu_seconds"]
         result["rss_mb"] = after["rss_mb"]
         result["peak_rss_mb"] = after["peak_rss_mb"]
+        result["pss_mb"] = after["pss_mb"]
+        result["rss_mb_by_process"] = after["processes"]
         return result
 
     def cycles(self, n: int) -> list[dict[str, Any]]:
@@ -415,8 +452,8 @@ class Exporter:
     def text(self) -> str:
         return self.scrape(gzip_ok=False)[1].decode()
 
-    def stats(self) -> dict[str, float]:
-        return proc_stats(self.proc.pid)
+    def stats(self) -> dict[str, Any]:
+        return tree_stats(self.proc.pid, self.names)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -440,6 +477,8 @@ def summarize_cycles(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "render_seconds": med("render_seconds"),
         "cpu_seconds_per_cycle": med("cpu_seconds"),
         "rss_mb": last["rss_mb"],
+        "pss_mb": last["pss_mb"],
+        "rss_mb_by_process": last["rss_mb_by_process"],
         "peak_rss_mb": last["peak_rss_mb"],
         "series": last["series"],
         "body_bytes": last["body_bytes"],
@@ -669,22 +708,6 @@ def peers(cluster: Cluster, ours: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(run_peer(name, exe, cluster))
     found.append({"peer": "kafka-insight-exporter (this run)", **ours})
     return found
-
-
-def tree_stats(pid: int) -> dict[str, float]:
-    """CPU and RSS of a process and its children (kafka-overwatch forks workers)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    total = {"cpu_seconds": 0.0, "rss_mb": 0.0}
-    for p in pids:
-        try:
-            st = proc_stats(p)
-        except OSError:
-            continue
-        total["cpu_seconds"] += st["cpu_seconds"]
-        total["rss_mb"] += st["rss_mb"]
-    return total
 
 
 def run_peer(name: str, exe: Path, cluster: Cluster) -> dict[str, Any]:
