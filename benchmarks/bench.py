@@ -373,17 +373,22 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
         if line.strip() != "cycle":
             break
         t0 = time.perf_counter()
+        already = server.published
         snap = collector.collect_once()
         wall = time.perf_counter() - t0
+        # served only once the serving process has it: the scrapes that follow check it
+        published = server.wait_published(already + 1, 60)
+        publish = time.perf_counter() - t0 - wall
         exp = collector.exposition
         print(
             json.dumps(
                 {
                     "cycle_seconds": wall,
+                    "publish_seconds": publish if published else None,
                     "sources_seconds": max((r.duration for r in snap.results), default=0.0),
                     "render_seconds": collector._last_render,
                     "series": exp.series,
-                    "body_bytes": len(exp.body),
+                    "body_bytes": exp.body_length,
                     "gzip_bytes": len(exp.gzipped),
                     "up": all(r.up for r in snap.results),
                     "errors": [r.error for r in snap.results if r.error],
@@ -474,6 +479,7 @@ def summarize_cycles(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "cycle_seconds": med("cycle_seconds"),
         "sources_seconds": med("sources_seconds"),
+        "publish_seconds": statistics.median(r["publish_seconds"] or 0.0 for r in runs),
         "render_seconds": med("render_seconds"),
         "cpu_seconds_per_cycle": med("cpu_seconds"),
         "rss_mb": last["rss_mb"],

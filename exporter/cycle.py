@@ -92,6 +92,9 @@ class Collector:
         self.snapshot: Snapshot | None = None
         self.exposition: Exposition = render(Samples())
         self.ready = threading.Event()
+        #: keep the plain text of the exposition besides its gzip copy (False: the text is
+        #: inflated from the gzip copy when asked; see exporter.serving)
+        self.keep_body = True
         #: called with the collector after each cycle's exposition is in place (must not block)
         self.on_cycle: list[Callable[[Collector], None]] = []
         self._stop = threading.Event()
@@ -111,7 +114,7 @@ class Collector:
         finally:
             if enabled:
                 gc.enable()
-            _trim_heap()
+            trim_heap()
 
     def _collect_once(self) -> Snapshot:
         started = time.time()
@@ -136,6 +139,8 @@ class Collector:
         self._self_metrics(snapshot, out)
         t0 = time.perf_counter()
         exposition = render(out)
+        if not self.keep_body:
+            exposition = exposition.without_body()
         self._last_render = time.perf_counter() - t0
         self._last_series = out.series_count()
         self.snapshot = snapshot
@@ -328,7 +333,7 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _load_malloc_trim()
 
 
-def _trim_heap() -> None:
+def trim_heap() -> None:
     """Give the freed heap back to the OS after a cycle (glibc only).
 
     Each cycle frees the previous exposition (tens of MB at 10k partitions) and ~1M small

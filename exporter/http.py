@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
@@ -107,8 +108,10 @@ class Handler(BaseHTTPRequestHandler):
             exposition = view.exposition
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):
                 self._send(200, exposition.gzipped, CONTENT_TYPE, {"Content-Encoding": "gzip"})
-            else:
+            elif exposition.has_body:
                 self._send(200, exposition.body, CONTENT_TYPE)
+            else:  # only the gzip copy is kept: inflate it piece by piece for this client
+                self._send_chunks(200, exposition.body_chunks(), exposition.body_length, CONTENT_TYPE)
         elif path == "/healthz":
             self._send(200, b"ok\n", "text/plain; charset=utf-8")
         elif path == "/readyz":
@@ -133,6 +136,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send_chunks(self, status: int, chunks: Iterator[bytes], length: int, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        for key, value in self.server.web.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            for chunk in chunks:
+                self.wfile.write(chunk)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)

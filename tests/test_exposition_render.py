@@ -50,3 +50,18 @@ def test_render_equals_generate_latest_on_random_values() -> None:
         value = rng.choice((rng.uniform(-1e9, 1e9), rng.randint(0, 10**12), rng.random(), float(rng.randint(0, 100))))
         samples.add(GAUGE, value, "t", i, "g")
     assert render_text(samples) == render_reference(samples)
+
+
+def test_gzip_only_exposition_gives_back_the_same_text_whole_and_in_pieces() -> None:
+    out = Samples()
+    for i in range(3000):
+        out.add(GAUGE, float(i), f"topic-{i % 7}", str(i), f"g{i % 3}")
+    full = render(out)
+    slim = full.without_body()
+    assert not slim.has_body and slim.gzipped is full.gzipped
+    assert slim.body_length == len(full.body) and slim.series == full.series == 3000
+    assert slim.body == full.body
+    for exposition in (full, slim):
+        pieces = list(exposition.body_chunks(size=4096))
+        assert b"".join(pieces) == full.body
+        assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)

@@ -56,7 +56,8 @@ def test_serves_exactly_what_the_collector_rendered(served: tuple[Collector, Iso
     _until("the serving process answers", lambda: get(url + "/healthz")[0] == 200)
     assert get(url + "/readyz")[0] == 503  # no cycle yet
     collector.collect_once()
-    _until("the first cycle is published", lambda: _published(url, collector))
+    assert server.wait_published(1, 20)
+    assert _published(url, collector)  # acknowledged means served
     assert get(url + "/readyz")[0] == 200
     status, body, headers = get(url + "/metrics", {"Accept-Encoding": "gzip"})
     assert status == 200 and headers["Content-Encoding"] == "gzip"

@@ -15,6 +15,7 @@ Protocol: the parent sends ``"collect"``, the worker answers ``("ok", ClusterSta
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import threading
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 def _serve(conn: Connection, config: Config, level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [admin worker]: %(message)s")
     logging.getLogger("librdkafka").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
+    from exporter.cycle import trim_heap
     from exporter.sources.admin import AdminSource
 
     source = AdminSource(config, isolated=False)
@@ -43,16 +45,23 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
             return
         if request != "collect":
             return
+        gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
             reply: tuple[str, Any] = ("ok", source.collect_here())
         except SourceError as exc:
             reply = ("error", str(exc))
         except Exception as exc:
             reply = ("error", f"{exc.__class__.__name__}: {exc}")
+        finally:
+            gc.enable()
         try:
             conn.send(reply)
         except (OSError, ValueError):
             return
+        # the state lives on in the parent: free it here, and give the heap back (glibc
+        # kept ~100 MB mapped between cycles at 10k partitions / 500 groups)
+        del reply
+        trim_heap()
 
 
 class AdminWorker:
