@@ -138,9 +138,7 @@ class Collector:
         self._cycles += 1
         self._self_metrics(snapshot, out)
         t0 = time.perf_counter()
-        exposition = render(out)
-        if not self.keep_body:
-            exposition = exposition.without_body()
+        exposition = render(out, keep_body=self.keep_body)
         self._last_render = time.perf_counter() - t0
         self._last_series = out.series_count()
         self.snapshot = snapshot
