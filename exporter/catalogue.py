@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -133,13 +133,45 @@ def to_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+@dataclass(frozen=True)
+class RenderedBlock:
+    """Families rendered elsewhere (the Admin-API worker process renders its own families
+    while the collector interprets): complete text-format lines, HELP and TYPE included."""
+
+    text: bytes
+    series: int
+    #: families in the block (exposed names), for checks and tests
+    names: tuple[str, ...]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass
 class Samples:
-    """The samples of one cycle, grouped by spec, in insertion order."""
+    """The samples of one cycle, grouped by spec, in insertion order.
+
+    Pre-rendered blocks (:meth:`add_block`) come before all families in the exposition.
+    A block is added as a callable, resolved (:meth:`resolve_blocks`) as late as possible so
+    that whoever renders it works in parallel with the rest of the cycle."""
 
     by_spec: dict[MetricSpec, list[tuple[tuple[str, ...], float]]] = field(default_factory=dict)
     #: values that could not be coerced, per source
     dropped: dict[str, int] = field(default_factory=dict)
+    blocks: list[RenderedBlock] = field(default_factory=list)
+    _pending: list[Callable[[], RenderedBlock | None]] = field(default_factory=list)
+
+    def add_block(self, resolve: Callable[[], RenderedBlock | None]) -> None:
+        """``resolve`` returns the block, or None after adding the families itself (its
+        fallback when the block cannot come: they are then rendered here, after the others)."""
+        self._pending.append(resolve)
+
+    def resolve_blocks(self) -> None:
+        pending, self._pending = self._pending, []
+        for resolve in pending:
+            block = resolve()
+            if block is not None:
+                self.blocks.append(block)
+                for source, count in block.dropped.items():
+                    self.dropped[source] = self.dropped.get(source, 0) + count
 
     def add(self, spec: MetricSpec, value: object, *labels: object) -> None:
         # called ~300k times a cycle at 10k partitions: plain ints and floats skip to_float
@@ -211,4 +243,4 @@ class Samples:
         return iter(self.by_spec.items())
 
     def series_count(self) -> int:
-        return sum(len(rows) for rows in self.by_spec.values())
+        return sum(len(rows) for rows in self.by_spec.values()) + sum(b.series for b in self.blocks)

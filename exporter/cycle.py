@@ -134,6 +134,8 @@ class Collector:
         for interpreter in self.interpreters:
             name = getattr(interpreter, "__name__", interpreter.__class__.__name__)
             self._guarded(f"interpret {name}", interpreter, snapshot, out)
+        # blocks rendered elsewhere (the Admin-API worker) were made while we interpreted
+        self._guarded("resolve rendered blocks", lambda _snapshot, samples: samples.resolve_blocks(), snapshot, out)
         snapshot.finished = time.time()
         self._cycles += 1
         self._self_metrics(snapshot, out)

@@ -167,6 +167,9 @@ def render_chunks(samples: Samples) -> Iterator[bytes]:
     sample); label order is decided once per family, and escaping is only done for a
     family whose text shows a quote, backslash or newline inside a label value.
     """
+    samples.resolve_blocks()
+    for block in samples.blocks:
+        yield block.text
     for spec, rows in samples:
         name = spec.name  # counters: family_name + "_total", as prometheus_client writes it
         help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")

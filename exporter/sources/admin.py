@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
-from exporter.catalogue import Samples, metric, to_float
+from exporter.catalogue import RenderedBlock, Samples, metric, to_float
 from exporter.config import Config, redact, scrub
 from exporter.model import (
     GROUP_STATES,
@@ -310,6 +310,8 @@ class AdminSource(Source):
         self._lock = threading.Lock()
         #: the most telling error librdkafka reported (error_cb) since the cycle began
         self._client_error: str | None = None
+        #: the state whose families the worker renders (exporter/sources/admin_worker.py)
+        self._rendered_by_worker: ClusterState | None = None
 
     def _on_client_error(self, err: Any) -> None:
         # "all brokers down" is the consequence; keep the cause (auth, TLS, DNS) when there is one
@@ -339,6 +341,7 @@ class AdminSource(Source):
     def collect(self) -> ClusterState:
         if self._worker is not None:
             state: ClusterState = self._worker.collect()
+            self._rendered_by_worker = state
             return state
         return self.collect_here()
 
@@ -515,8 +518,31 @@ class AdminSource(Source):
     # -- exposition ------------------------------------------------------------------
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.payload(SRC)
-        if state is not None:
+        if state is None:
+            return
+        worker, rendered = self._worker, self._rendered_by_worker
+        self._rendered_by_worker = None
+        if worker is None or rendered is None or rendered is not state:
             emit_cluster(state, out)
+            return
+        current = rendered
+
+        def resolve() -> RenderedBlock | None:
+            block = worker.block(self.config.timeout)
+            if block is None:
+                emit_cluster(current, out)  # fallback: render them here, after the others
+            return block
+
+        out.add_block(resolve)
+
+
+def render_block(state: ClusterState) -> RenderedBlock:
+    """The Admin-API families of ``state`` as a rendered block (the worker process's job)."""
+    from exporter.exposition import render_text
+
+    out = Samples()
+    emit_cluster(state, out)
+    return RenderedBlock(render_text(out), out.series_count(), tuple(spec.name for spec, _ in out), dict(out.dropped))
 
 
 def emit_cluster(state: ClusterState, out: Samples) -> None:

@@ -8,8 +8,13 @@ such a crash costs one cycle of Admin-API data (``source_up 0`` with the reason)
 restarted worker, not the exporter. It also keeps confluent-kafka's long GIL holds while
 building big results out of the process that serves ``/metrics``.
 
-Protocol: the parent sends ``"collect"``, the worker answers ``("ok", ClusterState)`` or
-``("error", message)``; ``"stop"`` or a closed pipe ends it.
+Protocol: the parent sends ``("collect", seq)``; the worker answers
+``("ok", seq, ClusterState)`` or ``("error", seq, message)``, and after an ``ok`` it renders
+the Admin-API families of that state itself and sends ``("block", seq, RenderedBlock)``
+(or ``("block-error", seq, message)``): the collector interprets the state meanwhile, so
+the ~116k series of raw Admin-API families (10k partitions / 500 groups) cost the cycle
+nothing on its critical path.  Messages of an older ``seq`` (a cycle that gave up waiting)
+are skipped.  ``"stop"`` or a closed pipe ends the worker.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import gc
 import logging
 import multiprocessing
 import threading
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from exporter.catalogue import RenderedBlock
 from exporter.sources.base import SourceError
 
 if TYPE_CHECKING:
@@ -35,7 +42,7 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [admin worker]: %(message)s")
     logging.getLogger("librdkafka").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
     from exporter.cycle import trim_heap
-    from exporter.sources.admin import AdminSource
+    from exporter.sources.admin import AdminSource, render_block
 
     source = AdminSource(config, isolated=False)
     while True:
@@ -43,24 +50,35 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        if request != "collect":
+        if not (isinstance(request, tuple) and request[0] == "collect"):
             return
+        seq = request[1]
         gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
-            reply: tuple[str, Any] = ("ok", source.collect_here())
-        except SourceError as exc:
-            reply = ("error", str(exc))
-        except Exception as exc:
-            reply = ("error", f"{exc.__class__.__name__}: {exc}")
+            state = None
+            try:
+                state = source.collect_here()
+                reply: tuple[str, int, Any] = ("ok", seq, state)
+            except SourceError as exc:
+                reply = ("error", seq, str(exc))
+            except Exception as exc:
+                reply = ("error", seq, f"{exc.__class__.__name__}: {exc}")
+            try:
+                conn.send(reply)
+                if state is not None:
+                    try:
+                        conn.send(("block", seq, render_block(state)))
+                    except (OSError, ValueError):
+                        raise
+                    except Exception as exc:
+                        conn.send(("block-error", seq, f"{exc.__class__.__name__}: {exc}"))
+            except (OSError, ValueError):
+                return
         finally:
             gc.enable()
-        try:
-            conn.send(reply)
-        except (OSError, ValueError):
-            return
         # the state lives on in the parent: free it here, and give the heap back (glibc
         # kept ~100 MB mapped between cycles at 10k partitions / 500 groups)
-        del reply
+        del reply, state
         trim_heap()
 
 
@@ -70,6 +88,9 @@ class AdminWorker:
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._seq = 0
+        #: the cycle whose rendered block is still to be read (None: none is coming)
+        self._block_due: int | None = None
 
     def _start(self) -> Connection:
         context = multiprocessing.get_context("spawn")  # no fork of a process with librdkafka threads
@@ -93,12 +114,14 @@ class AdminWorker:
                 conn = self._start()
             # generous: the cycle's own deadline reports a slow answer long before this
             limit = 2 * self.config.timeout + self.config.request_timeout + 30
+            self._seq += 1
+            self._block_due = None
             try:
-                conn.send("collect")
-                if not conn.poll(limit):
-                    self._discard()
-                    raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted")
-                kind, value = conn.recv()
+                conn.send(("collect", self._seq))
+                kind, value = self._receive(conn, ("ok", "error"), limit)
+            except TimeoutError:
+                self._discard()
+                raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
             except (EOFError, OSError, BrokenPipeError):
                 code = self._process.exitcode if self._process is not None else None
                 if self._process is not None:
@@ -108,8 +131,38 @@ class AdminWorker:
                 cause = "a crash inside librdkafka (SIGSEGV)" if code == -11 else f"exit status {code}"
                 raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
             if kind == "ok":
+                self._block_due = self._seq
                 return value
             raise SourceError(str(value))
+
+    def _receive(self, conn: Connection, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
+        """The next message of this cycle of one of ``kinds``; older cycles' are skipped."""
+        deadline = time.monotonic() + limit
+        while True:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
+            kind, seq, value = conn.recv()
+            if seq == self._seq and kind in kinds:
+                return kind, value
+
+    def block(self, timeout: float) -> RenderedBlock | None:
+        """The Admin-API families of the state :meth:`collect` returned, rendered by the
+        worker; None if they cannot come (the caller renders them itself)."""
+        with self._lock:
+            conn, due = self._conn, self._block_due
+            self._block_due = None
+            if conn is None or due is None or due != self._seq:
+                return None
+            try:
+                kind, value = self._receive(conn, ("block", "block-error"), timeout)
+            except (TimeoutError, EOFError, OSError):
+                log.warning("the Admin-API worker did not send its rendered families in time; rendering them here")
+                return None
+            if kind == "block":
+                block: RenderedBlock = value
+                return block
+            log.warning("the Admin-API worker could not render its families (%s); rendering them here", value)
+            return None
 
     def _discard(self) -> None:
         if self._conn is not None:

@@ -1,0 +1,108 @@
+"""The Admin-API worker renders its own families while the collector interprets.
+
+The block it sends must hold exactly what rendering the same state in the collector gives;
+when it cannot come (worker gone, timeout), the families are rendered in the collector;
+a block that was never read does not leak into the next cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from exporter import config
+from exporter.catalogue import Samples
+from exporter.cycle import Collector, Snapshot, TargetResult
+from exporter.demo.broker import TansuBroker
+from exporter.exposition import render_text
+from exporter.sources.admin import PARTITION_LOG_END, AdminSource, emit_cluster
+from exporter.testing.exposition import Parsed
+from tests.conftest import commit_offsets, create_topic, produce_exactly
+
+TOPIC = "block-topic"
+GROUP = "block-group"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    broker = TansuBroker().start()
+    try:
+        create_topic(broker.bootstrap, TOPIC, partitions=3)
+        for p in range(3):
+            produce_exactly(broker.bootstrap, TOPIC, p, 2 + p)
+        commit_offsets(broker.bootstrap, GROUP, {(TOPIC, 0): 1, (TOPIC, 2): 4})
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def source(cluster: str) -> Iterator[AdminSource]:
+    src = AdminSource(config.load(None, {"kafka.bootstrap_servers": cluster}), isolated=True)
+    yield src
+    src.close()
+
+
+def _snapshot(state: object) -> Snapshot:
+    return Snapshot(started=0.0, results=[TargetResult("admin", "x", True, 0.0, state)])
+
+
+def test_block_holds_exactly_what_the_collector_would_render(source: AdminSource) -> None:
+    state = source.collect()
+    out = Samples()
+    source.emit(_snapshot(state), out)
+    assert not out.by_spec, "the families come from the worker, not from this process"
+    out.resolve_blocks()
+    assert len(out.blocks) == 1
+    block = out.blocks[0]
+    here = Samples()
+    emit_cluster(state, here)
+    assert block.text == render_text(here)
+    assert block.series == here.series_count() > 0
+    assert PARTITION_LOG_END.name in block.names
+    m = Parsed(block.text)
+    assert [m.value(PARTITION_LOG_END.name, topic=TOPIC, partition=str(p)) for p in range(3)] == [2, 3, 4]
+    assert m.value("kafka_insight_consumer_group_committed_offset", group=GROUP, topic=TOPIC, partition="2") == 4
+
+
+def test_families_are_rendered_here_when_the_block_cannot_come(
+    source: AdminSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = source.collect()
+    assert source._worker is not None
+    monkeypatch.setattr(source._worker, "block", lambda timeout: None)
+    out = Samples()
+    source.emit(_snapshot(state), out)
+    out.resolve_blocks()
+    assert not out.blocks
+    assert out.get(PARTITION_LOG_END.name, topic=TOPIC, partition="1") == 3
+
+
+def test_an_unread_block_does_not_leak_into_the_next_cycle(source: AdminSource) -> None:
+    source.collect()  # its block is never read
+    state = source.collect()
+    assert source._worker is not None
+    block = source._worker.block(10)
+    assert block is not None
+    here = Samples()
+    emit_cluster(state, here)
+    assert block.text == render_text(here)
+    assert source._worker.block(0.1) is None  # one block per cycle
+
+
+def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) -> None:
+    cfg = config.load(None, {"kafka.bootstrap_servers": cluster})
+    texts = []
+    for isolated in (True, False):
+        collector = Collector([AdminSource(cfg, isolated=isolated)], timeout=30)
+        try:
+            collector.collect_once()
+            collector.collect_once()  # exposed_series reports the cycle before
+            texts.append(collector.exposition.body)
+        finally:
+            collector.stop()
+    worker, here = (Parsed(t) for t in texts)
+    for name in ("kafka_insight_partition_log_end_offset", "kafka_insight_consumer_group_lag", "kafka_insight_topic_partitions"):
+        assert sorted(map(str, worker.series(name))) == sorted(map(str, here.series(name)))
+    assert worker.value("kafka_insight_exposed_series") == here.value("kafka_insight_exposed_series") > 20
