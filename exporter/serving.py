@@ -9,8 +9,8 @@ what the bytes cost, whatever the collector is doing.
 
 How:
 * the parent binds the listening socket (so "address in use" is still reported by the
-  command line, before anything starts) and hands it to the child, a ``spawn``ed process
-  that never imports the collector or librdkafka;
+  command line, before anything starts) and hands it to the child, a fresh
+  ``python -m exporter.serving`` that never imports the collector or librdkafka;
 * after each cycle the parent sends ``status JSON + gzipped text`` over a socket pair from
   a publisher thread (the cycle does not wait); the child reads them into fresh buffers,
   swaps them in as one reference (a scrape never sees half a cycle) and acknowledges.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import socket
 import struct
@@ -33,11 +32,11 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from exporter.exposition import Exposition
 from exporter.http import ExporterHTTPServer, Status, TargetStatus, collector_status
+from exporter.subproc import ChildProcess
 
 if TYPE_CHECKING:
     from exporter.cycle import Collector
@@ -46,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: lengths of the status JSON, the plain text (not sent) and the gzipped text, then the series
 HEADER = struct.Struct("!QQQQ")
+#: length of the JSON arguments the serving process reads first
+ARGS = struct.Struct("!Q")
 
 
 class PublishedView:
@@ -83,6 +84,20 @@ def _decode_status(raw: bytes | bytearray) -> Status:
         interval=float(data["interval"]),
         targets=tuple(TargetStatus(**t) for t in data["targets"]),
     )
+
+
+def main(argv: list[str]) -> None:
+    """``python -m exporter.serving LISTENER_FD CHANNEL_FD``: the serving process."""
+    listener = socket.socket(fileno=int(argv[1]))
+    channel = socket.socket(fileno=int(argv[2]))
+    header = _recv_exact(channel, ARGS.size)
+    if header is None:
+        return
+    raw = _recv_exact(channel, ARGS.unpack(header)[0])
+    if raw is None:
+        return
+    args = json.loads(raw)
+    _child(listener, channel, args["title"], args["web_config_file"], args["probes_without_auth"], args["level"])
 
 
 def _child(
@@ -144,7 +159,7 @@ class IsolatedServer:
         # the serving process has the gzip copy: the collector need not keep 30 MB of text
         collector.keep_body = False
         self._args = (title, web_config_file, probes_without_auth)
-        self._process: BaseProcess | None = None
+        self._process: ChildProcess | None = None
         self._channel: socket.socket | None = None
         self._lock = threading.Condition()
         self._pending = False
@@ -161,16 +176,24 @@ class IsolatedServer:
 
     def _spawn(self) -> None:
         self._spawned = time.monotonic()
-        context = multiprocessing.get_context("spawn")
         ours, theirs = socket.socketpair()
-        process = context.Process(
-            target=_child,
-            args=(self._bound.socket, theirs, *self._args, logging.getLogger().getEffectiveLevel()),
-            name="kafka-insight-http",
-            daemon=True,
-        )
-        process.start()
-        theirs.close()
+        try:
+            process = ChildProcess(__name__, [self._bound.socket.fileno(), theirs.fileno()])
+        finally:
+            theirs.close()
+        title, web_config_file, probes_without_auth = self._args
+        args = json.dumps(
+            {
+                "title": title,
+                "web_config_file": web_config_file,
+                "probes_without_auth": probes_without_auth,
+                "level": logging.getLogger().getEffectiveLevel(),
+            }
+        ).encode()
+        try:
+            ours.sendall(ARGS.pack(len(args)) + args)
+        except OSError as exc:  # it died at once: the watcher restarts it
+            log.debug("starting the serving process failed: %s", exc)
         self._process, self._channel = process, ours
 
     def _cycle_done(self, _collector: Collector) -> None:
@@ -263,3 +286,6 @@ def serve_isolated(
 ) -> IsolatedServer:
     return IsolatedServer(collector, host, port, title, web_config_file, probes_without_auth)
 
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -23,14 +23,15 @@ import contextlib
 import gc
 import logging
 import multiprocessing
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import RenderedBlock
 from exporter.sources.base import SourceError
+from exporter.subproc import ChildProcess
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -85,7 +86,7 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
 class AdminWorker:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._process: BaseProcess | None = None
+        self._process: ChildProcess | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
         self._seq = 0
@@ -93,16 +94,13 @@ class AdminWorker:
         self._block_due: int | None = None
 
     def _start(self) -> Connection:
-        context = multiprocessing.get_context("spawn")  # no fork of a process with librdkafka threads
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_serve,
-            args=(child, self.config, logging.getLogger().getEffectiveLevel()),
-            name="kafka-insight-admin",
-            daemon=True,
-        )
-        process.start()
-        child.close()
+        # a fresh interpreter: no fork of a process with librdkafka threads
+        parent, child = multiprocessing.Pipe()
+        try:
+            process = ChildProcess(__name__, [child.fileno()])
+        finally:
+            child.close()
+        parent.send((self.config, logging.getLogger().getEffectiveLevel()))
         self._process, self._conn = process, parent
         return parent
 
@@ -179,3 +177,17 @@ class AdminWorker:
                     self._conn.send("stop")
                 self._process.join(3)
             self._discard()
+
+
+def main(argv: list[str]) -> None:
+    """``python -m exporter.sources.admin_worker FD``: serve the parent on that descriptor."""
+    conn = Connection(int(argv[1]))
+    try:
+        config, level = conn.recv()
+    except (EOFError, OSError):
+        return
+    _serve(conn, config, level)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
