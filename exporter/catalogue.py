@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Literal
 
 PREFIX = "kafka_insight_"
@@ -172,6 +173,7 @@ class Samples:
         plain ``int``/``float`` (values from outside go through :meth:`add`/:func:`to_float`).
         One comprehension instead of a method call per row: ~3x cheaper per sample. NaN and
         infinities are dropped and counted as in :meth:`add`; a wrong label count raises.
+        Like :meth:`add`, it creates the family only with its first kept row.
         """
         width = len(spec.labels)
         rows = rows if isinstance(rows, list) else list(rows)
@@ -187,6 +189,8 @@ class Samples:
         finite = [row for row in kept if row[1] - row[1] == 0.0]
         if len(finite) != len(kept):
             self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(kept) - len(finite)
+        if not finite:
+            return  # as with add: no sample, no family (declare() is for that)
         existing = self.by_spec.get(spec)
         if existing is None:
             self.by_spec[spec] = finite
@@ -212,3 +216,67 @@ class Samples:
 
     def series_count(self) -> int:
         return sum(len(rows) for rows in self.by_spec.values())
+
+
+#: one sample for :meth:`Samples.extend`: (label values, number)
+Row = tuple[tuple[str, ...], float | int]
+
+
+class Batch:
+    """Rows of hot families gathered over a loop, handed to :meth:`Samples.extend` in few calls.
+
+    Emitting per chunk (a topic's partitions, a group's partitions) through a batch gives the
+    same families, family order and row order as one :meth:`Samples.add` per row: a family
+    takes its place in ``out`` with its first rows, exactly where the first ``add`` would have
+    put it; later rows are held and appended when the batch is closed (``with`` block end).
+    Only use it for families nothing else adds to while the batch is open.
+    """
+
+    __slots__ = ("held", "out")
+
+    def __init__(self, out: Samples) -> None:
+        self.out = out
+        #: rows waiting for close(), per family already placed in ``out``
+        self.held: dict[MetricSpec, list[Row]] = {}
+
+    def extend(self, spec: MetricSpec, rows: list[Row]) -> None:
+        if not rows:
+            return
+        held = self.held.get(spec)
+        if held is not None:
+            held += rows
+            return
+        self.out.extend(spec, rows)
+        if spec in self.out.by_spec:  # placed (unless every row was dropped)
+            self.held[spec] = []
+
+    def extend_units(self, keys: Sequence[tuple[str, ...]], families: Iterable[tuple[MetricSpec, list[Row]]]) -> None:
+        """One chunk of per-unit families: ``keys`` are the units' label values in loop order,
+        ``families`` come in the order one unit would add them, their rows labelled with
+        ``keys`` entries.  A family new to ``out`` is placed as per-row adds over the units
+        would have placed it: by the first unit that has a row, then by that order."""
+        new = []
+        for spec, rows in families:
+            if rows:
+                held = self.held.get(spec)
+                if held is None:
+                    new.append((spec, rows))
+                else:
+                    held += rows
+        if len(new) > 1:
+            first = keys[0]
+            new.sort(key=lambda family: 0 if family[1][0][0] == first else keys.index(family[1][0][0]))  # stable
+        for spec, rows in new:
+            self.extend(spec, rows)
+
+    def close(self) -> None:
+        for spec, rows in self.held.items():
+            if rows:
+                self.out.extend(spec, rows)
+        self.held.clear()
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()  # also on an exception: what was gathered stays, as with add
