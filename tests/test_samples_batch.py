@@ -67,3 +67,10 @@ def test_extend_creates_no_family_without_a_kept_row() -> None:
     assert out.by_spec == {} and out.dropped == {"": 1}
     out.add(LATE, float("inf"), "t", "0")
     assert out.by_spec == {}  # what add does
+
+
+def test_extend_keeps_finite_values_whose_sum_overflows() -> None:
+    out = Samples()
+    out.extend(ALWAYS, [(("t", "0"), 1e308), (("t", "1"), 1e308), (("t", "2"), float("-inf"))])
+    assert out.by_spec[ALWAYS] == [(("t", "0"), 1e308), (("t", "1"), 1e308)]
+    assert out.dropped == {"": 1}
