@@ -103,3 +103,9 @@ class ClusterState:
             return None
         p = t.partitions[partition]
         return p if p.partition == partition else None
+
+    def partition_index(self) -> dict[tuple[str, int], Partition]:
+        """What :meth:`partition` finds, by (topic, partition id >= 0): one dict lookup each
+        for callers with many lookups (committed offsets: 25,000 per pass at 500 groups of 50
+        partitions).  Built anew per call, never cached: the state is mutable."""
+        return {(name, i): p for name, t in self.topics.items() for i, p in enumerate(t.partitions) if p.partition == i}
