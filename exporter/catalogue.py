@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+from types import TracebackType
 from typing import Literal
 
 PREFIX = "kafka_insight_"
@@ -133,6 +135,10 @@ def to_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
 @dataclass(frozen=True)
 class RenderedBlock:
     """Families rendered elsewhere (the Admin-API worker process renders its own families
@@ -202,23 +208,34 @@ class Samples:
 
         Rows are ``(label values, number)`` with label values already ``str`` and numbers
         plain ``int``/``float`` (values from outside go through :meth:`add`/:func:`to_float`).
-        One comprehension instead of a method call per row: ~3x cheaper per sample. NaN and
+        C-level passes instead of a method call per row: ~5x cheaper per sample. NaN and
         infinities are dropped and counted as in :meth:`add`; a wrong label count raises.
+        Like :meth:`add`, it creates the family only with its first kept row.
         """
-        width = len(spec.labels)
         rows = rows if isinstance(rows, list) else list(rows)
-        if any(len(labels) != width for labels, _ in rows):
-            bad = next(labels for labels, _ in rows if len(labels) != width)
+        if not rows:
+            return
+        # C-level map/zip/sum instead of per-row Python: ~0.1 us per row instead of ~0.5
+        labels = list(map(_first, rows))
+        width = len(spec.labels)
+        if set(map(len, labels)) != {width}:
+            bad = next(values for values in labels if len(values) != width)
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {bad!r}")
         try:
-            kept = [(labels, float(value)) for labels, value in rows]
+            numbers = list(map(float, map(_second, rows)))
         except (OverflowError, TypeError, ValueError):  # something unusual: the careful path
-            for labels, value in rows:
-                self.add(spec, value, *labels)
+            for values, value in rows:
+                self.add(spec, value, *values)
             return
-        finite = [row for row in kept if row[1] - row[1] == 0.0]
-        if len(finite) != len(kept):
-            self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(kept) - len(finite)
+        total = sum(numbers)
+        if total - total == 0.0:  # a NaN or an infinity among them makes the sum one too
+            finite = list(zip(labels, numbers, strict=True))
+        else:  # (or finite values too big to add up): check one by one
+            finite = [row for row in zip(labels, numbers, strict=True) if row[1] - row[1] == 0.0]
+            if len(finite) != len(numbers):
+                self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(numbers) - len(finite)
+        if not finite:
+            return  # as with add: no sample, no family (declare() is for that)
         existing = self.by_spec.get(spec)
         if existing is None:
             self.by_spec[spec] = finite
@@ -244,3 +261,67 @@ class Samples:
 
     def series_count(self) -> int:
         return sum(len(rows) for rows in self.by_spec.values()) + sum(b.series for b in self.blocks)
+
+
+#: one sample for :meth:`Samples.extend`: (label values, number)
+Row = tuple[tuple[str, ...], float | int]
+
+
+class Batch:
+    """Rows of hot families gathered over a loop, handed to :meth:`Samples.extend` in few calls.
+
+    Emitting per chunk (a topic's partitions, a group's partitions) through a batch gives the
+    same families, family order and row order as one :meth:`Samples.add` per row: a family
+    takes its place in ``out`` with its first rows, exactly where the first ``add`` would have
+    put it; later rows are held and appended when the batch is closed (``with`` block end).
+    Only use it for families nothing else adds to while the batch is open.
+    """
+
+    __slots__ = ("held", "out")
+
+    def __init__(self, out: Samples) -> None:
+        self.out = out
+        #: rows waiting for close(), per family already placed in ``out``
+        self.held: dict[MetricSpec, list[Row]] = {}
+
+    def extend(self, spec: MetricSpec, rows: list[Row]) -> None:
+        if not rows:
+            return
+        held = self.held.get(spec)
+        if held is not None:
+            held += rows
+            return
+        self.out.extend(spec, rows)
+        if spec in self.out.by_spec:  # placed (unless every row was dropped)
+            self.held[spec] = []
+
+    def extend_units(self, keys: Sequence[tuple[str, ...]], families: Iterable[tuple[MetricSpec, list[Row]]]) -> None:
+        """One chunk of per-unit families: ``keys`` are the units' label values in loop order,
+        ``families`` come in the order one unit would add them, their rows labelled with
+        ``keys`` entries.  A family new to ``out`` is placed as per-row adds over the units
+        would have placed it: by the first unit that has a row, then by that order."""
+        new = []
+        for spec, rows in families:
+            if rows:
+                held = self.held.get(spec)
+                if held is None:
+                    new.append((spec, rows))
+                else:
+                    held += rows
+        if len(new) > 1:
+            first = keys[0]
+            new.sort(key=lambda family: 0 if family[1][0][0] == first else keys.index(family[1][0][0]))  # stable
+        for spec, rows in new:
+            self.extend(spec, rows)
+
+    def close(self) -> None:
+        for spec, rows in self.held.items():
+            if rows:
+                self.out.extend(spec, rows)
+        self.held.clear()
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()  # also on an exception: what was gathered stays, as with add

@@ -122,3 +122,16 @@ def test_garbage_is_counted_in_self_metrics() -> None:
     assert m.value("kafka_insight_dropped_values_total", source="admin") == 2 * len(GARBAGE)
     assert m.series("kafka_insight_brokers") == []
     assert not any(math.isnan(v) for samples in m.samples.values() for _, v in samples)
+
+
+def test_committed_offsets_find_their_partition_when_the_metadata_has_a_gap() -> None:
+    """A partition missing from a metadata answer must not shift the others: partition 2
+    listed second is still partition 2, for lookups one by one and by index."""
+    two = Partition("t", 2, 1, [1], [1], 0, 30, 30)
+    state = ClusterState("c1", [Broker(1, "h", 9092, None)], {"t": Topic("t", False, [Partition("t", 0, 1, [1], [1], 0, 10, 10), two])}, {})
+    assert state.partition("t", 2) is two and state.partition("t", 1) is None and state.partition("t", -1) is None
+    assert state.partition_index()[("t", 2)] is two and ("t", 1) not in state.partition_index()
+    state.groups["g"] = ConsumerGroup("g", "STABLE", "CLASSIC", False, 1, [], {("t", 2): 25})
+    out = Samples()
+    emit_cluster(state, out)
+    assert out.get("kafka_insight_consumer_group_partition_lag", group="g", topic="t", partition="2") == 5

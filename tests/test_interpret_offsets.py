@@ -53,7 +53,7 @@ def test_committed_beyond_log_end_from_fixtures(state: str, beyond: int) -> None
     assert out.get("kafka_insight_consumer_group_offset_beyond_log_end_messages", **labels) == beyond
     other = {"group": "analytics-lagging", "topic": "durable", "partition": "1"}
     assert out.get("kafka_insight_consumer_group_offset_beyond_log_end", **other) == 0
-    assert out.get("kafka_insight_consumer_group_offset_beyond_log_end_messages", **other) == 0
+    assert out.get("kafka_insight_consumer_group_offset_beyond_log_end_messages", **other) is None  # only while > 0
     assert out.get("kafka_insight_cluster_committed_offsets_beyond_log_end") == 1
 
 
@@ -67,7 +67,7 @@ def test_committed_below_log_start_from_fixtures(state: str) -> None:
     assert out.get(below, group="audit-stale", topic="risky-rf2", partition="1") == 1
     assert out.get(below + "_messages", group="audit-stale", topic="risky-rf2", partition="1") == 6536
     assert out.get(below, group="audit-stale", topic="risky-rf2", partition="2") == 0
-    assert out.get(below + "_messages", group="audit-stale", topic="risky-rf2", partition="2") == 0
+    assert out.get(below + "_messages", group="audit-stale", topic="risky-rf2", partition="2") is None  # only while > 0
     assert out.get("kafka_insight_cluster_committed_offsets_below_log_start") == 2
     # caught-up groups are neither
     assert out.get(below, group="billing-caught-up", topic="unclean", partition="0") == 0
@@ -82,6 +82,16 @@ def test_flags_present_for_every_committed_partition() -> None:
     rows = next(rows for spec, rows in out if spec.name == "kafka_insight_consumer_group_offset_beyond_log_end")
     # live-tail 9, billing-caught-up 3, analytics-lagging 6, audit-stale 6, perf-consumer 6
     assert len(rows) == 30
+    # the distances only where they are not 0: analytics-lagging's durable-0 beyond the end,
+    # audit-stale's risky-rf2-0/1 below the start
+    distances = {spec.name: rows for spec, rows in out if spec.name.endswith(("_log_end_messages", "_log_start_messages"))}
+    assert distances == {
+        "kafka_insight_consumer_group_offset_beyond_log_end_messages": [(("analytics-lagging", "durable", "0"), 1_000_000.0)],
+        "kafka_insight_consumer_group_offset_below_log_start_messages": [
+            (("audit-stale", "risky-rf2", "0"), 6648.0),
+            (("audit-stale", "risky-rf2", "1"), 6536.0),
+        ],
+    }
 
 
 def test_group_status_from_fixtures() -> None:

@@ -194,6 +194,8 @@ def test_lost_data_signals_and_a_busy_consumer(real_kafka: RealKafka) -> None:
         assert m.value("kafka_insight_consumer_group_offset_below_log_start", **below) == 1
         assert m.value("kafka_insight_consumer_group_offset_below_log_start_messages", **below) == 40  # 50 - 10
         assert m.value("kafka_insight_consumer_group_offset_beyond_log_end", **below) == 0
+        assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **below) is None  # only while > 0
+        assert m.value("kafka_insight_consumer_group_offset_below_log_start_messages", **beyond) is None
         for t in threads:
             t.start()
         # a consumer committing after every message while a producer writes: never beyond the end

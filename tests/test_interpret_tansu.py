@@ -82,8 +82,9 @@ def test_beyond_log_end_is_flagged_with_the_distance(exporter: Exporter) -> None
     assert m.value("kafka_insight_consumer_group_offset_beyond_log_end", **AHEAD) == 1
     assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **AHEAD) == 15
     assert m.value("kafka_insight_consumer_group_offset_beyond_log_end", **BEHIND) == 0
-    assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **BEHIND) == 0
+    assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **BEHIND) is None  # only while > 0
     assert m.value("kafka_insight_consumer_group_offset_below_log_start", **BEHIND) == 0
+    assert m.value("kafka_insight_consumer_group_offset_below_log_start_messages", **BEHIND) is None
     assert m.value("kafka_insight_cluster_committed_offsets_beyond_log_end") == 1
     # Tansu lists no members: a group with lag and nobody consuming is stopped
     assert m.value("kafka_insight_consumer_group_status", group="interp-behind", status="stopped") == 1
@@ -116,7 +117,7 @@ def test_flags_follow_the_committed_offsets(exporter: Exporter) -> None:
     commit(exporter_bootstrap(exporter), "interp-ahead", 10)  # reset into range
     m = exporter.scrape()
     assert m.value("kafka_insight_consumer_group_offset_beyond_log_end", **AHEAD) == 0
-    assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **AHEAD) == 0
+    assert m.value("kafka_insight_consumer_group_offset_beyond_log_end_messages", **AHEAD) is None  # gone with the flag
     # 25 -> 10: the committed offset went backwards
     assert m.value("kafka_insight_consumer_group_status", group="interp-ahead", status="rewound") == 1
     assert m.value("kafka_insight_consumer_group_rewinds_total", group="interp-ahead") == 1

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples, metric
+from exporter.catalogue import Batch, Row, Samples, metric
 from exporter.model import ClusterState, ConfigValue, Partition, Topic
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ RISK_REASONS = ("single_copy_ack", "no_failure_tolerance", "unclean_election", "
 
 
 # -- pure computation -------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs ~1 us more, 10 ms a cycle at 10k partitions
 class PartitionDurability:
     topic: str
     partition: int
@@ -257,11 +258,22 @@ def partition_racks(replicas: Iterable[int], racks: dict[int, str | None]) -> tu
     return len(distinct), len(distinct) == 1 and unknown == 0
 
 
-def partition_durability(p: Partition, min_isr: int, racks: dict[int, str | None]) -> PartitionDurability:
+def partition_durability(
+    p: Partition, min_isr: int, racks: dict[int, str | None], rack_cache: dict[tuple[int, ...], tuple[int, bool]] | None = None
+) -> PartitionDurability:
+    """``rack_cache``: :func:`partition_racks` by replica list, for one ``racks`` (a cluster
+    has few distinct replica lists; one cache per cycle spares most of the work)."""
     effective = min(min_isr, len(p.replicas))
     offline = p.leader < 0
     headroom = None if offline else len(p.isr) - effective
-    n_racks, one_rack = partition_racks(p.replicas, racks)
+    if rack_cache is None:
+        n_racks, one_rack = partition_racks(p.replicas, racks)
+    else:
+        replicas = tuple(p.replicas)
+        found = rack_cache.get(replicas)
+        if found is None:
+            found = rack_cache[replicas] = partition_racks(replicas, racks)
+        n_racks, one_rack = found
     return PartitionDurability(
         topic=p.topic,
         partition=p.partition,
@@ -277,11 +289,17 @@ def partition_durability(p: Partition, min_isr: int, racks: dict[int, str | None
     )
 
 
-def topic_durability(topic: Topic, configs: dict[str, ConfigValue], racks: dict[int, str | None]) -> TopicDurability:
+def topic_durability(
+    topic: Topic,
+    configs: dict[str, ConfigValue],
+    racks: dict[int, str | None],
+    rack_cache: dict[tuple[int, ...], tuple[int, bool]] | None = None,
+) -> TopicDurability:
     """Everything P1 says about one topic, from its metadata and (last known) configs."""
     min_isr = _int_config(configs, "min.insync.replicas", DEFAULT_MIN_ISR)
     rf = topic.replication_factor
-    parts = [partition_durability(p, min_isr, racks) for p in topic.partitions]
+    cache = {} if rack_cache is None else rack_cache
+    parts = [partition_durability(p, min_isr, racks, cache) for p in topic.partitions]
     effective = min(min_isr, rf)
     risks = {
         "single_copy_ack": rf >= 2 and effective <= 1,
@@ -304,28 +322,40 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
     risk_counts = dict.fromkeys(RISK_REASONS, 0)
     for spec in (CLUSTER_RISK_TOPICS, DURABILITY_RISK):
         out.declare(spec)
-    for td in topics:
-        out.add(EFFECTIVE_MIN_ISR, td.effective_min_isr, td.topic)
-        for reason in RISK_REASONS:
-            flagged = td.risks[reason]
-            out.add(DURABILITY_RISK, 1 if flagged else 0, td.topic, reason)
-            risk_counts[reason] += flagged
-        for pd in td.partitions:
-            labels = (pd.topic, pd.partition)
-            if pd.headroom is not None:
-                out.add(ISR_HEADROOM, pd.headroom, *labels)
-            out.add(AT_MIN_ISR, 1 if pd.at_min else 0, *labels)
-            out.add(UNDER_MIN_ISR, 1 if pd.under_min else 0, *labels)
-            out.add(UNDER_REPLICATED, 1 if pd.under_replicated else 0, *labels)
-            out.add(OFFLINE, 1 if pd.offline else 0, *labels)
-            out.add(REPLICA_RACKS, pd.racks, *labels)
-            out.add(IN_ONE_RACK, 1 if pd.in_one_rack else 0, *labels)
-            counts["at_min"] += pd.at_min
-            counts["under_min"] += pd.under_min
-            counts["under_replicated"] += pd.under_replicated
-            counts["offline"] += pd.offline
-            counts["one_rack"] += pd.in_one_rack
-            counts["not_preferred"] += pd.leader_not_preferred
+    with Batch(out) as batch:  # per-partition families: one extend per topic, not an add per sample
+        for td in topics:
+            out.add(EFFECTIVE_MIN_ISR, td.effective_min_isr, td.topic)
+            risks = td.risks
+            batch.extend(DURABILITY_RISK, [((td.topic, reason), 1 if risks[reason] else 0) for reason in RISK_REASONS])
+            for reason in RISK_REASONS:
+                risk_counts[reason] += risks[reason]
+            parts = td.partitions
+            if not parts:
+                continue
+            labels = [(pd.topic, str(pd.partition)) for pd in parts]
+            rows = list(zip(labels, parts, strict=True))
+            flags: dict[str, list[Row]] = {
+                "at_min": [(k, 1 if pd.at_min else 0) for k, pd in rows],
+                "under_min": [(k, 1 if pd.under_min else 0) for k, pd in rows],
+                "under_replicated": [(k, 1 if pd.under_replicated else 0) for k, pd in rows],
+                "offline": [(k, 1 if pd.offline else 0) for k, pd in rows],
+                "one_rack": [(k, 1 if pd.in_one_rack else 0) for k, pd in rows],
+            }
+            batch.extend_units(
+                labels,
+                (
+                    (ISR_HEADROOM, [(k, pd.headroom) for k, pd in rows if pd.headroom is not None]),
+                    (AT_MIN_ISR, flags["at_min"]),
+                    (UNDER_MIN_ISR, flags["under_min"]),
+                    (UNDER_REPLICATED, flags["under_replicated"]),
+                    (OFFLINE, flags["offline"]),
+                    (REPLICA_RACKS, [(k, pd.racks) for k, pd in rows]),
+                    (IN_ONE_RACK, flags["one_rack"]),
+                ),
+            )
+            for name, flagged in flags.items():
+                counts[name] += sum(map(_value, flagged))
+            counts["not_preferred"] += sum(map(_not_preferred, parts))
     for reason in RISK_REASONS:
         out.add(CLUSTER_RISK_TOPICS, risk_counts[reason], reason)
     out.add(CLUSTER_AT_MIN, counts["at_min"])
@@ -334,6 +364,10 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
     out.add(CLUSTER_OFFLINE, counts["offline"])
     out.add(CLUSTER_ONE_RACK, counts["one_rack"])
     out.add(CLUSTER_NOT_PREFERRED, counts["not_preferred"])
+
+
+_value = itemgetter(1)
+_not_preferred = attrgetter("leader_not_preferred")
 
 
 # -- the stateful step -----------------------------------------------------------------
@@ -349,6 +383,7 @@ class DurabilityInterpreter:
             if broker.rack or broker.id not in self.racks:
                 self.racks[broker.id] = broker.rack
         result = []
+        rack_cache: dict[tuple[int, ...], tuple[int, bool]] = {}  # for this cycle's racks only
         for name, topic in state.topics.items():
             if configs_failed(state, name):
                 configs = self.configs.get(name)
@@ -356,7 +391,7 @@ class DurabilityInterpreter:
                     continue  # never seen its configs: no guessing of min ISR or unclean election
             else:
                 configs = self.configs[name] = topic.configs
-            result.append(topic_durability(topic, configs, self.racks))
+            result.append(topic_durability(topic, configs, self.racks, rack_cache))
         for gone in set(self.configs) - set(state.topics):
             del self.configs[gone]
         return result

@@ -3,7 +3,7 @@
 From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.History`:
 
 * committed offset beyond the log end / below the log start, per group and partition, with
-  the distance in messages.  The Admin source reads committed offsets *before* log end
+  the distance in messages (only while it is not 0).  The Admin source reads committed offsets *before* log end
   offsets in every cycle, so a group that commits between the two reads can only look
   behind, never beyond: a committed offset beyond the log end is real (acknowledged data
   vanished, or someone set the offset by hand);
@@ -19,11 +19,12 @@ From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.Histo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from exporter.catalogue import Samples, metric
+from exporter.catalogue import Batch, Row, Samples, metric
 from exporter.interpret.history import CommitHistory, History
-from exporter.model import ClusterState, ConsumerGroup, Topic
+from exporter.model import ClusterState, ConsumerGroup, Partition, Topic
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
@@ -55,10 +56,12 @@ BEYOND_END = metric(
 BEYOND_END_MESSAGES = metric(
     "kafka_insight_consumer_group_offset_beyond_log_end_messages",
     "gauge",
-    """Committed offset - log end offset when the committed offset is beyond the log end
-    (0 otherwise): at least this many acknowledged messages that the group had consumed
-    no longer exist, and offsets that new messages take will not be read by the group
-    until it is reset.""",
+    """Committed offset - log end offset, present only while the committed offset is
+    beyond the log end (absent otherwise; the 0/1
+    kafka_insight_consumer_group_offset_beyond_log_end is there for every group partition
+    with a known log end): at least this many acknowledged messages that the group had
+    consumed no longer exist, and offsets that new messages take will not be read by the
+    group until it is reset.""",
     ("group", "topic", "partition"),
     source=SRC,
 )
@@ -75,8 +78,10 @@ BELOW_START = metric(
 BELOW_START_MESSAGES = metric(
     "kafka_insight_consumer_group_offset_below_log_start_messages",
     "gauge",
-    """Log start offset - committed offset when the committed offset is below the log
-    start (0 otherwise): messages deleted before the group read them (offsets; on
+    """Log start offset - committed offset, present only while the committed offset is
+    below the log start (absent otherwise; the 0/1
+    kafka_insight_consumer_group_offset_below_log_start is there for every group partition
+    with a known log start): messages deleted before the group read them (offsets; on
     compacted topics an upper bound). kafka-consumer-groups.sh counts these as lag.""",
     ("group", "topic", "partition"),
     source=SRC,
@@ -261,12 +266,15 @@ def update_partitions(state: ClusterState, history: History, now: float) -> list
     """Feed this cycle's log end offsets into the history; report regressions."""
     seen: set[tuple[str, int]] = set()
     facts = []
+    known = history.partitions
     for topic in state.topics.values():
         topic_id = topic.topic_id
         for p in topic.partitions:
             key = (p.topic, p.partition)
             seen.add(key)
-            ph = history.partition(p.topic, p.partition, topic_id)
+            ph = known.get(key)
+            if ph is None or ph.topic_id != topic_id:  # new, re-created or first topic id: the full rules
+                ph = history.partition(p.topic, p.partition, topic_id)
             regressed = 0
             if p.log_end_offset is not None:
                 regressed = ph.observe(now, p.log_end_offset)
@@ -278,38 +286,50 @@ def update_partitions(state: ClusterState, history: History, now: float) -> list
     return facts
 
 
-def group_facts(state: ClusterState, group: ConsumerGroup, history: History, now: float, settings: OffsetSettings) -> GroupFacts:
-    facts = GroupFacts(group.group_id, "ok")
-    for (topic, pid), committed in sorted(group.committed.items()):
-        part = state.partition(topic, pid)
+def group_facts(
+    state: ClusterState,
+    group: ConsumerGroup,
+    history: History,
+    now: float,
+    settings: OffsetSettings,
+    index: dict[tuple[str, int], Partition] | None = None,
+) -> GroupFacts:
+    """``index``: ``state.partition_index()``, built once for all groups of a cycle."""
+    gid = group.group_id
+    facts = GroupFacts(gid, "ok")
+    append = facts.partitions.append
+    commits, partitions = history.commits, history.partitions
+    for key, committed in sorted(group.committed.items()):
+        part = index.get(key) if index is not None else state.partition(*key)
         if part is None:
             continue  # topic filtered out or deleted
-        key = (group.group_id, topic, pid)
-        ch = history.commits.get(key)
+        topic, pid = key
+        ckey = (gid, topic, pid)
+        ch = commits.get(ckey)
         rewound = False
         if ch is None:
-            ch = history.commits[key] = CommitHistory(committed, now)
+            ch = commits[ckey] = CommitHistory(committed, now)
         elif committed != ch.offset:
             rewound = committed < ch.offset
             ch.offset, ch.since = committed, now
         leo, start = part.log_end_offset, part.log_start_offset
-        lag = None if leo is None else max(0, leo - committed)
+        lag = None if leo is None else (leo - committed if leo > committed else 0)
         lag_seconds = None
         if lag == 0:
             lag_seconds = 0.0
         elif lag is not None:
-            ph = history.partitions.get((topic, pid))
+            ph = partitions.get(key)
             when = ph.time_at(committed) if ph is not None else None
             lag_seconds = None if when is None else max(0.0, now - when[0])
-        facts.partitions.append(
+        append(
             GroupPartitionFacts(
                 topic,
                 pid,
                 committed,
                 lag,
                 lag_seconds,
-                None if leo is None else max(0, committed - leo),
-                None if start is None else max(0, start - committed),
+                None if leo is None else (committed - leo if committed > leo else 0),
+                None if start is None else (start - committed if start > committed else 0),
                 rewound,
                 now - ch.since,
             )
@@ -336,13 +356,18 @@ def group_status(group: ConsumerGroup, facts: GroupFacts, settings: OffsetSettin
 def analyse(state: ClusterState, history: History, now: float, settings: OffsetSettings) -> OffsetFacts:
     """One cycle: update the history with ``state`` observed at ``now``; return the facts."""
     partitions = update_partitions(state, history, now)
-    groups = [group_facts(state, g, history, now, settings) for g in state.groups.values()]
+    index = state.partition_index() if any(g.committed for g in state.groups.values()) else None
+    groups = [group_facts(state, g, history, now, settings, index) for g in state.groups.values()]
     if not groups_incomplete(state):
         # forget groups and partitions that are gone; keep them while the listing failed,
-        # so a transient error does not restart stalled timers or reset rewind counters
-        seen = {(g.group, p.topic, p.partition) for g in groups for p in g.partitions}
-        for gone in set(history.commits) - seen:
-            del history.commits[gone]
+        # so a transient error does not restart stalled timers or reset rewind counters.
+        # Every fact's key is in history.commits (group_facts puts it there), one key per
+        # fact while group ids differ: same count, nothing is gone (spares a 50k-key set)
+        facts_count = sum(len(g.partitions) for g in groups)
+        if facts_count != len(history.commits) or len({g.group for g in groups}) != len(groups):
+            seen = {(g.group, p.topic, p.partition) for g in groups for p in g.partitions}
+            for gone in set(history.commits) - seen:
+                del history.commits[gone]
         for gone_group in set(history.rewinds) - {g.group for g in groups}:
             del history.rewinds[gone_group]
     for g in groups:
@@ -366,35 +391,49 @@ def _config(topic: Topic, key: str) -> str | None:
 
 
 def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
-    for spec in (BEYOND_END, BELOW_START, GROUP_STATUS, REGRESSIONS):
+    for spec in (BEYOND_END, BEYOND_END_MESSAGES, BELOW_START, BELOW_START_MESSAGES, GROUP_STATUS, REGRESSIONS):
         out.declare(spec)
-    for pf in facts.partitions:
-        out.add(REGRESSIONS, pf.regressions, pf.topic, pf.partition)
-        out.add(REGRESSED_MESSAGES, pf.regressed_messages, pf.topic, pf.partition)
+    parts = facts.partitions
+    keys = [(pf.topic, str(pf.partition)) for pf in parts]
+    out.extend(REGRESSIONS, [(k, pf.regressions) for k, pf in zip(keys, parts, strict=True)])
+    out.extend(REGRESSED_MESSAGES, [(k, pf.regressed_messages) for k, pf in zip(keys, parts, strict=True)])
     out.add(CLUSTER_REGRESSIONS, facts.regressions_total)
-    for topic, forced in facts.flush_forced.items():
-        out.add(FLUSH_FORCED, 1 if forced else 0, topic)
+    out.extend(FLUSH_FORCED, [((topic,), 1 if forced else 0) for topic, forced in facts.flush_forced.items()])
     beyond = below = 0
-    for g in facts.groups:
-        for p in g.partitions:
-            labels = (g.group, p.topic, p.partition)
-            if p.beyond_by is not None:
-                out.add(BEYOND_END, 1 if p.beyond_by > 0 else 0, *labels)
-                out.add(BEYOND_END_MESSAGES, p.beyond_by, *labels)
-                beyond += p.beyond_by > 0
-            if p.below_by is not None:
-                out.add(BELOW_START, 1 if p.below_by > 0 else 0, *labels)
-                out.add(BELOW_START_MESSAGES, p.below_by, *labels)
-                below += p.below_by > 0
-            if p.lag_seconds is not None:
-                out.add(LAG_SECONDS, p.lag_seconds, *labels)
-        if g.lag_seconds is not None:
-            out.add(GROUP_LAG_SECONDS, g.lag_seconds, g.group)
-        for status in GROUP_STATUSES:
-            out.add(GROUP_STATUS, 1 if g.status == status else 0, g.group, status)
-        out.add(GROUP_REWINDS, history.rewinds.get(g.group, 0), g.group)
+    with Batch(out) as batch:  # per-partition families: one extend per group, not an add per sample
+        for g in facts.groups:
+            gid = g.group
+            gps = g.partitions
+            labels = [(gid, p.topic, str(p.partition)) for p in gps]
+            rows = list(zip(labels, gps, strict=True))
+            # the 0/1 flags for every group partition whose log end/start is known; the
+            # distances only where they are not 0 (50,000 zeros at 500 groups otherwise)
+            beyond_flags: list[Row] = [(k, 1 if p.beyond_by > 0 else 0) for k, p in rows if p.beyond_by is not None]
+            below_flags: list[Row] = [(k, 1 if p.below_by > 0 else 0) for k, p in rows if p.below_by is not None]
+            beyond_by: list[Row] = [(k, p.beyond_by) for k, p in rows if p.beyond_by]
+            below_by: list[Row] = [(k, p.below_by) for k, p in rows if p.below_by]
+            lag_seconds: list[Row] = [(k, p.lag_seconds) for k, p in rows if p.lag_seconds is not None]
+            beyond += len(beyond_by)
+            below += len(below_by)
+            batch.extend_units(
+                labels,
+                (
+                    (BEYOND_END, beyond_flags),
+                    (BEYOND_END_MESSAGES, beyond_by),
+                    (BELOW_START, below_flags),
+                    (BELOW_START_MESSAGES, below_by),
+                    (LAG_SECONDS, lag_seconds),
+                ),
+            )
+            if lag_seconds:  # GroupFacts.lag_seconds, from the rows at hand
+                out.add(GROUP_LAG_SECONDS, max(map(_value, lag_seconds)), gid)
+            batch.extend(GROUP_STATUS, [((gid, status), 1 if g.status == status else 0) for status in GROUP_STATUSES])
+            out.add(GROUP_REWINDS, history.rewinds.get(gid, 0), gid)
     out.add(CLUSTER_BEYOND_END, beyond)
     out.add(CLUSTER_BELOW_START, below)
+
+
+_value = itemgetter(1)
 
 
 class OffsetsInterpreter:

@@ -14,12 +14,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
-from exporter.catalogue import RenderedBlock, Samples, metric, to_float
+from exporter.catalogue import Batch, RenderedBlock, Row, Samples, metric, to_float
 from exporter.config import Config, redact, scrub
 from exporter.model import (
     GROUP_STATES,
@@ -551,24 +553,40 @@ def emit_cluster(state: ClusterState, out: Samples) -> None:
     out.add(BROKERS, len(state.brokers))
     for b in state.brokers:
         out.add(BROKER_INFO, 1, b.id, b.host, b.port, b.rack or "")
-    for topic in state.topics.values():
-        name = topic.name
-        out.add(TOPIC_PARTITIONS, len(topic.partitions), name)
-        out.add(TOPIC_REPLICATION_FACTOR, topic.replication_factor, name)
-        _emit_configs(topic, out)
-        for p in topic.partitions:
-            pid = p.partition
-            out.add(PARTITION_LEADER, p.leader, name, pid)
-            out.add(PARTITION_LEADER_PREFERRED, 1 if p.leader >= 0 and p.leader == p.preferred_leader else 0, name, pid)
-            out.add(PARTITION_REPLICAS, len(p.replicas), name, pid)
-            out.add(PARTITION_ISR, len(p.isr), name, pid)
-            if p.log_start_offset is not None:
-                out.add(PARTITION_LOG_START, p.log_start_offset, name, pid)
-            if p.log_end_offset is not None:
-                out.add(PARTITION_LOG_END, p.log_end_offset, name, pid)
-                if p.last_stable_offset is not None and p.last_stable_offset != p.log_end_offset:
-                    out.add(PARTITION_LAST_STABLE, p.last_stable_offset, name, pid)
+    with Batch(out) as batch:  # per-partition families: one extend per topic, not an add per sample
+        for topic in state.topics.values():
+            name = topic.name
+            out.add(TOPIC_PARTITIONS, len(topic.partitions), name)
+            out.add(TOPIC_REPLICATION_FACTOR, topic.replication_factor, name)
+            _emit_configs(topic, out)
+            if topic.partitions:
+                _emit_partitions(name, topic.partitions, batch)
     _emit_groups(state, out)
+
+
+def _emit_partitions(name: str, parts: list[Partition], batch: Batch) -> None:
+    keys = [(name, str(p.partition)) for p in parts]
+    rows = list(zip(keys, parts, strict=True))
+    batch.extend_units(
+        keys,
+        (
+            (PARTITION_LEADER, [(k, p.leader) for k, p in rows]),
+            # preferred: the first replica (Partition.preferred_leader), and a leader at all
+            (PARTITION_LEADER_PREFERRED, [(k, 1 if p.leader >= 0 and p.replicas and p.leader == p.replicas[0] else 0) for k, p in rows]),
+            (PARTITION_REPLICAS, [(k, len(p.replicas)) for k, p in rows]),
+            (PARTITION_ISR, [(k, len(p.isr)) for k, p in rows]),
+            (PARTITION_LOG_START, [(k, p.log_start_offset) for k, p in rows if p.log_start_offset is not None]),
+            (PARTITION_LOG_END, [(k, p.log_end_offset) for k, p in rows if p.log_end_offset is not None]),
+            (
+                PARTITION_LAST_STABLE,
+                [
+                    (k, p.last_stable_offset)
+                    for k, p in rows
+                    if p.log_end_offset is not None and p.last_stable_offset is not None and p.last_stable_offset != p.log_end_offset
+                ],
+            ),
+        ),
+    )
 
 
 def _emit_configs(topic: Topic, out: Samples) -> None:
@@ -592,32 +610,45 @@ def _emit_configs(topic: Topic, out: Samples) -> None:
 
 
 def _emit_groups(state: ClusterState, out: Samples) -> None:
-    for group in state.groups.values():
-        gid = group.group_id
-        for s in GROUP_STATES:
-            out.add(GROUP_STATE, 1 if group.state == s else 0, gid, s)
-        out.add(
-            GROUP_INFO,
-            1,
-            gid,
-            group.type,
-            "true" if group.simple else "false",
-            "" if group.coordinator_id is None else group.coordinator_id,
-        )
-        out.add(GROUP_MEMBERS, len(group.members), gid)
-        total = 0
-        per_topic: dict[str, int] = {}
-        for (topic, pid), committed in sorted(group.committed.items()):
-            part = state.partition(topic, pid)
-            if part is None:
-                continue  # topic filtered out or deleted: no lag without its log end
-            out.add(GROUP_COMMITTED, committed, gid, topic, pid)
-            if part.log_end_offset is None:
-                continue
-            lag = max(0, part.log_end_offset - committed)
-            out.add(GROUP_PARTITION_LAG, lag, gid, topic, pid)
-            per_topic[topic] = per_topic.get(topic, 0) + lag
-            total += lag
-        for topic, lag in per_topic.items():
-            out.add(GROUP_TOPIC_LAG, lag, gid, topic)
-        out.add(GROUP_LAG, total, gid)
+    index = state.partition_index() if any(g.committed for g in state.groups.values()) else {}
+    with Batch(out) as batch:  # per-partition families: one extend per group, not an add per sample
+        for group in state.groups.values():
+            gid = group.group_id
+            batch.extend(GROUP_STATE, [((gid, s), 1 if group.state == s else 0) for s in GROUP_STATES])
+            out.add(
+                GROUP_INFO,
+                1,
+                gid,
+                group.type,
+                "true" if group.simple else "false",
+                "" if group.coordinator_id is None else group.coordinator_id,
+            )
+            out.add(GROUP_MEMBERS, len(group.members), gid)
+            # offsets on partitions the state does not have (topic filtered out or deleted) are left out
+            found = [(key, committed, part) for key, committed in sorted(group.committed.items()) if (part := index.get(key)) is not None]
+            keys = [(gid, topic, str(pid)) for (topic, pid), _, _ in found]
+            lags: list[Row] = [
+                (k, leo - committed if leo > committed else 0)  # never below 0
+                for k, (_, committed, part) in zip(keys, found, strict=True)
+                if (leo := part.log_end_offset) is not None
+            ]
+            batch.extend_units(
+                keys,
+                (
+                    (GROUP_COMMITTED, [(k, committed) for k, (_, committed, _) in zip(keys, found, strict=True)]),
+                    (GROUP_PARTITION_LAG, lags),
+                ),
+            )
+            # lags are sorted by (topic, partition): one run per topic
+            batch.extend(
+                GROUP_TOPIC_LAG,
+                [((gid, topic), sum(map(_value, run))) for topic, run in groupby(lags, key=_topic_of)],
+            )
+            out.add(GROUP_LAG, sum(map(_value, lags)), gid)
+
+
+_value = itemgetter(1)
+
+
+def _topic_of(row: Row) -> str:
+    return row[0][1]
