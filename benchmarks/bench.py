@@ -617,10 +617,13 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         scrapes = scrape_latency(exp, args.scrapes, args.busy_cycles)
         log(f"[main] scrapes {scrapes}")
         mem: list[float] = []
+        by_process: list[dict[str, float]] = []
         t_mem = time.perf_counter()
         for i in range(args.memory_cycles):
             r = exp.cycle()
             mem.append(round(r["rss_mb"], 1))
+            if i % 10 == 0 or i == args.memory_cycles - 1:
+                by_process.append(r["rss_mb_by_process"])
             if (i + 1) % 25 == 0:
                 log(f"[main] memory cycle {i + 1}/{args.memory_cycles}: rss {r['rss_mb']:.1f} MB")
         mem_secs = time.perf_counter() - t_mem
@@ -665,6 +668,7 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
             "growth_mb": round(growth, 1),
             "peak_rss_mb": round(final["peak_rss_mb"], 1),
             "rss_mb_every_10": mem[::10],
+            "rss_mb_by_process_every_10": by_process,
         },
         "loadavg": loadavg(),
     }
