@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: lengths of the status JSON, the plain text (not sent) and the gzipped text, then the series
 HEADER = struct.Struct("!QQQQ")
+#: seconds the serving process may take to read and acknowledge one exposition
+PUBLISH_TIMEOUT = 30.0
 #: length of the JSON arguments the serving process reads first
 ARGS = struct.Struct("!Q")
 
@@ -177,6 +179,7 @@ class IsolatedServer:
     def _spawn(self) -> None:
         self._spawned = time.monotonic()
         ours, theirs = socket.socketpair()
+        ours.settimeout(PUBLISH_TIMEOUT)
         try:
             process = ChildProcess(__name__, [self._bound.socket.fileno(), theirs.fileno()])
         finally:
@@ -219,6 +222,11 @@ class IsolatedServer:
                 channel.sendall(header + raw_status)
                 channel.sendall(exposition.gzipped)
                 acked = channel.recv(1) == b"\x01"
+            except TimeoutError:  # alive but wedged: replace it (the watcher restarts it)
+                log.warning("the serving process did not take the exposition within %g s; restarting it", PUBLISH_TIMEOUT)
+                if self._process is not None:
+                    self._process.kill()
+                continue
             except OSError as exc:  # the child died: the watcher restarts it and republishes
                 log.debug("publishing to the serving process failed: %s", exc)
                 continue

@@ -155,3 +155,25 @@ def test_serving_process_exits_with_its_parent(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_wedged_serving_process_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter import serving
+
+    monkeypatch.setattr(serving, "PUBLISH_TIMEOUT", 1.0)
+    collector = Collector([SlowSource("steady", 0)], timeout=5)
+    server = IsolatedServer(collector, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        collector.collect_once()
+        assert server.wait_published(1, 20)
+        wedged = server.pid
+        assert wedged is not None
+        os.kill(wedged, signal.SIGSTOP)  # alive, but never reads again
+        collector.collect_once()
+        _until("the wedged process is replaced", lambda: server.restarts == 1 and server.pid != wedged)
+        assert server.wait_published(2, 20)
+        assert _published(url, collector)
+    finally:
+        server.shutdown()
+        collector.stop()
