@@ -106,3 +106,32 @@ def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) 
     for name in ("kafka_insight_partition_log_end_offset", "kafka_insight_consumer_group_lag", "kafka_insight_topic_partitions"):
         assert sorted(map(str, worker.series(name))) == sorted(map(str, here.series(name)))
     assert worker.value("kafka_insight_exposed_series") == here.value("kafka_insight_exposed_series") > 20
+
+
+def test_worker_is_renewed_once_many_partitions_came_and_went(
+    cluster: str, source: AdminSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    from exporter.sources import admin_worker
+
+    monkeypatch.setattr(admin_worker, "RENEW_AFTER_CHURNED_PARTITIONS", 2)
+    worker = source._worker
+    assert worker is not None
+
+    def pid() -> int:
+        assert worker._process is not None
+        return worker._process.pid
+
+    source.collect()
+    first = pid()
+    create_topic(cluster, "churn-gone", partitions=4)
+    assert "churn-gone" in source.collect().topics and pid() == first
+    admin = AdminClient({"bootstrap.servers": cluster})
+    for future in admin.delete_topics(["churn-gone"], request_timeout=10).values():
+        future.result()
+    state = source.collect()  # 4 partitions gone > max(2, the 3 left): renew before the next cycle
+    assert "churn-gone" not in state.topics and pid() == first
+    state = source.collect()
+    assert pid() != first and TOPIC in state.topics
+    assert source._worker is not None and source._worker.block(10) is not None  # the new worker renders too
