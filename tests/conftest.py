@@ -11,15 +11,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from exporter import config
@@ -74,33 +76,55 @@ def create_topic(
                 raise
 
 
+#: one attempt of commit_offsets, in a process of its own
+_COMMIT_ONCE = """
+import json, sys
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+bootstrap, group, offsets = sys.argv[1], sys.argv[2], [tuple(x) for x in json.loads(sys.argv[3])]
+quiet = {"log_level": 0}
+admin = AdminClient({"bootstrap.servers": bootstrap, **quiet})
+tps = [TopicPartition(t, p, o) for t, p, o in offsets]
+admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=10)[group].result()
+# read back with a consumer, not Admin list_consumer_group_offsets: that one can crash the
+# process in librdkafka on NOT_COORDINATOR (see exporter/sources/admin_worker.py)
+reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **quiet})
+try:
+    got = reader.committed([TopicPartition(t, p) for t, p, _ in offsets], timeout=10)
+finally:
+    reader.close()
+seen = {(tp.topic, tp.partition): tp.offset for tp in got}
+sys.exit(0 if all(seen.get((t, p)) == o for t, p, o in offsets) else 3)
+"""
+
+
 def commit_offsets(bootstrap: str, group: str, offsets: dict[tuple[str, int], int], timeout: float = 30) -> None:
     """Commit offsets for ``group`` and wait until the coordinator serves them back.
 
     On a fresh real cluster the first commit can race the creation of __consumer_offsets
     (seen: a commit that reported success and was not there afterwards), so verify and retry.
+    Each attempt runs in a process of its own: librdkafka 2.16 was seen to abort the whole
+    process inside alter_consumer_group_offsets on a freshly started cluster, which killed
+    the test run.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+    payload = json.dumps([[t, p, o] for (t, p), o in offsets.items()])
     deadline = time.monotonic() + timeout
+    last = ""
     while True:
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=10)[group].result()
-            # read back with a consumer, not Admin list_consumer_group_offsets: that one can
-            # crash the process in librdkafka on NOT_COORDINATOR (see sources/admin_worker.py)
-            reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **QUIET})
-            try:
-                got = reader.committed([TopicPartition(t, p) for (t, p) in offsets], timeout=10)
-            finally:
-                reader.close()
-            seen = {(tp.topic, tp.partition): tp.offset for tp in got}
-            if all(seen.get(key) == offset for key, offset in offsets.items()):
+            done = subprocess.run(
+                [sys.executable, "-c", _COMMIT_ONCE, bootstrap, group, payload],
+                capture_output=True,
+                text=True,
+                timeout=max(5.0, deadline - time.monotonic() + 5),
+            )
+            if done.returncode == 0:
                 return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
+            last = f"exit status {done.returncode}: {done.stderr.strip()[-300:]}"
+        except subprocess.TimeoutExpired:
+            last = "timed out"
         if time.monotonic() > deadline:
-            raise TimeoutError(f"offsets of group {group} did not stick")
+            raise TimeoutError(f"offsets of group {group} did not stick ({last})")
         time.sleep(0.5)
 
 
