@@ -362,7 +362,7 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
 
     from exporter import config
     from exporter.app import build_collector
-    from exporter.serving import serve_isolated
+    from exporter.serving import IsolatedServer
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("librdkafka").setLevel(logging.ERROR)
@@ -379,7 +379,7 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
     collector = build_collector(cfg)
     if not interpret:  # the Admin-API families only: what the source and render cost alone
         collector.interpreters.clear()
-    server = serve_isolated(collector, "127.0.0.1", port)  # as the command line serves
+    server = IsolatedServer(collector, "127.0.0.1", port)  # as the command line serves
     print(json.dumps({"ready": True, "serving_pid": server.pid}), flush=True)
     for line in sys.stdin:
         if line.strip() != "cycle":

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     from exporter.app import build_collector
-    from exporter.serving import serve_isolated
+    from exporter.serving import IsolatedServer
 
     log = logging.getLogger(PROG)
     stop = threading.Event()
@@ -108,7 +108,7 @@ def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     try:
         # /metrics is served by a process of its own (exporter/serving.py): a scrape
         # never waits for the GIL of a running collection
-        server = serve_isolated(
+        server = IsolatedServer(
             collector,
             cfg.listen_host,
             cfg.listen_port,

@@ -284,16 +284,5 @@ class IsolatedServer:
         self._bound.server_close()
 
 
-def serve_isolated(
-    collector: Collector,
-    host: str,
-    port: int,
-    title: str = "",
-    web_config_file: str = "",
-    probes_without_auth: bool = False,
-) -> IsolatedServer:
-    return IsolatedServer(collector, host, port, title, web_config_file, probes_without_auth)
-
-
 if __name__ == "__main__":
     main(sys.argv)
