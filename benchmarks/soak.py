@@ -14,8 +14,8 @@ name is new.  Every ``--restart-every`` cycles the broker is killed for a few cy
 started again on the same port (Tansu keeps data in memory, so the working set is
 rebuilt), which exercises the failure paths: timeouts, Admin-client re-creation.
 
-It samples the exporter process's RSS, open file descriptors and threads from /proc every
-cycle, prints them over time, and compares the middle third with the last third (the first
+It samples the RSS, open file descriptors and threads of the exporter's processes (the
+daemon, its Admin-API worker and its serving process, summed) from /proc every cycle, prints them over time, and compares the middle third with the last third (the first
 third is warm-up: allocator arenas, caches and the working set filling).  Verdict: stable
 when RSS grows by less than --rss-tolerance-mb between those thirds and fds/threads do not
 trend upwards.
@@ -60,10 +60,20 @@ class Sample:
 
 
 def proc_status(pid: int) -> tuple[float, int, int]:
-    text = Path(f"/proc/{pid}/status").read_text()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
-    threads = int(re.search(r"Threads:\s+(\d+)", text).group(1))  # type: ignore[union-attr]
-    return rss, len(os.listdir(f"/proc/{pid}/fd")), threads
+    """RSS, fds and threads summed over the exporter and its children (the Admin-API
+    worker and the serving process)."""
+    from bench import child_pids
+
+    rss, fds, threads = 0.0, 0, 0
+    for p in [pid, *child_pids(pid)]:
+        try:
+            text = Path(f"/proc/{p}/status").read_text()
+            fds += len(os.listdir(f"/proc/{p}/fd"))
+        except OSError:  # a child that just exited (a renewed worker)
+            continue
+        rss += int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+        threads += int(re.search(r"Threads:\s+(\d+)", text).group(1))  # type: ignore[union-attr]
+    return rss, fds, threads
 
 
 LAST_BODY = {"text": ""}
