@@ -135,8 +135,9 @@ def to_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-_first = itemgetter(0)
-_second = itemgetter(1)
+#: the label values and the number of a sample row ``(labels, value)`` (Samples, Row)
+row_labels = itemgetter(0)
+row_value = itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -216,13 +217,13 @@ class Samples:
         if not rows:
             return
         # C-level map/zip/sum instead of per-row Python: ~0.1 us per row instead of ~0.5
-        labels = list(map(_first, rows))
+        labels = list(map(row_labels, rows))
         width = len(spec.labels)
         if set(map(len, labels)) != {width}:
             bad = next(values for values in labels if len(values) != width)
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {bad!r}")
         try:
-            numbers = list(map(float, map(_second, rows)))
+            numbers = list(map(float, map(row_value, rows)))
         except (OverflowError, TypeError, ValueError):  # something unusual: the careful path
             for values, value in rows:
                 self.add(spec, value, *values)

@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.catalogue import Samples
+from exporter.catalogue import Samples, row_labels, row_value
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: gzip level of the pre-compressed body
@@ -197,7 +197,7 @@ def _family(prefix: str, rows: list[tuple[tuple[str, ...], float]], pick: Any, e
     parts = []
     for i in range(0, len(rows), RENDER_SLICE):
         part = rows[i : i + RENDER_SLICE]
-        label_rows: Iterable[Any] = map(_first, part)
+        label_rows: Iterable[Any] = map(row_labels, part)
         if escape:
             label_rows = map(_escape_row, label_rows)
         if pick is not None:
@@ -208,11 +208,7 @@ def _family(prefix: str, rows: list[tuple[tuple[str, ...], float]], pick: Any, e
 
 def _values(rows: list[tuple[tuple[str, ...], float]]) -> Iterator[str]:
     # repr() is Go's format below 1e6; bigger values may need Go's exponent form
-    return map(repr if max(map(_second, rows)) < 1e6 else _number, map(_second, rows))
-
-
-_first = itemgetter(0)
-_second = itemgetter(1)
+    return map(repr if max(map(row_value, rows)) < 1e6 else _number, map(row_value, rows))
 
 
 def _escape_row(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Batch, Row, Samples, metric
+from exporter.catalogue import Batch, Row, Samples, metric, row_value
 from exporter.model import ClusterState, ConfigValue, Partition, Topic
 
 if TYPE_CHECKING:
@@ -354,7 +354,7 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
                 ),
             )
             for name, flagged in flags.items():
-                counts[name] += sum(map(_value, flagged))
+                counts[name] += sum(map(row_value, flagged))
             counts["not_preferred"] += sum(map(_not_preferred, parts))
     for reason in RISK_REASONS:
         out.add(CLUSTER_RISK_TOPICS, risk_counts[reason], reason)
@@ -366,7 +366,6 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
     out.add(CLUSTER_NOT_PREFERRED, counts["not_preferred"])
 
 
-_value = itemgetter(1)
 _not_preferred = attrgetter("leader_not_preferred")
 
 

@@ -19,7 +19,6 @@ From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.Histo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Batch, Row, Samples, metric
@@ -425,15 +424,13 @@ def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
                     (LAG_SECONDS, lag_seconds),
                 ),
             )
-            if lag_seconds:  # GroupFacts.lag_seconds, from the rows at hand
-                out.add(GROUP_LAG_SECONDS, max(map(_value, lag_seconds)), gid)
+            group_lag = g.lag_seconds
+            if group_lag is not None:
+                out.add(GROUP_LAG_SECONDS, group_lag, gid)
             batch.extend(GROUP_STATUS, [((gid, status), 1 if g.status == status else 0) for status in GROUP_STATUSES])
             out.add(GROUP_REWINDS, history.rewinds.get(gid, 0), gid)
     out.add(CLUSTER_BEYOND_END, beyond)
     out.add(CLUSTER_BELOW_START, below)
-
-
-_value = itemgetter(1)
 
 
 class OffsetsInterpreter:

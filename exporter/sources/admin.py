@@ -15,13 +15,12 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from itertools import groupby
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
-from exporter.catalogue import Batch, RenderedBlock, Row, Samples, metric, to_float
+from exporter.catalogue import Batch, RenderedBlock, Row, Samples, metric, row_value, to_float
 from exporter.config import Config, redact, scrub
 from exporter.model import (
     GROUP_STATES,
@@ -642,12 +641,9 @@ def _emit_groups(state: ClusterState, out: Samples) -> None:
             # lags are sorted by (topic, partition): one run per topic
             batch.extend(
                 GROUP_TOPIC_LAG,
-                [((gid, topic), sum(map(_value, run))) for topic, run in groupby(lags, key=_topic_of)],
+                [((gid, topic), sum(map(row_value, run))) for topic, run in groupby(lags, key=_topic_of)],
             )
-            out.add(GROUP_LAG, sum(map(_value, lags)), gid)
-
-
-_value = itemgetter(1)
+            out.add(GROUP_LAG, sum(map(row_value, lags)), gid)
 
 
 def _topic_of(row: Row) -> str:
