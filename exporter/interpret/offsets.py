@@ -265,15 +265,12 @@ def update_partitions(state: ClusterState, history: History, now: float) -> list
     """Feed this cycle's log end offsets into the history; report regressions."""
     seen: set[tuple[str, int]] = set()
     facts = []
-    known = history.partitions
     for topic in state.topics.values():
         topic_id = topic.topic_id
         for p in topic.partitions:
             key = (p.topic, p.partition)
             seen.add(key)
-            ph = known.get(key)
-            if ph is None or ph.topic_id != topic_id:  # new, re-created or first topic id: the full rules
-                ph = history.partition(p.topic, p.partition, topic_id)
+            ph = history.partition(p.topic, p.partition, topic_id)
             regressed = 0
             if p.log_end_offset is not None:
                 regressed = ph.observe(now, p.log_end_offset)

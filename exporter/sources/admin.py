@@ -570,8 +570,7 @@ def _emit_partitions(name: str, parts: list[Partition], batch: Batch) -> None:
         keys,
         (
             (PARTITION_LEADER, [(k, p.leader) for k, p in rows]),
-            # preferred: the first replica (Partition.preferred_leader), and a leader at all
-            (PARTITION_LEADER_PREFERRED, [(k, 1 if p.leader >= 0 and p.replicas and p.leader == p.replicas[0] else 0) for k, p in rows]),
+            (PARTITION_LEADER_PREFERRED, [(k, 1 if p.leader >= 0 and p.leader == p.preferred_leader else 0) for k, p in rows]),
             (PARTITION_REPLICAS, [(k, len(p.replicas)) for k, p in rows]),
             (PARTITION_ISR, [(k, len(p.isr)) for k, p in rows]),
             (PARTITION_LOG_START, [(k, p.log_start_offset) for k, p in rows if p.log_start_offset is not None]),
