@@ -31,8 +31,8 @@ DEFLATE_BATCH = 256 * 1024
 class Exposition:
     """One cycle's rendered text, gzipped, and its series count.
 
-    The plain text (30+ MB at 10k partitions / 500 groups) may be dropped once gzipped
-    (:meth:`without_body`): the command line keeps only the gzip copy (~1 MB), which is
+    The plain text (30+ MB at 10k partitions / 500 groups) need not be kept
+    (``render(..., keep_body=False)``): the command line keeps only the gzip copy (~1 MB), which is
     what Prometheus asks for; a plain-text scrape is then decompressed on the fly in
     chunks (:meth:`body_chunks`), and :attr:`body` decompresses it whole when asked.
     """
@@ -54,9 +54,6 @@ class Exposition:
     @property
     def has_body(self) -> bool:
         return self._body is not None
-
-    def without_body(self) -> Exposition:
-        return Exposition(None, self.gzipped, self.series, self.body_length)
 
     def body_chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """The plain text in pieces of at most ``size`` bytes, never all of it at once."""

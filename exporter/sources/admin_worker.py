@@ -61,6 +61,7 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
         gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
             state = None
+            block: tuple[str, int, Any] | None = None
             try:
                 state = source.collect_here()
                 reply: tuple[str, int, Any] = ("ok", seq, state)
@@ -72,18 +73,17 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
                 conn.send(reply)
                 if state is not None:
                     try:
-                        conn.send(("block", seq, render_block(state)))
-                    except (OSError, ValueError):
-                        raise
+                        block = ("block", seq, render_block(state))
                     except Exception as exc:
-                        conn.send(("block-error", seq, f"{exc.__class__.__name__}: {exc}"))
+                        block = ("block-error", seq, f"{exc.__class__.__name__}: {exc}")
+                    conn.send(block)
             except (OSError, ValueError):
                 return
         finally:
             gc.enable()
         # the state lives on in the parent: free it here, and give the heap back (glibc
         # kept ~100 MB mapped between cycles at 10k partitions / 500 groups)
-        del reply, state
+        del reply, state, block
         trim_heap()
 
 
@@ -115,7 +115,6 @@ class AdminWorker:
         if gone > max(RENEW_AFTER_CHURNED_PARTITIONS, sum(current.values())):
             log.info("%d partitions of deleted topics seen since the Admin-API worker started: renewing it", gone)
             self._renew_due = True
-            self._seen = {}
 
     def _retire(self) -> None:
         if self._conn is not None and self._process is not None and self._process.is_alive():
@@ -126,6 +125,7 @@ class AdminWorker:
 
     def _start(self) -> Connection:
         # a fresh interpreter: no fork of a process with librdkafka threads
+        self._seen = {}  # churn is counted per worker (see _note_churn)
         parent, child = multiprocessing.Pipe()
         try:
             process = ChildProcess(__name__, [child.fileno()])
