@@ -160,7 +160,8 @@ class IsolatedServer:
         self._collector = collector
         # the serving process has the gzip copy: the collector need not keep 30 MB of text
         collector.keep_body = False
-        self._args = (title, web_config_file, probes_without_auth)
+        #: what the serving process reads first (with the log level current at its start)
+        self._child_args = {"title": title, "web_config_file": web_config_file, "probes_without_auth": probes_without_auth}
         self._process: ChildProcess | None = None
         self._channel: socket.socket | None = None
         self._lock = threading.Condition()
@@ -184,15 +185,7 @@ class IsolatedServer:
             process = ChildProcess(__name__, [self._bound.socket.fileno(), theirs.fileno()])
         finally:
             theirs.close()
-        title, web_config_file, probes_without_auth = self._args
-        args = json.dumps(
-            {
-                "title": title,
-                "web_config_file": web_config_file,
-                "probes_without_auth": probes_without_auth,
-                "level": logging.getLogger().getEffectiveLevel(),
-            }
-        ).encode()
+        args = json.dumps({**self._child_args, "level": logging.getLogger().getEffectiveLevel()}).encode()
         try:
             ours.sendall(ARGS.pack(len(args)) + args)
         except OSError as exc:  # it died at once: the watcher restarts it

@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, Off
 
 from exporter.catalogue import Batch, RenderedBlock, Row, Samples, metric, row_value, to_float
 from exporter.config import Config, redact, scrub
+from exporter.exposition import render_text
 from exporter.model import (
     GROUP_STATES,
     Broker,
@@ -539,8 +540,6 @@ class AdminSource(Source):
 
 def render_block(state: ClusterState) -> RenderedBlock:
     """The Admin-API families of ``state`` as a rendered block (the worker process's job)."""
-    from exporter.exposition import render_text
-
     out = Samples()
     emit_cluster(state, out)
     return RenderedBlock(render_text(out), out.series_count(), tuple(spec.name for spec, _ in out), dict(out.dropped))
