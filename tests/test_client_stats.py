@@ -560,6 +560,10 @@ def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[st
     second = cycle(1010.0, position + 18)
     assert second.get("kafka_insight_librdkafka_consumer_position_lag_seconds", **labels) == 9.0
     assert second.get("kafka_insight_librdkafka_consumer_position_lag", **labels) == 18
+    # quiet since (log end flat, statistics of t = 1020): the unread message at the position
+    # was still written at t = 1001, so it is 19 s old, not 18 (interpolating into t = 1020)
+    third = cycle(1020.0, position + 18)
+    assert third.get("kafka_insight_librdkafka_consumer_position_lag_seconds", **labels) == 19.0
     # a cycle without that consumer's partition in the cluster drops its history
     cluster = ClusterState("c", [], {}, {})
     derive(state, cluster, Samples(), history, 1020.0)

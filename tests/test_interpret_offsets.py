@@ -208,6 +208,39 @@ def test_lag_seconds_uses_the_last_time_of_a_flat_stretch() -> None:
     assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(10.0)
 
 
+def test_lag_seconds_after_a_burst_then_quiet_is_the_age_of_the_burst() -> None:
+    """Issue 13 item 2: 100 messages written between t = 0 and t = 10, then nothing for 90 s.
+
+    The messages are between 90 and 100 s old whatever the exporter did meanwhile; moving
+    the flat point's time to 'now' and interpolating into it made them look seconds old.
+    """
+    cycles = Cycles()
+    cycles.run(make_state(0, 0), 0.0)
+    cycles.run(make_state(100, 0), 10.0)  # the burst: 0 -> 100 after t = 0, by t = 10
+    for t in range(20, 100, 10):
+        cycles.run(make_state(100, 0), float(t))
+    out = cycles.run(make_state(100, 99), 100.0)
+    # offset 99 was written between t = 0 and t = 10: 0 + 99/100 * 10 = 9.9 -> 90.1 s ago
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(90.1)
+    assert out.get("kafka_insight_consumer_group_lag_seconds", group="app") == pytest.approx(90.1)
+    out = cycles.run(make_state(100, 50), 110.0)  # a rewind to the middle of the burst: 5 -> 105 s
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(105.0)
+
+
+def test_lag_seconds_interpolates_from_the_last_time_at_the_lower_offset() -> None:
+    """Flat at 0 until t = 20 (seen at 0, 10, 20), 200 first seen at t = 30, flat since."""
+    cycles = Cycles()
+    for t in (0.0, 10.0, 20.0):
+        cycles.run(make_state(0, 0), t)
+    for t in (30.0, 40.0, 50.0):
+        cycles.run(make_state(200, 0), t)
+    ph = cycles.history.partitions[("orders", 0)]
+    assert (list(ph.offsets), list(ph.first), list(ph.last)) == ([0.0, 200.0], [0.0, 30.0], [20.0, 50.0])
+    out = cycles.run(make_state(200, 50), 60.0)
+    # offset 50: a quarter of the way from (last at 0: t = 20) to (first at 200: t = 30) -> 22.5 -> 37.5 s
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(37.5)
+
+
 def test_lag_seconds_before_the_history_is_extrapolated_or_bounded() -> None:
     cycles = Cycles(OffsetSettings(history_points=3))
     out = cycles.run(make_state(1000, 400), 0.0)
@@ -265,7 +298,7 @@ def test_history_is_bounded_and_forgets() -> None:
     ph = PartitionHistory(capacity=5)
     for i in range(100):
         ph.observe(float(i), i * 10)
-    assert len(ph.offsets) == 5 and len(ph.times) == 5
+    assert len(ph.offsets) == len(ph.first) == len(ph.last) == 5
     cycles = Cycles()
     cycles.run(make_state(10, 5), 0.0)
     assert cycles.history.size() == (1, 1, 1)

@@ -17,7 +17,7 @@
   consumers, in messages and in seconds.  Lag seconds interpolate the time at which the
   log end was at the consumer's position, from a short (time, log end offset) history
   of the partitions that librdkafka consumers read (:class:`~exporter.interpret.history.
-  PartitionHistory`, ``interpretation.lag_history_points`` points, about 1.3 KB per
+  PartitionHistory`, ``interpretation.lag_history_points`` points, about 2.2 KB per
   partition when full); partitions no consumer reports any more are dropped at once.
 """
 
@@ -119,8 +119,9 @@ POSITION_LAG_SECONDS = metric(
     "gauge",
     """How far behind the consumer is in time: when its statistics arrived, minus the
     time at which the partition's log end was at the consumer's position (interpolated
-    from the log end offsets the Admin API saw in earlier cycles; accurate to about one
-    collection interval), 0 when it has read everything. Absent until two cycles have seen
+    from the log end offsets the Admin API saw in earlier cycles, between the last time
+    the log end was below the position and the first time it was above it; accurate to
+    about one collection interval), 0 when it has read everything. Absent until two cycles have seen
     the partition. Works for consumers that keep their offsets outside Kafka.""",
     PART,
     unit="seconds",

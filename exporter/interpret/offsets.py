@@ -145,12 +145,14 @@ LAG_SECONDS = metric(
     "gauge",
     """How long ago the log end offset was where the group's committed offset is now: the
     age of the oldest message the group has not consumed (0 when caught up). Interpolated
-    from the exporter's history of (time, log end offset) per partition: accurate to one
+    from the exporter's history of log end offsets per partition, between the LAST time
+    the log end was seen below the committed offset and the FIRST time it was seen above
+    it (so a burst followed by quiet keeps the age of the burst): accurate to one
     collection interval inside the history window (interpretation.lag_history_points
-    cycles), extrapolated
-    at the average produce rate beyond it, and a lower bound (time since the exporter
-    first saw the partition) before it has two points. Better than lag in messages for
-    alerts: it means the same on busy and quiet topics.""",
+    distinct log end offsets), extrapolated at the average produce rate beyond it, and a
+    lower bound (time since the exporter first saw the partition) before it has two
+    points. Better than lag in messages for alerts: it means the same on busy and quiet
+    topics.""",
     ("group", "topic", "partition"),
     unit="seconds",
     source=SRC,
