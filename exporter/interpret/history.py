@@ -9,7 +9,9 @@ Memory cost (measured with ``benchmarks/interpret_history.py``, CPython 3.11, 64
   points about 2.2 KB per busy partition (22 MB for 10,000 busy partitions);
 * per (group, topic, partition) with a committed offset: one :class:`CommitHistory`,
   about 170 bytes with its key;
-* per group: one counter entry (about 150 bytes).
+* per group: one counter entry (about 150 bytes) and one :class:`GroupHistory` (when
+  members were last seen and at most ``TREND_SAMPLES`` + 2 samples of its total lag: about
+  400 bytes).
 
 Entries of partitions and groups that disappear from a successful Admin-API cycle are
 dropped at once, so the state never outgrows what the cluster has now.
@@ -128,6 +130,44 @@ class CommitHistory:
 
     offset: int
     since: float
+    #: the offset has moved forward at ``since`` (not merely first seen then)
+    moved: bool = False
+
+
+#: samples of a group's total lag kept over the status window (one per window / TREND_SAMPLES)
+TREND_SAMPLES = 5
+
+
+class GroupHistory:
+    """What the group status needs beyond the commits: when members were last seen, and the
+    group's total lag at a few points of the sliding window (is the lag growing?)."""
+
+    __slots__ = ("lags", "members_seen", "times")
+
+    def __init__(self) -> None:
+        self.members_seen: float | None = None
+        self.times = array("d")
+        self.lags = array("d")
+
+    def lag_not_shrinking(self, now: float, total_lag: float, window: float) -> bool | None:
+        """Record the group's total lag; say whether it is not smaller than at the window start.
+
+        False when the lag was 0 at any sample in the window (Burrow: a group that caught
+        up within the window is fine); None until a fifth of the window has been watched.
+        The newest sample at or before the window start is kept as the start, so the trend
+        spans the whole window once the exporter has watched that long.
+        """
+        times, lags = self.times, self.lags
+        while len(times) >= 2 and times[1] <= now - window:
+            del times[0]
+            del lags[0]
+        step = window / TREND_SAMPLES
+        if not times or now - times[-1] >= step:
+            times.append(now)
+            lags.append(total_lag)
+        if now - times[0] < step:
+            return None
+        return total_lag >= lags[0] and min(lags) > 0
 
 
 @dataclass
@@ -137,6 +177,7 @@ class History:
     points: int = 60
     partitions: dict[tuple[str, int], PartitionHistory] = field(default_factory=dict)
     commits: dict[tuple[str, str, int], CommitHistory] = field(default_factory=dict)
+    groups: dict[str, GroupHistory] = field(default_factory=dict)
     rewinds: dict[str, int] = field(default_factory=dict)
     regressions_total: int = 0
 
