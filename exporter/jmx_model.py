@@ -69,6 +69,7 @@ DECLARABLE_SETTINGS = (
     "max.in.flight.requests.per.connection",
     "retries",
     "compression.type",
+    "transactional.id",
 )
 
 

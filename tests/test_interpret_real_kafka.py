@@ -296,8 +296,8 @@ def test_java_producer_compression_batching_and_reordering(real_kafka: RealKafka
             assert raw == pytest.approx(batch / rate) and raw > batch
             # the topic says gzip, the producer sends zstd: the broker recompresses
             assert m.value("kafka_insight_producer_topic_codec_mismatch", **key, topic=topic) == 1
-            assert m.value("kafka_insight_producer_reordering_risk", **key, verdict="reorders") == 1
-            assert m.value("kafka_insight_producer_reordering_risk", **key, verdict="safe") == 0
+            assert m.value("kafka_insight_producer_reordering_risk", **key, basis="declared", verdict="reorders") == 1
+            assert m.value("kafka_insight_producer_reordering_risk", **key, basis="declared", verdict="safe") == 0
         finally:
             collector.stop()
             if producer.poll() is None:

@@ -46,8 +46,10 @@ REORDERING_RISK = metric(
     it. Fix: enable.idempotence=true (or max.in.flight=1). settings_source="declared" when
     the application forwarded its settings with the exporter's forwarder; "statistics"
     when only the statistics are known: idempotence is then read from their eos section
-    and in-flight/retries are assumed to be librdkafka's defaults.""",
-    (*INSTANCE, "settings_source"),
+    and in-flight/retries are assumed to be librdkafka's defaults. basis says the same in
+    the words of the Java producers' verdict (kafka_insight_producer_reordering_risk):
+    "declared" or "assumed_defaults". A declared transactional.id means idempotent.""",
+    (*INSTANCE, "settings_source", "basis"),
     source=LAYER,
 )
 IDEMPOTENCE = metric(
@@ -177,7 +179,7 @@ def derive(
         if inst.role == "producer":
             s = inst.producer_settings
             source = "declared" if s.declared else "statistics"
-            out.add(REORDERING_RISK, 1 if s.can_reorder else 0, *ids, source)
+            out.add(REORDERING_RISK, 1 if s.can_reorder else 0, *ids, source, "declared" if s.declared else "assumed_defaults")
             out.add(IDEMPOTENCE, 1 if inst.producer_id is not None else 0, *ids)
             out.add(
                 SETTINGS_INFO,
