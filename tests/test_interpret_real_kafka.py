@@ -307,12 +307,13 @@ def test_java_producer_compression_batching_and_reordering(real_kafka: RealKafka
 
 # -- lag seconds and group status over time (issue 13 items 2 and 3) -------------------------
 def short_cycle_collector(cluster: RealKafka, **extra: Any) -> Collector:
-    """Collections driven by the test every 2-3 s (collect_once), with a config to match."""
+    """Collections driven by the test every 2 s or so (collect_once); generous timeouts, as
+    a loaded machine makes Admin requests slow (a timed-out cycle only delays the test)."""
     overrides: dict[str, Any] = {
         "kafka.bootstrap_servers": cluster.bootstrap,
-        "kafka.request_timeout_seconds": 2.5,
-        "collection.interval_seconds": 3,
-        "collection.timeout_seconds": 3,
+        "kafka.request_timeout_seconds": 5,
+        "collection.interval_seconds": 10,
+        "collection.timeout_seconds": 10,
         **extra,
     }
     return build_collector(config.load(None, overrides))
@@ -413,8 +414,9 @@ def test_assign_consumer_that_commits_is_never_stopped(real_kafka: RealKafka) ->
         consumer_thread.start()
         statuses: list[str] = []
         lagged = 0
-        deadline = time.monotonic() + 30  # five windows
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        # at least five windows and a dozen judged cycles (slow cycles on a loaded machine)
+        while (time.monotonic() - started < 30 or len(statuses) < 12) and time.monotonic() - started < 150:
             time.sleep(1.5)
             m = scrape(collector)
             status = [s for s in GROUP_STATUSES if m.value("kafka_insight_consumer_group_status", group=group, status=s) == 1]
@@ -434,7 +436,7 @@ def test_assign_consumer_that_commits_is_never_stopped(real_kafka: RealKafka) ->
             m = scrape(collector)
             if m.value("kafka_insight_consumer_group_status", group=group, status="stopped") == 1:
                 break
-            assert time.monotonic() - stopped_at < 6 + 3 * 2 + 5, "never stopped after the commits stopped"
+            assert time.monotonic() - stopped_at < 60, "never stopped after the commits stopped"
             time.sleep(1)
         assert time.monotonic() - stopped_at >= 6 - 1  # not before the window
     finally:
