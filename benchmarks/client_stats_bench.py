@@ -41,7 +41,7 @@ from exporter import config  # noqa: E402
 from exporter.cycle import Collector  # noqa: E402
 from exporter.demo.broker import TansuBroker  # noqa: E402
 from exporter.interpret.client_stats import ClientStatsInterpreter  # noqa: E402
-from exporter.sources.admin import AdminSource  # noqa: E402
+from exporter.sources.admin.source import AdminSource  # noqa: E402
 from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore  # noqa: E402
 from exporter.sources.client_stats_records import ENVELOPE_FORMAT, parse_message  # noqa: E402
 

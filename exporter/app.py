@@ -9,7 +9,7 @@ from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
 from exporter.interpret import FACTORIES as INTERPRETATION
 from exporter.sources import broker_jmx, client_jmx, client_stats
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
 
 log = logging.getLogger(__name__)

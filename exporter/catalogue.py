@@ -24,7 +24,7 @@ _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Modules that declare specs.  Later sources and interpreters add themselves here.
 EMITTING_MODULES: list[str] = [
     "exporter.selfmetrics",
-    "exporter.sources.admin",
+    "exporter.sources.admin.specs",
     "exporter.sources.broker_jmx",
     "exporter.sources.client_jmx",
     "exporter.sources.client_stats",

@@ -23,7 +23,7 @@ from exporter.catalogue import Samples, all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.client_stats import ClientStatsInterpreter, derive, interpret_client_stats
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore
 from exporter.sources.client_stats_records import InvalidStatsError, parse_message
 from exporter.stats_forwarder import StatsForwarder
@@ -471,7 +471,7 @@ def test_mapping_of_a_captured_consumer_statistics(captured: dict[str, Any]) -> 
 
 
 def test_derived_gauges_from_captured_statistics_without_a_broker(captured: dict[str, Any]) -> None:
-    from exporter.model import ClusterState, Partition, Topic
+    from exporter.sources.admin.records import ClusterState, Partition, Topic
     from exporter.sources.client_stats import ClientStatsState, emit_client_stats
 
     store = StatsStore(10, 3, 30.0)
@@ -537,7 +537,7 @@ def test_catalogue_families_name_their_statistics_field() -> None:
 
 
 def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[str, Any]) -> None:
-    from exporter.model import ClusterState, Partition, Topic
+    from exporter.sources.admin.records import ClusterState, Partition, Topic
     from exporter.sources.client_stats import ClientStatsState
 
     store = StatsStore(10, 3, 30.0)

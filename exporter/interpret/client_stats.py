@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Samples, metric
 from exporter.interpret.history import PartitionHistory
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
 from exporter.sources.client_stats import INSTANCE, PART, SRC, ClientStatsState
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from exporter.catalogue import MetricSpec, Samples, metric
 from exporter.jmx_model import BrokerJmx, ClientJmx, ClientJmxTarget, client_records
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from exporter.catalogue import MetricSpec, Samples, metric
 from exporter.jmx_config import BrokerTarget, JmxAuth, JmxConfig
 from exporter.jmx_model import BrokerJmx, parse_broker
-from exporter.model import Broker, ClusterState
 from exporter.sources import jmx
+from exporter.sources.admin.records import Broker, ClusterState
 from exporter.sources.base import Job, Source
 
 if TYPE_CHECKING:
