@@ -8,9 +8,11 @@ from collections.abc import Callable
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
 from exporter.interpret import FACTORIES as INTERPRETATION
-from exporter.sources import broker_jmx, client_jmx, client_stats
+from exporter.sources import client_stats
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
+from exporter.sources.jmx import broker as broker_jmx
+from exporter.sources.jmx import client as client_jmx
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 EMITTING_MODULES: list[str] = [
     "exporter.selfmetrics",
     "exporter.sources.admin.specs",
-    "exporter.sources.broker_jmx",
-    "exporter.sources.client_jmx",
+    "exporter.sources.jmx.broker_specs",
+    "exporter.sources.jmx.client_specs",
     "exporter.sources.client_stats",
     "exporter.interpret.client_stats",
     "exporter.interpret.durability",
