@@ -1,7 +1,8 @@
 """P2 (producers that reorder), P4 (compression read backwards), P5 (batch size after compression).
 
 Pure functions of the JMX records (:mod:`exporter.sources.jmx.broker_records`,
-:mod:`exporter.sources.jmx.client_records`) of one cycle, plus the topic configs of the Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
+:mod:`exporter.sources.jmx.client_records`) of one cycle, plus the topic configs of the
+Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
 
 P2 rests on one explicit rule table (:func:`java_default_verdict`, :func:`software_verdict`)
 and, for a Java producer whose JMX we read, on the settings the operator declared for it
