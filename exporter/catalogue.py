@@ -27,7 +27,7 @@ EMITTING_MODULES: list[str] = [
     "exporter.sources.admin.specs",
     "exporter.sources.jmx.broker_specs",
     "exporter.sources.jmx.client_specs",
-    "exporter.sources.client_stats",
+    "exporter.sources.client_stats.specs",
     "exporter.interpret.client_stats",
     "exporter.interpret.durability",
     "exporter.interpret.offsets",
