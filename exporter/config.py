@@ -93,7 +93,7 @@ SCHEMA: dict[str, Any] = {
             10000,
         ),
         "stalled_after_seconds": Opt(
-            "float", 300.0, "A group with members (seen within the status window) and lag whose committed offset has not moved for this long is `stalled` (at most the window).", 1, 604800
+            "float", 300.0, "A group with members (seen within the status window) and lag whose committed offset has not moved for this long is `stalled`.", 1, 604800
         ),
         "lagging_after_seconds": Opt(
             "float", 60.0, "A group that commits but whose total lag does not shrink over the status window is `lagging` once its lag in seconds reaches this.", 0, 604800

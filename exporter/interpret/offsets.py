@@ -380,7 +380,7 @@ def group_status(group: ConsumerGroup, facts: GroupFacts, settings: OffsetSettin
         return "rewound"
     if not members_recent and any(p.lag and p.stuck_for >= window for p in parts):
         return "stopped"
-    if members_recent and any(p.lag and p.stuck_for >= min(settings.stalled_after, window) for p in parts):
+    if members_recent and any(p.lag and p.stuck_for >= settings.stalled_after for p in parts):
         return "stalled"
     progressed = any(p.moved and p.unchanged_for < window for p in parts)
     lag_seconds = facts.lag_seconds
