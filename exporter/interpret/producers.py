@@ -450,12 +450,10 @@ def emit_producers(
         for v in VERDICTS:
             out.add(SOFTWARE_REORDERING, 1 if v == verdict else 0, name, version, "assumed_defaults", v)
     topic_codecs = _topic_codecs(state)
-    producers: set[tuple[str, str]] = set()
     for c in clients:
         if c.kind != "producer":
             continue
         ids = (c.target, c.client_id)
-        producers.add(ids)
         verdict = producer_verdict(c.version, c.declared, is_connect_producer(c.client_id))
         basis = verdict_basis(c.declared)
         for v in VERDICTS:
