@@ -14,6 +14,7 @@ from exporter.interpret.producers import ProducersInterpreter
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
 from exporter.sources.client_stats import consumer as client_stats
+from exporter.sources.connect import source as connect
 from exporter.sources.jmx import broker as broker_jmx
 from exporter.sources.jmx import client as client_jmx
 
@@ -31,6 +32,8 @@ INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [
 
 # librdkafka client statistics (issue 6): the source, and its derived gauges
 SOURCE_FACTORIES.append(client_stats.build)
+# Kafka Connect (issue 18): REST API and worker JMX, off until configured
+SOURCE_FACTORIES.append(connect.factory)
 INTERPRETER_FACTORIES.append(client_stats_interpretation.build)
 
 

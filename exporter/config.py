@@ -15,6 +15,7 @@ from typing import Any
 
 from exporter.configbase import ConfigError as ConfigError
 from exporter.configbase import read_yaml, resolve_secret
+from exporter.sources.connect import config as connect_config
 from exporter.sources.jmx import config as jmx_config
 
 
@@ -293,7 +294,7 @@ def _default(path: str, opt: Opt) -> Any:
 
 
 #: extra top-level sections validated by the features that own them: name -> validator(path, data)
-SECTIONS: dict[str, Callable[[str, Any], Any]] = {"jmx": jmx_config.validate}
+SECTIONS: dict[str, Callable[[str, Any], Any]] = {"jmx": jmx_config.validate, "connect": connect_config.validate}
 
 
 def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
