@@ -8,6 +8,7 @@ from collections.abc import Callable
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
 from exporter.interpret import client_stats as client_stats_interpretation
+from exporter.interpret.connect import ConnectInterpreter
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
 from exporter.interpret.producers import ProducersInterpreter
@@ -34,6 +35,7 @@ INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [
 SOURCE_FACTORIES.append(client_stats.build)
 # Kafka Connect (issue 18): REST API and worker JMX, off until configured
 SOURCE_FACTORIES.append(connect.factory)
+INTERPRETER_FACTORIES.append(lambda config: ConnectInterpreter())
 INTERPRETER_FACTORIES.append(client_stats_interpretation.build)
 
 

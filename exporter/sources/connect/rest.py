@@ -80,7 +80,7 @@ class RestClient:
                 body = resp.read(MAX_BODY_BYTES + 1)
         except urllib.error.HTTPError as exc:
             hint = " (check connect username/password)" if exc.code in (401, 403) else ""
-            raise SourceError(f"{where}: HTTP {exc.code} {exc.reason}{hint}") from None
+            raise SourceError(f"{where}: HTTP {exc.code} {exc.reason}{_error_message(exc)}{hint}") from None
         except TimeoutError:
             raise SourceError(f"{where}: no answer within {timeout:.1f} s") from None
         except urllib.error.URLError as exc:
@@ -117,6 +117,16 @@ class RestClient:
             else:
                 state.errors.append(f"Connect {self.cluster.name}: GET {path}: expected a list, got {_kind(tasks)}")
         return state
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    """Connect's own reason from an error answer (``{"error_code": 500, "message": "..."}``), if any."""
+    try:
+        doc = json.loads(exc.read(4096))
+    except (OSError, ValueError, RecursionError):
+        return ""
+    message = doc.get("message") if isinstance(doc, dict) else None
+    return f": {' '.join(message.split())[:200]}" if isinstance(message, str) and message.strip() else ""
 
 
 def http_client_errors() -> type[Exception]:
