@@ -158,9 +158,14 @@ def test_first_message_and_counter_reset_use_cumulative_totals() -> None:
     assert e is not None and e.raw_estimate == pytest.approx(4000.0) and e.ratio == pytest.approx(0.225)
 
 
-def test_a_window_with_batches_but_no_new_messages_gives_nothing() -> None:
-    assert lb.estimate(lb.topic_window("t", 3, 900.0, 10.0, (20, 8000), (20, 8000))) is None
-    assert lb.estimate(lb.TopicWindow("t", 0, None, None, 10, 4000, False)) is None
+def test_a_window_with_batches_but_no_new_messages_uses_the_cumulative_mean() -> None:
+    """The batch counted in this window's batchcnt, its messages in the previous txmsgs."""
+    w = lb.topic_window("t", 1, 900.0, 10.0, (20, 8000), (20, 8000))
+    assert w.cumulative and (w.messages, w.message_bytes) == (20, 8000)
+    e = lb.estimate(w)
+    assert e is not None and e.raw_estimate == pytest.approx(4000.0)
+    idle = lb.topic_window("t", 0, None, None, (20, 8000), (20, 8000))
+    assert not idle.cumulative and lb.estimate(idle) is None
 
 
 def test_combined_weights_topics_by_their_batches() -> None:

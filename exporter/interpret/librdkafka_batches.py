@@ -14,7 +14,8 @@ them over at each emission); the change of ``txbytes``/``txmsgs`` between two co
 statistics messages of the same client covers the same interval (librdkafka counts both
 where it writes a MessageSet), so, per topic::
 
-    mean message  = Δ txbytes / Δ txmsgs           (cumulative totals for a client's first message)
+    mean message  = Δ txbytes / Δ txmsgs           (cumulative totals for a client's first
+                                                    message, or when Δ txmsgs is 0)
     raw estimate  = batchcnt.avg × mean message    (bytes per batch before compression)
     ratio         = batchsize.avg / raw estimate   (compressed / raw, incl. framing)
     savings       = 1 − ratio, clamped to 0..1
@@ -29,8 +30,8 @@ uncompressed, lz4 and gzip batches of the same JSON all held ~63 KB raw at
 ``batch.size=65536``), so batch fill here is the larger of the batch as written and the
 raw estimate, over ``batch.size``.
 
-A topic without batches in the window (``batchsize.cnt`` 0), or whose ``txmsgs`` did not
-move, gives no estimate: absent, not 0.  Pure: no I/O, no state.
+A topic without batches in the window (``batchsize.cnt`` 0) gives no estimate: absent,
+not 0.  Pure: no I/O, no state.
 """
 
 from __future__ import annotations
@@ -97,11 +98,14 @@ def topic_window(
 ) -> TopicWindow:
     """The window's message count and bytes from the cumulative totals of two messages.
 
-    Without a previous message, or when a counter went backwards (a new client under the
-    same key), the cumulative totals stand in for the window.
+    Without a previous message, when a counter went backwards (a new client under the
+    same key), or when no message was counted in between although the window has batches
+    (librdkafka reads the window averages and the counters at slightly different moments,
+    so a batch written meanwhile can count in one window's ``batchcnt`` and the previous
+    one's ``txmsgs``), the cumulative totals stand in for the window.
     """
     m, b = current
-    usable = previous is not None and previous[0] <= m and previous[1] <= b
+    usable = previous is not None and previous[0] <= m and previous[1] <= b and (m > previous[0] or batches == 0)
     pm, pb = previous if usable and previous is not None else (0, 0)
     return TopicWindow(topic, batches, batch_size_avg, batch_messages_avg, m - pm, b - pb, not usable)
 
