@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
+from exporter.catalogue import Samples
 from exporter.interpret import librdkafka_batches as lb
+from exporter.interpret import producers as pr
+from exporter.interpret.librdkafka_batches import emit_librdkafka_batches
 from exporter.sources.client_stats_records import ClientInstance, parse_message
 from tests._compression_truth import Batch, Truth, window_offsets, window_truth
 
@@ -185,3 +188,49 @@ def test_fill_and_limit() -> None:
     assert lb.BatchEstimate("t", 1, 6000.0, 60000.0).fill(65536) == pytest.approx(60000 / 65536)
     assert lb.BatchEstimate("t", 1, 64000.0, 62000.0).fill(65536) == pytest.approx(64000 / 65536)
     assert lb.BatchEstimate("t", 1, 70000.0, 68000.0).fill(65536) == 1.0
+
+
+# -- the samples -------------------------------------------------------------------------
+def enveloped(rec: Recorded, index: int, settings: dict[str, str] | None = None) -> ClientInstance:
+    doc = {"format": "kafka-insight-client-stats/1", "stats": rec.doc["stats"][index], "settings": settings or {}}
+    return parse_message(json.dumps(doc), "host/1/rdkafka#producer-1", 1000.0 + index)
+
+
+def test_samples_of_a_window_with_batches_for_both_views() -> None:
+    rec = load("zstd-json")
+    declared = {"compression.type": "zstd", "batch.size": "65536"}
+    before, inst = enveloped(rec, 1, declared), enveloped(rec, 2, declared)
+    out = Samples()
+    emit_librdkafka_batches(inst, totals(before), {rec.topic: "lz4"}, out)
+    topic = {"client_id": inst.client_id, "client_instance": inst.instance, "topic": rec.topic}
+    shared = {"target": inst.instance, "client_id": inst.client_id, "client_kind": "librdkafka"}
+    e = lb.estimate(windows(rec)[2])
+    assert e is not None
+    assert out.get(lb.RAW_BATCH.name, **topic) == pytest.approx(e.raw_estimate)
+    assert out.get(lb.RATIO.name, **topic) == pytest.approx(e.ratio)
+    assert out.get(lb.FILL.name, **topic) == pytest.approx(e.raw_estimate / 65536)
+    assert out.get(pr.TOPIC_SAVINGS.name, **shared, topic=rec.topic) == pytest.approx(1 - e.ratio)
+    # one topic: the producer's figures are the topic's
+    assert out.get(pr.SAVINGS.name, **shared) == pytest.approx(1 - e.ratio)
+    assert out.get(pr.RAW_BATCH.name, **shared) == pytest.approx(e.raw_estimate)
+    assert out.get(pr.BATCH_LIMIT.name, **shared, origin="declared") == 65536
+    # the topic says lz4, the producer sends zstd: the broker recompresses
+    assert out.get(pr.RECOMPRESSED.name, **shared, topic=rec.topic) == 1
+
+
+def test_samples_of_an_idle_window_and_of_bare_statistics() -> None:
+    rec = load("gzip-random")
+    idle = next(i for i, w in enumerate(windows(rec)) if w.batches == 0 and i > 0)
+    before, inst = enveloped(rec, idle - 1), enveloped(rec, idle)
+    out = Samples()
+    emit_librdkafka_batches(inst, totals(before), {rec.topic: "producer"}, out)
+    shared = {"target": inst.instance, "client_id": inst.client_id, "client_kind": "librdkafka"}
+    for spec in (lb.RAW_BATCH, lb.RATIO, lb.FILL, pr.SAVINGS, pr.TOPIC_SAVINGS, pr.RAW_BATCH, pr.FILL):
+        assert spec not in out.by_spec, f"{spec.name} on a window without batches"
+    # settings declared without a codec: librdkafka's default none, the topic takes any
+    assert out.get(pr.RECOMPRESSED.name, **shared, topic=rec.topic) is None  # nothing declared at all
+    assert out.get(pr.BATCH_LIMIT.name, **shared, origin="default") == lb.LIBRDKAFKA_BATCH_SIZE
+    first = Samples()
+    emit_librdkafka_batches(enveloped(rec, 0, {"linger.ms": "50"}), None, {rec.topic: "gzip"}, first)
+    assert first.get(pr.RECOMPRESSED.name, **shared, topic=rec.topic) == 1  # declared none vs topic gzip
+    assert first.get(pr.SAVINGS.name, **shared) == 0.0  # random bytes: nothing saved
