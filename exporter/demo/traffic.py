@@ -78,7 +78,7 @@ TOPIC_CONFIGS = {
 STOPPED_GROUP = "reporting"
 #: the group whose offsets are rewound by hand, and how often (seconds)
 REWOUND_GROUP = "reprocess"
-REWIND_EVERY = 8.0
+REWIND_EVERY = 12.0  # each half longer than the demo's 5 s collection interval: every move is seen
 QUIET = {"log_level": 0}
 
 #: extra settings merged into every demo client (e.g. a statistics callback)
