@@ -121,9 +121,8 @@ class Traffic:
                     raise
         # seed the 'payments' history, then point a group beyond its log end: after a data
         # loss this is what a group looks like (its next fetch gets OffsetOutOfRange)
-        producer = Producer(
-            _client_conf("producer", {"bootstrap.servers": self.bootstrap, "linger.ms": 0, "batch.num.messages": 1, **QUIET})
-        )
+        seed = {"bootstrap.servers": self.bootstrap, "client.id": "demo-seed", "linger.ms": 0, "batch.num.messages": 1}
+        producer = Producer(_client_conf("producer", {**seed, "enable.idempotence": True, **QUIET}))
         for i in range(50):
             producer.produce("payments", _event(i), partition=i % 2)
             producer.flush()
