@@ -19,7 +19,7 @@ import pytest
 
 from exporter.interpret import librdkafka_batches as lb
 from exporter.sources.client_stats_records import parse_message
-from tests._compression_truth import CODECS, PAYLOADS, Run, dump_batches, run_producers, window_offsets, window_truth
+from tests._compression_truth import BATCH_SIZE, CODECS, PAYLOADS, Run, dump_batches, run_producers, window_offsets, window_truth
 from tests.conftest import RealKafka
 
 COMBOS = [(c, p) for c in CODECS for p in PAYLOADS]
@@ -84,6 +84,9 @@ def test_estimate_matches_the_log(runs: dict[str, Run], codec: str, payload: str
     if path := os.environ.get("KAFKA_INSIGHT_COMPRESSION_TABLE"):
         with open(path, "a") as f:
             f.write(line + "\n")
+    # librdkafka's batch.size bounds the raw batch, compressed or not (Java's bounds the
+    # compressed size, so its raw batches exceed batch.size with a codec)
+    assert max(b.raw_bytes for b in run.batches) <= BATCH_SIZE
     # the obvious facts, so a wrong sign or a swapped ratio cannot pass
     if payload == "random" or codec == "none":
         assert run_est.savings == 0.0 and 1.0 < run_est.ratio < 1.06
