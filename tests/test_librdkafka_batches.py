@@ -9,6 +9,7 @@ The estimates here are computed from the statistics alone and compared with that
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,9 @@ from exporter.catalogue import Samples
 from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import producers as pr
 from exporter.interpret.librdkafka_batches import emit_librdkafka_batches
-from exporter.sources.client_stats_records import ClientInstance, parse_message
+from exporter.sources.client_stats.parse import parse_message
+from exporter.sources.client_stats.records import ClientInstance
+from exporter.sources.client_stats.store import StatsStore
 from tests._compression_truth import Batch, Truth, window_offsets, window_truth
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "client-stats"
@@ -46,7 +49,7 @@ def load(name: str) -> Recorded:
 
 
 def totals(inst: ClientInstance) -> dict[str, tuple[int, int]]:
-    return lb.tx_totals((p.topic, p.txmsgs, p.txbytes) for p in inst.partitions)
+    return inst.tx_totals
 
 
 def windows(rec: Recorded) -> list[lb.TopicWindow]:
@@ -234,3 +237,23 @@ def test_samples_of_an_idle_window_and_of_bare_statistics() -> None:
     emit_librdkafka_batches(enveloped(rec, 0, {"linger.ms": "50"}), None, {rec.topic: "gzip"}, first)
     assert first.get(pr.RECOMPRESSED.name, **shared, topic=rec.topic) == 1  # declared none vs topic gzip
     assert first.get(pr.SAVINGS.name, **shared) == 0.0  # random bytes: nothing saved
+
+
+def test_the_store_keeps_the_previous_totals_of_the_same_handle() -> None:
+    rec = load("lz4-json")
+    store = StatsStore(10, 3, 1.0)
+    key = b"host/1/rdkafka#producer-1"
+    seen = []
+    for i, stats in enumerate(rec.doc["stats"]):
+        assert store.offer(json.dumps(stats).encode(), key, 1000.0 + i, 1000.0 + i, 1 << 20) == "accepted"
+        (inst,) = store.snapshot(1000.0 + i)[0]
+        seen.append(inst)
+    assert seen[0].previous_totals is None
+    for before, inst in itertools.pairwise(seen):
+        assert inst.previous_totals == before.tx_totals
+    # a replayed older message is dropped, so the window never goes backwards
+    assert store.offer(json.dumps(rec.doc["stats"][1]).encode(), key, 1010.0, 1010.0, 1 << 20) == "out_of_order"
+    # another handle under the same key (a restarted client) starts afresh
+    other = dict(rec.doc["stats"][0], name="rdkafka#producer-2")
+    assert store.offer(json.dumps(other).encode(), key, 1011.0, 1011.0, 1 << 20) == "accepted"
+    assert store.snapshot(1011.0)[0][0].previous_totals is None

@@ -2,7 +2,7 @@
 
 Ten producers at once (none / gzip / snappy / lz4 / zstd x compressible JSON / random
 bytes), ~1000 messages/s each for 3 s, statistics every second.  The estimates come from
-their statistics through the exporter's parser; the truth comes from the partitions' log
+their statistics through the exporter's store and interpreter; the truth comes from the partitions' log
 segments read with Kafka's ``kafka-dump-log.sh`` (``tests/_compression_truth.py``): the
 real compressed size of every batch and the raw bytes of the payloads in it.  Each
 statistics window's estimate must be within 0.05 of its batches' true compressed/raw ratio
@@ -17,8 +17,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporter.catalogue import Samples
 from exporter.interpret import librdkafka_batches as lb
-from exporter.sources.client_stats_records import parse_message
+from exporter.interpret.client_stats import derive
+from exporter.sources.client_stats.records import ClientStatsState
+from exporter.sources.client_stats.store import StatsStore
 from tests._compression_truth import BATCH_SIZE, CODECS, PAYLOADS, Run, dump_batches, run_producers, window_offsets, window_truth
 from tests.conftest import RealKafka
 
@@ -33,26 +36,25 @@ def runs(real_kafka: RealKafka) -> Iterator[dict[str, Run]]:
 
 
 def estimates(run: Run) -> list[lb.BatchEstimate | None]:
-    """One estimate per statistics message, as the exporter derives it."""
+    """One estimate per statistics message, as the exporter derives it: each message goes
+    through the statistics store (which keeps the previous message's totals) and the
+    client-statistics interpreter; the per-topic samples are read back."""
+    store = StatsStore(10, 3, 1.0)
     out: list[lb.BatchEstimate | None] = []
-    previous: dict[str, tuple[int, int]] | None = None
     for i, raw in enumerate(run.stats):
-        inst = parse_message(raw, None, 1000.0 + i)
-        now = lb.tx_totals((p.topic, p.txmsgs, p.txbytes) for p in inst.partitions)
+        now = 1000.0 + i
+        assert store.offer(raw.encode(), f"truth/{run.name}".encode(), now, now, 1 << 20) == "accepted"
+        instances, outcomes, expired = store.snapshot(now)
+        (inst,) = instances
+        samples = Samples()
+        derive(ClientStatsState("stats", instances, outcomes, expired, 10), None, samples)
+        labels = {"client_id": inst.client_id, "client_instance": inst.instance, "topic": run.topic}
+        raw_batch, ratio = samples.get(lb.RAW_BATCH.name, **labels), samples.get(lb.RATIO.name, **labels)
         t = next((t for t in inst.topics if t.topic == run.topic), None)
-        if t is None:
+        if raw_batch is None or ratio is None or t is None:
             out.append(None)
-        else:
-            w = lb.topic_window(
-                run.topic,
-                t.batches_in_window,
-                t.batch_size_avg,
-                t.batch_messages_avg,
-                now.get(run.topic, (0, 0)),
-                None if previous is None else previous.get(run.topic, (0, 0)),
-            )
-            out.append(lb.estimate(w))
-        previous = now
+            continue
+        out.append(lb.BatchEstimate(run.topic, t.batches_in_window, ratio * raw_batch, raw_batch))
     return out
 
 

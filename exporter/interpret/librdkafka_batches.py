@@ -44,7 +44,7 @@ from exporter.catalogue import Samples, metric
 from exporter.interpret import producers as pr
 
 if TYPE_CHECKING:
-    from exporter.sources.client_stats_records import ClientInstance
+    from exporter.sources.client_stats.records import ClientInstance
 
 #: librdkafka's batch.size default (CONFIGURATION.md), unlike Java's 16384
 LIBRDKAFKA_BATCH_SIZE = 1000000
@@ -132,15 +132,6 @@ class BatchEstimate:
         return min(1.0, max(self.batch_size_avg, self.raw_estimate) / batch_size)
 
 
-def tx_totals(partitions: Iterable[tuple[str, int, int]]) -> dict[str, tuple[int, int]]:
-    """(topic, txmsgs, txbytes) per partition -> (messages, bytes) per topic."""
-    totals: dict[str, tuple[int, int]] = {}
-    for topic, msgs, size in partitions:
-        m, b = totals.get(topic, (0, 0))
-        totals[topic] = (m + msgs, b + size)
-    return totals
-
-
 def topic_window(
     topic: str,
     batches: int,
@@ -218,7 +209,7 @@ def emit_librdkafka_batches(
     ids = (inst.client_id, inst.instance)
     target = (inst.instance, inst.client_id)
     limit, origin = batch_size_limit(inst.settings)
-    totals = tx_totals((p.topic, p.txmsgs, p.txbytes) for p in inst.partitions)
+    totals = inst.tx_totals
     codec = producer_codec(inst)
     found = []
     for t in inst.topics:
