@@ -64,8 +64,8 @@ BATCHED = (
     Batched("demo-zstd", "clicks-zstd", "zstd", "json"),
     Batched("demo-gzip", "logs-gzip", "gzip", "random"),
     Batched("demo-lz4", "metrics-lz4", "lz4", "json", topic_codec="zstd"),
-    # 100 events of ~300 bytes every 100 ms with linger.ms=50: 16 KB batches are full
-    Batched("demo-none", "audit-none", "none", "json", batch_size=16384),
+    # 100 events (~20 KB) at once every 100 ms: each burst fills several 4 KB batches
+    Batched("demo-none", "audit-none", "none", "json", batch_size=4096),
 )
 #: batched traffic per topic and the codec its producer uses; no consumer group reads these
 COMPRESSED_TOPICS = {b.topic: b.codec for b in BATCHED}
