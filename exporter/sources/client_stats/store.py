@@ -16,7 +16,8 @@ class StatsStore:
     """Latest statistics per client instance, bounded; thread-safe.
 
     Memory: one parsed :class:`ClientInstance` per instance (roughly 1 KB plus ~300 bytes
-    per partition and broker it reports), at most ``max_instances`` of them.
+    per partition and broker it reports, plus ~150 bytes per topic of a producer for the
+    previous message's totals), at most ``max_instances`` of them.
     """
 
     def __init__(self, max_instances: int, expire_after_intervals: float, default_interval: float) -> None:
