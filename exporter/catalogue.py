@@ -33,6 +33,7 @@ EMITTING_MODULES: list[str] = [
     "exporter.interpret.durability",
     "exporter.interpret.offsets",
     "exporter.interpret.producers",
+    "exporter.interpret.librdkafka_batches",
     "exporter.interpret.connect",
 ]
 
