@@ -373,3 +373,41 @@ def test_recorded_source_with_overrides_reorders() -> None:
     c = parse_cluster("main", "http://x", root, listing)
     source = next(k for k in c.connectors if k.name == "file-source")
     assert connector_verdict(c.version, source) == ("reorders", "declared")
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+def test_tls_verified_with_ca_and_client_certificate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import ssl
+
+    from exporter.sources.connect.config import RestTls
+    from tests._security_pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    handler = type("Handler", (_Handler,), {"mode": "ok", "auth": None})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    ctx.load_verify_locations(pki.ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: the exporter must show its client certificate
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    caplog.set_level(logging.WARNING)
+    try:
+        good = RestTls(ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.client_key))
+        _, parsed = _cycle(url, tls=good)
+        assert parsed.value("kafka_insight_source_up", source="connect", target="main") == 1
+        assert parsed.series("kafka_insight_connect_connector_state")
+        # the system trust store does not know the test CA: refused, one clear line
+        _, parsed = _cycle(url, tls=RestTls(cert_file=str(pki.client_cert), key_file=str(pki.client_key)))
+        assert parsed.value("kafka_insight_source_up", source="connect", target="main") == 0
+        assert any("CERTIFICATE_VERIFY_FAILED" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+        # no client certificate: the server refuses the handshake
+        caplog.clear()
+        _, parsed = _cycle(url, tls=RestTls(ca_file=str(pki.ca)))
+        assert parsed.value("kafka_insight_source_up", source="connect", target="main") == 0
+        assert [r.getMessage() for r in caplog.records if "is down" in r.getMessage()]
+    finally:
+        server.shutdown()
+        server.server_close()
