@@ -17,11 +17,13 @@ from exporter.cycle import Collector, Snapshot, TargetResult
 from exporter.demo.broker import TansuBroker
 from exporter.exposition import render_text
 from exporter.sources.admin import PARTITION_LOG_END, AdminSource, emit_cluster
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import commit_offsets, create_topic, produce_exactly
 
 TOPIC = "block-topic"
 GROUP = "block-group"
+
+pytestmark = pytest.mark.tansu  # the module's cluster fixture starts one
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from exporter.exposition import render
 from exporter.model import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 from exporter.sources.admin import BROKERS, emit_cluster
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 GARBAGE: list[object] = [
     float("nan"), float("inf"), float("-inf"), "NaN", "nan", "inf", "-Infinity", "1e999", "abc", "", " ", "12abc", "0x10",

@@ -13,7 +13,7 @@ from exporter import config, docs
 from exporter.app import build_collector
 from exporter.catalogue import all_specs
 from exporter.demo import Demo
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,7 @@ def demo_exposition() -> Iterator[bytes]:
         demo.stop()
 
 
+@pytest.mark.tansu  # the demo
 def test_demo_shows_lag_topics_and_groups_in_different_states(demo_exposition: bytes) -> None:
     m = Parsed(demo_exposition)
     assert (m.value("kafka_insight_consumer_group_lag", group="analytics") or 0) > 0
@@ -53,6 +54,7 @@ def test_demo_shows_lag_topics_and_groups_in_different_states(demo_exposition: b
     )
 
 
+@pytest.mark.tansu  # the demo
 def test_every_exposed_family_is_in_the_catalogue(demo_exposition: bytes) -> None:
     specs = all_specs()
     by_family = {spec.family_name: spec for spec in specs.values()}
@@ -64,6 +66,7 @@ def test_every_exposed_family_is_in_the_catalogue(demo_exposition: bytes) -> Non
         assert kind == spec.type and help_text == spec.help, family
 
 
+@pytest.mark.tansu  # the demo
 def test_promtool_is_clean_on_the_full_demo_exposition(demo_exposition: bytes) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian package prometheus) is required"

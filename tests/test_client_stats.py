@@ -27,7 +27,7 @@ from exporter.sources.admin import AdminSource
 from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore
 from exporter.sources.client_stats_records import InvalidStatsError, parse_message
 from exporter.stats_forwarder import StatsForwarder
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 
 DATA = "cs-data"

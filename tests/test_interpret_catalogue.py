@@ -13,8 +13,8 @@ from exporter.interpret.history import History
 from exporter.interpret.offsets import OffsetSettings, analyse, emit_offsets
 from exporter.interpret.producers import emit_producers
 from exporter.jmx_model import DECLARABLE_SETTINGS, load_dump, parse_broker, parse_client_target
-from exporter.testing.exposition import Parsed
-from exporter.testing.fixture_loader import load_metadata
+from tests._exposition import Parsed
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 MODULES = ("exporter.interpret.durability", "exporter.interpret.offsets", "exporter.interpret.producers")

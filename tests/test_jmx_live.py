@@ -27,10 +27,9 @@ from exporter.demo.broker import free_port
 from exporter.jmx_config import JmxAuth
 from exporter.sources import jmx
 from exporter.sources.client_jmx import ClientJmxSource
-from exporter.testing.exposition import Parsed
-from tests.conftest import SHARED, RealKafka, create_topic
+from tests._exposition import Parsed
+from tests.conftest import KAFKA_BIN, RealKafka, create_topic
 
-KAFKA_BIN = SHARED / "kafka" / "dist" / "bin"
 JMX_TIMEOUT = 8.0  # generous: the test machine has 2 cores and other clusters running
 
 

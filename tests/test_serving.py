@@ -22,7 +22,7 @@ import pytest
 
 from exporter.cycle import Collector
 from exporter.serving import IsolatedServer
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.test_cycle_http import SlowSource, get
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Load ``shared/fixtures/metadata-*.json`` (recorded from real Kafka 4.0) into a ClusterState.
+"""Load ``tests/fixtures/metadata-*.json`` (recorded from real Kafka 4.0) into a ClusterState.
 
 The recording has the same fields the Admin-API source collects, so the snapshot ->
 metrics and interpretation steps can be tested against what Kafka really reported.
