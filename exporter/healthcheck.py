@@ -6,14 +6,16 @@ works whether web TLS is on or not, without knowing the web config: it tries HTT
 and plain HTTP when the server does not speak TLS.  The certificate is not verified (it is
 issued for the service's name, and this probe only asks whether the process answers), and a
 401 counts as an answer: the probe has no password, basic auth hashes cannot be reversed, and
-a server that checks credentials is alive.  A TLS server that demands a client certificate
-answers the handshake with an alert, which counts as alive too.
+a server that checks credentials is alive.  Only the live serving process completes a TLS
+handshake, so a server that demands a client certificate (and then refuses the request, or
+answers the handshake with an alert) counts as alive too.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import socket
 import ssl
 import sys
 
@@ -35,7 +37,7 @@ def target(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _get(conn: http.client.HTTPConnection) -> int:
+def _status(conn: http.client.HTTPConnection) -> int:
     try:
         conn.request("GET", "/healthz", headers={"Connection": "close"})
         return conn.getresponse().status
@@ -43,26 +45,46 @@ def _get(conn: http.client.HTTPConnection) -> int:
         conn.close()
 
 
+def _alert(exc: ssl.SSLError) -> bool:
+    return "ALERT" in (exc.reason or "").upper()
+
+
 def probe(host: str, port: int, timeout: float = 4.0) -> tuple[bool, str]:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    where = f"https://{host}:{port}/healthz"
     try:
-        status = _get(http.client.HTTPSConnection(host, port, timeout=timeout, context=context))
-        return status in ALIVE, f"https://{host}:{port}/healthz: {status}"
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        return False, f"{host}:{port}: {exc}"
+    try:
+        tls = context.wrap_socket(raw)  # the handshake: only a live server process completes it
     except ssl.SSLError as exc:
-        # a plain-HTTP server answers the ClientHello with text: "wrong version number" or
-        # "record layer failure"; an alert from the server (e.g. certificate required) is TLS
-        if "ALERT" in (exc.reason or "").upper() or "alert" in str(exc):
-            return True, f"https://{host}:{port}: TLS alert from the server ({exc.reason})"
-    except (OSError, http.client.HTTPException) as exc:
-        if not isinstance(exc, ConnectionResetError | http.client.RemoteDisconnected):
-            return False, f"https://{host}:{port}/healthz: {exc}"
+        raw.close()
+        if _alert(exc):  # e.g. TLS 1.2 and a client certificate required
+            return True, f"{where}: TLS alert from the server ({exc.reason})"
+        # not TLS: a plain-HTTP server answers the ClientHello with text ("wrong version number")
+    except OSError:
+        raw.close()  # reset or timed out during the handshake: see whether plain HTTP answers
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.sock = tls
+        try:
+            status = _status(conn)
+            return status in ALIVE, f"{where}: {status}"
+        except TimeoutError as exc:
+            return False, f"{where}: {exc}"
+        except (OSError, http.client.HTTPException) as exc:
+            # after a completed handshake: with TLS 1.3 a server that requires a client
+            # certificate rejects it only now, with an alert or by closing the connection
+            return True, f"{where}: TLS server, request refused ({exc})"
+    where = f"http://{host}:{port}/healthz"
     try:
-        status = _get(http.client.HTTPConnection(host, port, timeout=timeout))
-        return status in ALIVE, f"http://{host}:{port}/healthz: {status}"
+        status = _status(http.client.HTTPConnection(host, port, timeout=timeout))
+        return status in ALIVE, f"{where}: {status}"
     except (OSError, http.client.HTTPException) as exc:
-        return False, f"http://{host}:{port}/healthz: {exc}"
+        return False, f"{where}: {exc}"
 
 
 def main() -> int:
