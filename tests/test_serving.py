@@ -75,6 +75,7 @@ def test_serves_exactly_what_the_collector_rendered(served: tuple[Collector, Iso
     assert server.pid != os.getpid()
 
 
+@pytest.mark.slow
 def test_a_scrape_does_not_wait_for_the_collectors_gil(served: tuple[Collector, IsolatedServer, str]) -> None:
     collector, _server, url = served
     collector.collect_once()
@@ -157,6 +158,7 @@ def test_serving_process_exits_with_its_parent(tmp_path: Path) -> None:
             parent.kill()
 
 
+@pytest.mark.slow
 def test_wedged_serving_process_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     from exporter import serving
 
