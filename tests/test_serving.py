@@ -162,7 +162,9 @@ def test_serving_process_exits_with_its_parent(tmp_path: Path) -> None:
 def test_wedged_serving_process_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     from exporter import serving
 
-    monkeypatch.setattr(serving, "PUBLISH_TIMEOUT", 1.0)
+    # short, but not so short that a replacement starting on a loaded machine is itself taken
+    # for wedged (seen at 1 s with load average 50: a restart storm)
+    monkeypatch.setattr(serving, "PUBLISH_TIMEOUT", 3.0)
     collector = Collector([SlowSource("steady", 0)], timeout=5)
     server = IsolatedServer(collector, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.server_address[1]}"
