@@ -23,6 +23,10 @@ and new replicas, and the added ones are out of the ISR until they catch up.  Ka
 "replication factor" of an ongoing reassignment), so the brokers do not count a reassigning
 partition as under-replicated; neither do we (:func:`replica_targets`).
 
+Kafka's internal topics (``__consumer_offsets``, ``__transaction_state``, ``__share_group_state``)
+are always judged, whatever the topic filters say: the Admin source passes the ones its
+filters leave out in ``ClusterState.internal_topics`` (metadata and configs only).
+
 A partition without a leader (offline) gets ``partition_offline`` 1 and 0 in both the
 at-min and under-min flags, like the brokers' own counters (only a leader counts its
 partition), and no ISR headroom sample: its ISR in the metadata is the last one before the
@@ -107,7 +111,8 @@ OFFLINE = metric(
     """1 if the partition has no leader: nothing can be produced to or consumed from it.
     Usually every replica's broker is down (RF 1 topics lose availability with one
     broker); start that broker. Unclean leader election would bring it back at the cost
-    of data.""",
+    of data. Kafka's internal topics (__consumer_offsets: group commits;
+    __transaction_state: transactions) are always covered, whatever the topic filters.""",
     ("topic", "partition"),
     source=SRC,
 )
@@ -573,7 +578,11 @@ class DurabilityInterpreter:
         none_reassigning = bool(reported) and all(r is not None for r in reported) and not any(reported)
         result = []
         rack_cache: dict[tuple[int, ...], tuple[int, bool]] = {}  # for this cycle's racks only
-        for name, topic in state.topics.items():
+        # Kafka's internal topics are always judged, even when the topic filters leave them out
+        topics = state.topics
+        if state.internal_topics:
+            topics = {**topics, **{n: t for n, t in state.internal_topics.items() if n not in topics}}
+        for name, topic in topics.items():
             if configs_failed(state, name):
                 configs = self.configs.get(name)
                 if configs is None:
@@ -594,9 +603,9 @@ class DurabilityInterpreter:
                     no_reassignment=none_reassigning,
                 )
             )
-        for gone in set(self.configs) - set(state.topics):
+        for gone in set(self.configs) - set(topics):
             del self.configs[gone]
-        for gone in set(self.settled) - set(state.topics):
+        for gone in set(self.settled) - set(topics):
             del self.settled[gone]
         return result
 
