@@ -317,17 +317,23 @@ def replica_targets(parts: list[Partition], settled: dict[int, int]) -> list[int
     A target is never above the partition's replica count.
     """
     topic_target = 0
+    targets = []
+    behind = False
     for p in parts:
         n = len(p.replicas)
+        targets.append(n)
         if p.leader >= 0 and len(p.isr) >= n:
             settled[p.partition] = n
             if n > topic_target:
                 topic_target = n
-    targets = []
-    for p in parts:
-        n = len(p.replicas)
-        target = settled.get(p.partition) or topic_target or n
-        targets.append(target if target < n else n)
+        else:
+            behind = True
+    if behind:  # only a partition out of sync can be mid-reassignment
+        for i, p in enumerate(parts):
+            n = targets[i]
+            target = settled.get(p.partition) or topic_target or n
+            if target < n:
+                targets[i] = target
     return targets
 
 
