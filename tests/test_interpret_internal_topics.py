@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
-from exporter.model import ClusterState, ConfigValue
+from exporter.sources.admin.records import ClusterState, ConfigValue
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

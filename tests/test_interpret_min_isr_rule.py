@@ -18,7 +18,7 @@ from exporter.interpret.durability import (
     emit_min_isr_rules,
     min_isr_rule,
 )
-from exporter.jmx_model import BrokerJmx
+from exporter.sources.jmx.broker_records import BrokerJmx
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

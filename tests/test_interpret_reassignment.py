@@ -13,8 +13,8 @@ import copy
 
 from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability, replica_targets
-from exporter.jmx_model import BrokerJmx, ReplicaManagerValues
-from exporter.model import ClusterState, Partition
+from exporter.sources.admin.records import ClusterState, Partition
+from exporter.sources.jmx.broker_records import BrokerJmx, ReplicaManagerValues
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

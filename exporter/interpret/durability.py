@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING
 
 from exporter.catalogue import Batch, Row, Samples, metric, row_value
 from exporter.interpret.producers import parse_version
-from exporter.jmx_model import BrokerJmx
-from exporter.model import ClusterState, ConfigValue, Partition, Topic
+from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
+from exporter.sources.jmx.broker_records import BrokerJmx
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
