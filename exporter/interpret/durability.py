@@ -457,10 +457,8 @@ def topic_durability(
     min_isr = _int_config(configs, "min.insync.replicas", DEFAULT_MIN_ISR)
     cache = {} if rack_cache is None else rack_cache
     parts_meta = topic.partitions
-    if settled is not None:
-        targets = replica_targets(parts_meta, settled)
-    if settled is None or no_reassignment:
-        targets = [len(p.replicas) for p in parts_meta]
+    learnt = None if settled is None else replica_targets(parts_meta, settled)
+    targets = learnt if learnt is not None and not no_reassignment else [len(p.replicas) for p in parts_meta]
     parts = [
         partition_durability(p, min_isr, racks, cache, target=t, capped=p.leader not in uncapped_leaders)
         for p, t in zip(parts_meta, targets, strict=True)
