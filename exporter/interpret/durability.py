@@ -125,7 +125,8 @@ REASSIGNING = metric(
     Not a problem in itself: it is not counted as under-replicated, but copying costs
     network and disk (throttle with kafka-reassign-partitions.sh --throttle). 1 for hours
     means a stuck or heavily throttled reassignment: kafka-reassign-partitions.sh --verify.
-    When every broker's JMX is read and their ReassigningPartitions sum to 0, this is 0.""",
+    When every broker's JMX is read and their ReassigningPartitions sum to 0, this is 0;
+    with per-partition broker JMX, the leader's own ReplicasCount is the target.""",
     ("topic", "partition"),
     source=SRC,
 )
@@ -304,7 +305,7 @@ def _effective(min_isr: int, replicas: int, capped: bool) -> int:
     return min(min_isr, replicas) if capped else min_isr
 
 
-def replica_targets(parts: list[Partition], settled: dict[int, int]) -> list[int]:
+def replica_targets(parts: list[Partition], settled: dict[int, int], known: dict[int, int] | None = None) -> list[int]:
     """The target replica count of each partition: what Kafka calls its replication factor.
 
     A reassignment lists old and new replicas together until the new ones are in sync, and
@@ -314,7 +315,9 @@ def replica_targets(parts: list[Partition], settled: dict[int, int]) -> list[int
     replica joins), so its replica count is its target: remembered in ``settled`` (partition
     id -> count, updated here) for later cycles.  A partition never seen complete takes the
     largest count among the topic's complete partitions this cycle, or else its own count.
-    A target is never above the partition's replica count.
+    ``known``: partition id -> the leader's own count (broker JMX ``ReplicasCount``, when
+    per-partition JMX is collected), which wins over all of that.  A target is never above
+    the partition's replica count.
     """
     topic_target = 0
     targets = []
@@ -331,7 +334,7 @@ def replica_targets(parts: list[Partition], settled: dict[int, int]) -> list[int
     if behind:  # only a partition out of sync can be mid-reassignment
         for i, p in enumerate(parts):
             n = targets[i]
-            target = settled.get(p.partition) or topic_target or n
+            target = (known and known.get(p.partition)) or settled.get(p.partition) or topic_target or n
             if target < n:
                 targets[i] = target
     return targets
@@ -448,16 +451,18 @@ def topic_durability(
     settled: dict[int, int] | None = None,
     uncapped_leaders: frozenset[int] | set[int] = frozenset(),
     no_reassignment: bool = False,
+    known_targets: dict[int, int] | None = None,
 ) -> TopicDurability:
     """Everything P1 says about one topic, from its metadata and (last known) configs.
 
     ``settled``: the topic's memory for :func:`replica_targets` (None: no reassignment
     detection).  ``uncapped_leaders``: brokers known to apply the pre-3.7 rule.
-    ``no_reassignment``: the brokers say no partition is reassigning (the memory still learns)."""
+    ``no_reassignment``: the brokers say no partition is reassigning (the memory still learns).
+    ``known_targets``: the leaders' own target counts by partition id (broker JMX)."""
     min_isr = _int_config(configs, "min.insync.replicas", DEFAULT_MIN_ISR)
     cache = {} if rack_cache is None else rack_cache
     parts_meta = topic.partitions
-    learnt = None if settled is None else replica_targets(parts_meta, settled)
+    learnt = None if settled is None else replica_targets(parts_meta, settled, known_targets)
     targets = learnt if learnt is not None and not no_reassignment else [len(p.replicas) for p in parts_meta]
     parts = [
         partition_durability(p, min_isr, racks, cache, target=t, capped=p.leader not in uncapped_leaders)
@@ -580,6 +585,12 @@ class DurabilityInterpreter:
         # every live broker's JMX says no partition is reassigning: trust it over the heuristic
         reported = [jmx[b.id].replica_manager.reassigning if b.id in jmx else None for b in state.brokers]
         none_reassigning = bool(reported) and all(r is not None for r in reported) and not any(reported)
+        # per-partition JMX (when collected): each leader's own target count (followers say 0)
+        leader_targets: dict[str, dict[int, int]] = {}
+        for b in jmx.values():
+            for (tname, pid), values in b.partitions.items():
+                if values.replicas_count:
+                    leader_targets.setdefault(tname, {})[pid] = int(values.replicas_count)
         result = []
         rack_cache: dict[tuple[int, ...], tuple[int, bool]] = {}  # for this cycle's racks only
         # Kafka's internal topics are always judged, even when the topic filters leave them out
@@ -605,6 +616,7 @@ class DurabilityInterpreter:
                     settled=known[1],
                     uncapped_leaders=uncapped,
                     no_reassignment=none_reassigning,
+                    known_targets=leader_targets.get(name),
                 )
             )
         for gone in set(self.configs) - set(topics):
