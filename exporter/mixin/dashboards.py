@@ -369,7 +369,7 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
             ),
         ),
         PanelDef(
-            "Offline, under-replicated and reassigning partitions by topic",
+            "Offline and under-replicated partitions by topic",
             """Per topic, partitions without a leader (outage), partitions with fewer in-sync replicas than
             their target replica count (reduced durability) and partitions being reassigned (replicas being
             copied: not under-replicated while the original replicas stay in sync). Good: no offline or
