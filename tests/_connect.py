@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from exporter.demo.broker import free_port
+from tests.conftest import KAFKA_HOME
 
-ROOT = Path(__file__).resolve().parent.parent
-DIST = Path(os.environ.get("KAFKA_HOME", ROOT.parent / "shared" / "kafka" / "dist"))
+#: the Kafka distribution the real cluster runs from (conftest finds it; the live tests skip without one)
+DIST = KAFKA_HOME or Path("/nonexistent")
 USER, PASSWORD = "connect-admin", "connect-secret"
 
 

@@ -32,7 +32,7 @@ from exporter.sources.connect.jmx import parse_worker
 from exporter.sources.connect.rest import exception_class, parse_cluster
 from exporter.sources.connect.source import ConnectSource
 from exporter.sources.jmx.rows import load_dump
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "connect"
 ROOT_ANSWER = {"version": "4.0.0", "commit": "985bc99521dd22bb", "kafka_cluster_id": "abc"}

@@ -227,7 +227,7 @@ def test_basic_auth_refused_without_the_password(live: Live) -> None:
     from exporter.cycle import Collector
     from exporter.sources.connect.config import ConnectClusterConfig, ConnectConfig
     from exporter.sources.connect.source import ConnectSource
-    from exporter.testing.exposition import Parsed
+    from tests._exposition import Parsed
 
     for username, password, up in ((None, None, 0.0), (USER, "wrong", 0.0), (USER, PASSWORD, 1.0)):
         cluster = ConnectClusterConfig(url=live.worker.url, name="auth", timeout=4, username=username, password=password)
