@@ -46,6 +46,7 @@ TASK_ATTRS = {
     # connector-task-metrics
     "batch-size-avg": ("batch_size_avg", ""),
     "batch-size-max": ("batch_size_max", ""),
+    # *-percentage are fractions 0..1 despite the name (a worker whose commits all succeed reports 1.0)
     "offset-commit-success-percentage": ("offset_commit_success_ratio", ""),
     "offset-commit-failure-percentage": ("offset_commit_failure_ratio", ""),
     "offset-commit-avg-time-ms": ("offset_commit_avg_seconds", "ms"),
@@ -74,8 +75,6 @@ TASK_ATTRS = {
     "deadletterqueue-produce-failures": ("dlq_produce_failures_total", ""),
     "last-error-timestamp": ("last_error_timestamp_seconds", "ms"),
 }
-#: ratios Kafka reports as "percentage" but in 0..1 (offset-commit-*-percentage are fractions)
-_STATUS_ATTRS = ("status",)
 
 
 def parse_worker(rows: Iterable[JmxRow], target: str) -> WorkerJmx:

@@ -14,6 +14,7 @@ status, not JSON, not the expected shape, timeout, TLS, connection refused).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import ssl
@@ -87,7 +88,7 @@ class RestClient:
             reason = exc.reason
             text = "timed out" if isinstance(reason, TimeoutError) else str(reason)
             raise SourceError(f"{where}: {' '.join(text.split())[:200]}") from None
-        except (OSError, ValueError, http_client_errors()) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             raise SourceError(f"{where}: {exc.__class__.__name__}: {' '.join(str(exc).split())[:200]}") from None
         if len(body) > MAX_BODY_BYTES:
             raise SourceError(f"{where}: answer larger than {MAX_BODY_BYTES} bytes")
@@ -127,12 +128,6 @@ def _error_message(exc: urllib.error.HTTPError) -> str:
         return ""
     message = doc.get("message") if isinstance(doc, dict) else None
     return f": {' '.join(message.split())[:200]}" if isinstance(message, str) and message.strip() else ""
-
-
-def http_client_errors() -> type[Exception]:
-    import http.client
-
-    return http.client.HTTPException
 
 
 def _kind(value: Any) -> str:
