@@ -6,11 +6,12 @@ import logging
 from collections.abc import Callable
 
 from exporter.config import Config
-from exporter.cycle import Collector, Interpreter
+from exporter.cycle import Collector
 from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
 from exporter.interpret.producers import ProducersInterpreter
+from exporter.snapshot import Interpreter
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
 from exporter.sources.client_stats import consumer as client_stats

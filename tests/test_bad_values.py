@@ -12,8 +12,9 @@ import math
 import pytest
 
 from exporter.catalogue import Samples, to_float
-from exporter.cycle import Collector, Snapshot
+from exporter.cycle import Collector
 from exporter.exposition import render
+from exporter.snapshot import Snapshot
 from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 from exporter.sources.admin.specs import BROKERS

@@ -55,8 +55,8 @@ class Exporter:
 
     def state(self) -> ClusterState:
         assert self.collector.snapshot is not None
-        state = self.collector.snapshot.payload("admin")
-        assert isinstance(state, ClusterState)
+        state = self.collector.snapshot.admin
+        assert state is not None
         return state
 
 

@@ -22,8 +22,9 @@ import pytest
 
 from exporter import config
 from exporter.app import build_collector
-from exporter.cycle import Collector, TargetResult
+from exporter.cycle import Collector
 from exporter.demo.broker import free_port
+from exporter.snapshot import TargetResult
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.client import ClientJmxSource
 from exporter.sources.jmx.config import JmxAuth

@@ -24,9 +24,10 @@ import pytest
 
 from exporter import config
 from exporter.catalogue import MetricSpec, Samples
-from exporter.cycle import Collector, Snapshot
+from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.http import ExporterHTTPServer, serve
+from exporter.snapshot import Snapshot
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Job, Source
 from exporter.testing.exposition import Parsed

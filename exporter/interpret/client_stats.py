@@ -29,11 +29,11 @@ from exporter.catalogue import Samples, metric
 from exporter.interpret.history import PartitionHistory
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.client_stats.records import ClientStatsState
-from exporter.sources.client_stats.specs import INSTANCE, PART, SRC
+from exporter.sources.client_stats.specs import INSTANCE, PART
 
 if TYPE_CHECKING:
     from exporter.config import Config
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 LAYER = "interpret"
 
@@ -137,11 +137,10 @@ class ClientStatsInterpreter:
         self.history: dict[tuple[str, int], PartitionHistory] = {}
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload(SRC)
+        state = snapshot.client_stats
         if state is None:
             return
-        cluster = snapshot.payload("admin")
-        derive(state, cluster if isinstance(cluster, ClusterState) else None, out, self.history, snapshot.started, self.points)
+        derive(state, snapshot.admin, out, self.history, snapshot.started, self.points)
 
 
 def build(config: Config) -> ClientStatsInterpreter:
@@ -151,11 +150,10 @@ def build(config: Config) -> ClientStatsInterpreter:
 
 def interpret_client_stats(snapshot: Snapshot, out: Samples) -> None:
     """Stateless use (no lag seconds): for tests and one-off collections."""
-    state = snapshot.payload(SRC)
+    state = snapshot.client_stats
     if state is None:
         return
-    cluster = snapshot.payload("admin")
-    derive(state, cluster if isinstance(cluster, ClusterState) else None, out)
+    derive(state, snapshot.admin, out)
 
 
 def derive(

@@ -32,7 +32,7 @@ from exporter.catalogue import Batch, Row, Samples, metric, row_value
 from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 
@@ -396,6 +396,6 @@ class DurabilityInterpreter:
         return result
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload("admin")
-        if isinstance(state, ClusterState):
+        state = snapshot.admin
+        if state is not None:
             emit_durability(self.analyse(state), out)

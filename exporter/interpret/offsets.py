@@ -26,7 +26,7 @@ from exporter.interpret.history import CommitHistory, History
 from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 #: Kafka's "never force a flush" value of flush.messages and flush.ms (Long.MAX_VALUE)
@@ -438,8 +438,8 @@ class OffsetsInterpreter:
         self.history = History(points=self.settings.history_points)
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload("admin")
-        if not isinstance(state, ClusterState):
+        state = snapshot.admin
+        if state is None:
             return  # the source is down: keep the history as it was
         facts = analyse(state, self.history, snapshot.started, self.settings)
         emit_offsets(facts, self.history, out)

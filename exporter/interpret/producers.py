@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 from exporter.catalogue import MetricSpec, Samples, metric
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.jmx.broker_records import BrokerJmx
-from exporter.sources.jmx.client_records import ClientJmx, ClientJmxTarget, client_records
+from exporter.sources.jmx.client_records import ClientJmx, client_records
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 VERDICTS = ("reorders", "safe", "no_retries", "unknown")
@@ -378,7 +378,4 @@ class ProducersInterpreter:
     """P2/P4/P5 each cycle from the broker and client JMX payloads (stateless)."""
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        brokers = [b for b in snapshot.payloads("broker_jmx") if isinstance(b, BrokerJmx)]
-        targets = [t for t in snapshot.payloads("client_jmx") if isinstance(t, ClientJmxTarget)]
-        state = snapshot.payload("admin")
-        emit_producers(brokers, client_records(targets), state if isinstance(state, ClusterState) else None, out)
+        emit_producers(snapshot.broker_jmx, client_records(snapshot.client_jmx), snapshot.admin, out)

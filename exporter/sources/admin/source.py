@@ -60,7 +60,7 @@ class AdminSource(Source):
         self.reader.close()
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload(SRC)
+        state = snapshot.admin
         if state is None:
             return
         rendered, self._rendered_elsewhere = self._rendered_elsewhere, None

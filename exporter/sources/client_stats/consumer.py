@@ -188,7 +188,7 @@ class ClientStatsSource(Source):
         return ClientStatsState(self.settings.topic, instances, outcomes, expired, self.store.max_instances, errors, now)
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload(SRC)
+        state = snapshot.client_stats
         if state is not None:
             emit_client_stats(state, out)
 

@@ -81,7 +81,7 @@ class ClientJmxSource(Source):
         return record
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        for payload in snapshot.payloads(SRC):
+        for payload in snapshot.client_jmx:
             emit_clients(payload, out)
 
 

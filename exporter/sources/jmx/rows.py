@@ -5,11 +5,11 @@ Both JMX sources (``broker_jmx``, ``client_jmx``) read MBeans with jmxquery as r
 the same rows.  :func:`parse_broker` and :func:`parse_client_target` turn such rows into
 the records below; they do no I/O, so the mapping is tested on the recorded dumps.
 
-What the interpretation layer reads from a :class:`~exporter.cycle.Snapshot`:
+What the interpretation layer reads from a :class:`~exporter.snapshot.Snapshot`:
 
-* ``snapshot.payloads("broker_jmx")`` -> ``list[BrokerJmx]``, one per broker JMX target
+* ``snapshot.broker_jmx`` -> ``list[BrokerJmx]``, one per broker JMX target
   that answered this cycle.
-* ``snapshot.payloads("client_jmx")`` -> ``list[ClientJmxTarget]``, one per Java client JVM
+* ``snapshot.client_jmx`` -> ``list[ClientJmxTarget]``, one per Java client JVM
   that answered; each holds ``clients: list[ClientJmx]`` (one JVM can hold several
   producers and consumers, e.g. a Kafka Connect worker).  :func:`client_records` flattens
   them to ``list[ClientJmx]``.
