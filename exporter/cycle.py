@@ -15,9 +15,9 @@ from typing import Any
 import confluent_kafka
 
 from exporter import __version__, selfmetrics
-from exporter.catalogue import Samples
 from exporter.exposition import Exposition, render
 from exporter.heap import trim_heap
+from exporter.metrics import Samples
 from exporter.snapshot import Interpreter, Snapshot, TargetResult
 from exporter.sources.base import Job, Source, SourceError
 

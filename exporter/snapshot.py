@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.admin import specs as admin_specs
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.client_stats import specs as client_stats_specs

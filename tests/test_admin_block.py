@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from exporter import config
-from exporter.catalogue import Samples
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.exposition import render_text
+from exporter.metrics import Samples
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.client import AdminCollector
 from exporter.sources.admin.emit import emit_cluster

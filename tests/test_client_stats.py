@@ -19,10 +19,11 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from exporter import config
-from exporter.catalogue import Samples, all_specs
+from exporter.catalogue import all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.client_stats import ClientStatsInterpreter, derive, interpret_client_stats
+from exporter.metrics import Samples
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.client_stats.config import ClientStatsConfig
 from exporter.sources.client_stats.consumer import ClientStatsSource

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from exporter import config
-from exporter.catalogue import MetricSpec, Samples
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.http import serve
+from exporter.metrics import MetricSpec, Samples
 from exporter.snapshot import Snapshot
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.worker import AdminWorker

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from exporter import config
-from exporter.catalogue import MetricSpec, Samples
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.http import ExporterHTTPServer, serve
+from exporter.metrics import MetricSpec, Samples
 from exporter.snapshot import Snapshot
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Job, Source

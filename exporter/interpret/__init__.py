@@ -13,5 +13,5 @@ its memory cost documented where it is defined.
 * :mod:`.client_stats` — from librdkafka statistics: reordering risk, positions, lag in seconds.
 
 This ``__init__`` imports none of them (importing one runs this file first: a cycle);
-:mod:`exporter.app` wires them.
+the feature table (:mod:`exporter.features`) wires them.
 """

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exporter.catalogue import Samples, metric
 from exporter.interpret.history import PartitionHistory
+from exporter.metrics import Samples, metric
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.client_stats.records import ClientStatsState
 from exporter.sources.client_stats.specs import INSTANCE, PART

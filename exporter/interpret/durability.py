@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Batch, Row, Samples, metric, row_value
+from exporter.metrics import Batch, Row, Samples, metric, row_value
 from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
 
 if TYPE_CHECKING:

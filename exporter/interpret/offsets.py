@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from exporter.catalogue import Batch, Row, Samples, metric
 from exporter.interpret.history import CommitHistory, History
+from exporter.metrics import Batch, Row, Samples, metric
 from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import MetricSpec, Samples, metric
+from exporter.metrics import MetricSpec, Samples, metric
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.jmx.broker_records import BrokerJmx
 from exporter.sources.jmx.client_records import ClientJmx, client_records

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from exporter.catalogue import RenderedBlock, Samples
 from exporter.config import Config
+from exporter.metrics import RenderedBlock, Samples
 from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.admin.specs import SRC

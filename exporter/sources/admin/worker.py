@@ -30,9 +30,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from exporter.catalogue import RenderedBlock
 from exporter.heap import trim_heap
 from exporter.ipc import Channel, unpickle
+from exporter.metrics import RenderedBlock
 from exporter.sources.admin.client import AdminCollector
 from exporter.sources.admin.emit import render_block
 from exporter.sources.admin.records import ClusterState

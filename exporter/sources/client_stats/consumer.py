@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from exporter.catalogue import Samples
 from exporter.config import Config
+from exporter.metrics import Samples
 from exporter.sources.base import Job, Source, SourceError
 from exporter.sources.client_stats.config import ClientStatsConfig
 from exporter.sources.client_stats.emit import emit_client_stats

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.admin.records import Broker
 from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.client_records import ClientJmx, ClientJmxTarget, parse_client_target

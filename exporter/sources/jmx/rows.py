@@ -14,7 +14,7 @@ What the interpretation layer reads from a :class:`~exporter.snapshot.Snapshot`:
   producers and consumers, e.g. a Kafka Connect worker).  :func:`client_records` flattens
   them to ``list[ClientJmx]``.
 
-Units: every value is a float already coerced by :func:`exporter.catalogue.to_float` (the
+Units: every value is a float already coerced by :func:`exporter.metrics.to_float` (the
 one place foreign values become numbers); times are converted from Kafka's milliseconds to
 seconds (fields ending in ``_seconds``); a value that JMX reported as NaN, Infinity, a
 non-number or not at all is ``None`` -- never NaN, so a derived value cannot be poisoned.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.catalogue import to_float
+from exporter.metrics import to_float
 
 
 @dataclass(frozen=True)
