@@ -50,7 +50,7 @@ FEATURES: tuple[Feature, ...] = (
         AdminSource,
         (
             lambda config: durability.DurabilityInterpreter(),
-            lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.from_raw(config.raw)),
+            lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.of(config.interpretation)),
         ),
         (admin_specs, durability, offsets),
     ),

@@ -277,7 +277,7 @@ def test_thresholds_come_from_the_config() -> None:
     from exporter import config
 
     cfg = config.load(None, {"interpretation.stalled_after_seconds": 120, "interpretation.lag_history_points": 10})
-    assert OffsetSettings.from_raw(cfg.raw) == OffsetSettings(history_points=10, stalled_after=120.0, lagging_after=60.0)
+    assert OffsetSettings.of(cfg.interpretation) == OffsetSettings(history_points=10, stalled_after=120.0, lagging_after=60.0)
     with pytest.raises(config.ConfigError, match=r"^interpretation.lag_history_points: 1 is out of range"):
         config.load(None, {"interpretation.lag_history_points": 1})
 

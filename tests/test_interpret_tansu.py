@@ -44,7 +44,7 @@ class Exporter:
         cfg = config.load(None, {"kafka.bootstrap_servers": bootstrap})
         self.collector = Collector(
             [AdminSource(cfg)],
-            [DurabilityInterpreter(), OffsetsInterpreter(OffsetSettings.from_raw(cfg.raw))],
+            [DurabilityInterpreter(), OffsetsInterpreter(OffsetSettings.of(cfg.interpretation))],
             interval=cfg.interval,
             timeout=cfg.timeout,
         )

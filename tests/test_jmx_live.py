@@ -331,11 +331,11 @@ def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
     try:
         tls = {"truststore": str(ts), "truststore_password": "changeit"}
         settings = config.load(None, {"jmx": {"clients": {"targets": [{"address": f"127.0.0.1:{port}", "name": "tls", "tls": tls}]}}})
-        source = ClientJmxSource(settings.raw["jmx"])
+        source = ClientJmxSource(settings.jmx)
         deadline = time.monotonic() + 30
         while True:
             try:
-                record = source.collect(settings.raw["jmx"].clients[0])
+                record = source.collect(settings.jmx.clients[0])
                 if record.clients:
                     break
             except Exception as exc:

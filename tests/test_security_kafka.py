@@ -90,8 +90,8 @@ def test_security_settings_pass_validation(tmp_path: Path, pki: Pki, monkeypatch
         cfg = load_client(tmp_path, client)
         for key, value in client.items():
             if "${" in value:
-                assert cfg.client[key] == SECRET  # resolved from env/file, trailing newline stripped
-        shown = str(config.redact(cfg.client))
+                assert cfg.kafka.client[key] == SECRET  # resolved from env/file, trailing newline stripped
+        shown = str(config.redact(cfg.kafka.client))
         assert SECRET not in shown and "<redacted>" in shown, shown
 
 

@@ -23,8 +23,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from exporter.config import InterpretationSection
+from exporter.configbase import defaults
 from exporter.interpret.history import PartitionHistory
 from exporter.metrics import Samples, metric
 from exporter.sources.admin.records import ClusterState
@@ -132,7 +134,7 @@ POSITION_LAG_SECONDS = metric(
 class ClientStatsInterpreter:
     """Derived client-statistics gauges; keeps the log end history for lag seconds."""
 
-    def __init__(self, points: int = 60) -> None:
+    def __init__(self, points: int = defaults(InterpretationSection).lag_history_points) -> None:
         self.points = points
         self.history: dict[tuple[str, int], PartitionHistory] = {}
 
@@ -144,8 +146,7 @@ class ClientStatsInterpreter:
 
 
 def build(config: Config) -> ClientStatsInterpreter:
-    section: Any = config.raw.get("interpretation") or {}
-    return ClientStatsInterpreter(int(section.get("lag_history_points", 60)))
+    return ClientStatsInterpreter(config.interpretation.lag_history_points)
 
 
 def interpret_client_stats(snapshot: Snapshot, out: Samples) -> None:

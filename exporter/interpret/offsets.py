@@ -19,8 +19,10 @@ From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.Histo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from exporter.config import InterpretationSection
+from exporter.configbase import defaults
 from exporter.interpret.history import CommitHistory, History
 from exporter.metrics import Batch, Row, Samples, metric
 from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
@@ -192,23 +194,22 @@ GROUP_REWINDS = metric(
 
 
 # -- settings --------------------------------------------------------------------------
+#: the ``interpretation`` section's defaults (declared there, once)
+_DEFAULTS = defaults(InterpretationSection)
+
+
 @dataclass(frozen=True)
 class OffsetSettings:
     #: points of log end offset history per partition (bounds memory)
-    history_points: int = 60
+    history_points: int = _DEFAULTS.lag_history_points
     #: a committed offset unchanged this long, with lag and members, is stalled
-    stalled_after: float = 300.0
+    stalled_after: float = _DEFAULTS.stalled_after_seconds
     #: lag in seconds above this is lagging
-    lagging_after: float = 60.0
+    lagging_after: float = _DEFAULTS.lagging_after_seconds
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any] | None) -> OffsetSettings:
-        section = (raw or {}).get("interpretation") or {}
-        return cls(
-            int(section.get("lag_history_points", cls.history_points)),
-            float(section.get("stalled_after_seconds", cls.stalled_after)),
-            float(section.get("lagging_after_seconds", cls.lagging_after)),
-        )
+    def of(cls, section: InterpretationSection) -> OffsetSettings:
+        return cls(section.lag_history_points, section.stalled_after_seconds, section.lagging_after_seconds)
 
 
 # -- pure computation over (state, history) --------------------------------------------

@@ -150,7 +150,7 @@ class AdminWorker:
                 self._discard()
                 channel = self._start()
             # generous: the cycle's own deadline reports a slow answer long before this
-            limit = 2 * self.config.timeout + self.config.request_timeout + 30
+            limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
             self._seq += 1
             self._block_due = None
             try:

@@ -41,7 +41,7 @@ from exporter.sources.jmx.broker_specs import (
     SRC,
     TRAFFIC,
 )
-from exporter.sources.jmx.config import BrokerTarget, JmxAuth, JmxConfig, of
+from exporter.sources.jmx.config import BrokerTarget, JmxAuth, JmxConfig
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -221,7 +221,7 @@ def emit_broker(b: BrokerJmx, out: Samples) -> None:
 
 
 def factory(config: Config) -> Source | None:
-    settings = of(config)
+    settings = config.jmx
     if settings is None or not settings.brokers_configured:
         return None
     return BrokerJmxSource(settings, config.timeout)

@@ -33,7 +33,7 @@ from exporter.sources.jmx.client_specs import (
     PRODUCER_TOPIC,
     SRC,
 )
-from exporter.sources.jmx.config import ClientTarget, JmxConfig, of
+from exporter.sources.jmx.config import ClientTarget, JmxConfig
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -129,7 +129,7 @@ def _emit_client(c: ClientJmx, out: Samples, declared: set[str]) -> None:
 
 
 def factory(config: Config) -> Source | None:
-    settings = of(config)
+    settings = config.jmx
     if settings is None or not settings.clients:
         return None
     return ClientJmxSource(settings, config.timeout)
