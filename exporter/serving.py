@@ -130,8 +130,8 @@ class IsolatedServer:
         web_config_file: str = "",
         probes_without_auth: bool = False,
     ) -> None:
-        # bound here with the same semantics as the in-process server; raises OSError
-        self._bound = ExporterHTTPServer((host, port), collector)
+        # bound here (the serving process's server, not yet serving); raises OSError
+        self._bound = ExporterHTTPServer((host, port), PublishedView())
         self.server_address = self._bound.server_address
         self._collector = collector
         # the serving process has the gzip copy: the collector need not keep 30 MB of text
@@ -146,7 +146,11 @@ class IsolatedServer:
         self.restarts = 0
         #: cycles the serving process has swapped in (acknowledged)
         self.published = 0
+        #: the exposition the serving process acknowledged last
+        self.acknowledged: Exposition | None = None
         self._spawn()
+        # a collector that has collected already: hand the serving process its exposition now
+        self._pending = collector.ready.is_set()
         collector.on_cycle.append(self._cycle_done)
         self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
         self._publisher.start()
@@ -204,12 +208,18 @@ class IsolatedServer:
             if acked:
                 with self._lock:
                     self.published += 1
+                    self.acknowledged = exposition
                     self._lock.notify_all()
 
     def wait_published(self, count: int, timeout: float) -> bool:
         """Wait until ``count`` expositions have been swapped in by the serving process."""
         with self._lock:
             return self._lock.wait_for(lambda: self.published >= count, timeout)
+
+    def wait_current(self, timeout: float) -> bool:
+        """Wait until the serving process serves the collector's current exposition."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.acknowledged is self._collector.exposition, timeout)
 
     def _watch(self) -> None:
         quick_deaths = 0
