@@ -185,7 +185,7 @@ class InterpretationSection:
         metadata=option(
             "int",
             60,
-            "Points of (time, log end offset) history kept per partition for lag in seconds (16 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
+            "Points of (time, log end offset) history kept per partition for lag in seconds (about 28 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
             2,
             10000,
         )
@@ -194,7 +194,7 @@ class InterpretationSection:
         metadata=option(
             "float",
             300.0,
-            "A group with members and lag whose committed offset has not moved for this long is `stalled`.",
+            "A group with members (seen within the status window) and lag whose committed offset has not moved for this long is `stalled`.",
             1,
             604800,
         )
@@ -203,8 +203,17 @@ class InterpretationSection:
         metadata=option(
             "float",
             60.0,
-            "A group whose lag in seconds reaches this is `lagging`.",
+            "A group that commits but whose total lag does not shrink over the status window is `lagging` once its lag in seconds reaches this.",
             0,
+            604800,
+        )
+    )
+    group_status_window_seconds: float = field(
+        metadata=option(
+            "float",
+            600.0,
+            "Sliding window of commits over which group status is judged (Burrow-style): a group with lag whose committed offsets have not moved for the whole window, and without members seen in it, is `stopped` (consumers using assign() have no members); longer than the slowest legitimate commit interval (e.g. Flink checkpoints).",
+            1,
             604800,
         )
     )

@@ -17,7 +17,7 @@ from types import ModuleType
 from exporter import selfmetrics
 from exporter.config import Config
 from exporter.interpret import client_stats as client_stats_interpretation
-from exporter.interpret import durability, offsets, producers
+from exporter.interpret import durability, librdkafka_batches, offsets, producers
 from exporter.snapshot import Interpreter
 from exporter.sources.admin import specs as admin_specs
 from exporter.sources.admin.source import AdminSource
@@ -73,7 +73,7 @@ FEATURES: tuple[Feature, ...] = (
         "librdkafka statistics forwarded by applications; reordering risk, positions, lag in seconds",
         client_stats_consumer.build,
         (client_stats_interpretation.build,),
-        (client_stats_specs, client_stats_interpretation),
+        (client_stats_specs, client_stats_interpretation, librdkafka_batches),
     ),
     Feature(
         "self",

@@ -82,5 +82,6 @@ def test_ratio_check_would_catch_a_value_outside() -> None:
     client.producer.batch_size_avg = 99999.0  # one record larger than batch.size
     out = Samples()
     emit_producers([], [client], None, out)
-    assert out.get("kafka_insight_producer_compression_savings_ratio", target="p", client_id="perf-producer-gzip") == 0
-    assert out.get("kafka_insight_producer_batch_fill_ratio", target="p", client_id="perf-producer-gzip") == 1
+    java = {"target": "p", "client_id": "perf-producer-gzip", "client_kind": "java"}
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **java) == 0
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **java) == 1

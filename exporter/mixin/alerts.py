@@ -35,6 +35,7 @@ ALERTED_RISKS = 'reason=~"single_copy_ack|no_failure_tolerance|unclean_election"
 STALLED = 'status="stalled"'
 REORDERS = 'verdict="reorders"'
 CODEC_SET = 'setting="compression.type", value!~"none|"'
+LIBRDKAFKA_CODEC_SET = 'compression_type!~"none|"'
 STOPPED = 'status="stopped"'
 
 
@@ -678,7 +679,12 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             b.with_cluster(
                 f"({b.m(pr.SAVINGS)} > 0 and {b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g})"
                 f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
-                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})", without_admin=True
+                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})"
+                # librdkafka producers: the codec from their forwarded settings (target = client instance)
+                f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
+                f" and on ({BY_EXPORTER}, target, client_id) label_replace({b.m(ic.SETTINGS_INFO, LIBRDKAFKA_CODEC_SET)},"
+                ' "target", "$1", "client_instance", "(.*)"))',
+                without_admin=True,
             ),
             s.compression_ineffective_for,
             "A Kafka producer compresses but saves almost nothing.",
@@ -687,7 +693,9 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             dash.PRODUCERS_UID,
             Runbook(
                 "Savings are 1 - compression-rate-avg: Kafka's compression-rate-avg is compressed/uncompressed size, "
-                "so 1.0 means nothing was saved — the name reads backwards. Savings near 0 with a codec set mean the "
+                "so 1.0 means nothing was saved — the name reads backwards. For librdkafka producers the ratio is "
+                "estimated from their statistics (batch size as written over messages per batch x mean message "
+                "size). Savings near 0 with a codec set mean the "
                 "data does not compress (already compressed, encrypted, random) or batches are too small for the "
                 "codec to find repetition; both cost producer CPU and, if the topic's codec differs, broker CPU "
                 "for recompression.",
