@@ -111,7 +111,9 @@ class TopicsFilter:
         metadata=option(
             "bool",
             False,
-            "Also collect internal topics (names starting with `__`, e.g. `__consumer_offsets`).",
+            "Also collect internal topics (names starting with `__`, e.g. `__consumer_offsets`). Kafka's own "
+            "(`__consumer_offsets`, `__transaction_state`, `__share_group_state`) always get the partition "
+            "durability flags (offline, under/at min ISR, under-replicated), whatever this and the filters say.",
         )
     )
 

@@ -30,7 +30,7 @@ from exporter.serving import IsolatedServer
 from exporter.snapshot import Snapshot
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests._serving import published, serve
 from tests.conftest import RealKafka, create_topic
 
