@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from exporter import config
-from exporter.catalogue import Samples
 from exporter.configbase import ConfigError
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.exposition import render_text
+from exporter.metrics import Samples
 from exporter.sources.connect import specs as cn
 from exporter.sources.connect.config import ConnectClusterConfig, ConnectConfig
 from exporter.sources.connect.emit import emit_cluster, emit_worker
@@ -68,13 +68,13 @@ def test_config_errors_name_the_yaml_path(tmp_path: Path, text: str, error: str)
 
 
 def test_config_valid_and_off_by_default(tmp_path: Path) -> None:
-    assert config.load(None).raw["connect"] is None
+    assert config.load(None).connect is None
     cfg = _load(
         tmp_path,
         "connect:\n  clusters:\n    - {url: 'https://c1:8083/', name: main, timeout_seconds: 2, username: u, password: p,"
         " jmx: ['c1:9999']}\n    - http://c2:8083\n",
     )
-    section = cfg.raw["connect"]
+    section = cfg.connect
     assert isinstance(section, ConnectConfig)
     main, other = section.clusters
     assert (main.url, main.name, main.timeout, main.username, main.password) == ("https://c1:8083", "main", 2.0, "u", "p")

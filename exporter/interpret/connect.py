@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples, metric
 from exporter.interpret.producers import _VERDICT_HELP, VERDICTS, producer_verdict, verdict_basis
+from exporter.metrics import Samples, metric
 from exporter.sources.connect.records import ConnectCluster, Connector
 from exporter.sources.connect.specs import SRC as CONNECT_SRC
 

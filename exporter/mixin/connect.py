@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from exporter import selfmetrics as sm
-from exporter.catalogue import MetricSpec
 from exporter.interpret import connect as ic
 from exporter.interpret import offsets as of
+from exporter.metrics import MetricSpec
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
 from exporter.mixin.settings import Settings
 from exporter.sources import connect as cn

@@ -1,7 +1,6 @@
 """The ``connect`` configuration section: Kafka Connect clusters (REST API, and worker JMX).
 
-Registered in :data:`exporter.config.SECTIONS`; the validated :class:`ConnectConfig` lands
-in ``Config.raw["connect"]`` (``None`` when the section is absent: the source is off).
+The validated :class:`ConnectConfig` is ``Config.connect`` (``None`` when the section is absent: the source is off).
 
 ```yaml
 connect:
@@ -124,7 +123,7 @@ def _cluster(path: str, item: Any) -> ConnectClusterConfig:
 
 
 def validate(path: str, data: Any) -> ConnectConfig | None:
-    """Validator for ``config.SECTIONS``: the raw ``connect`` mapping -> :class:`ConnectConfig`."""
+    """Validator of ``Config.connect``: the raw ``connect`` mapping -> :class:`ConnectConfig`."""
     if data is None:
         return None
     top = _mapping(path, data, ("clusters", "jmx_timeout_seconds", "java"))
@@ -150,5 +149,5 @@ def validate(path: str, data: Any) -> ConnectConfig | None:
 
 def of(config: Any) -> ConnectConfig | None:
     """The validated connect section of a :class:`exporter.config.Config`, or None."""
-    section = getattr(config, "raw", {}).get("connect")
+    section = getattr(config, "connect", None)
     return section if isinstance(section, ConnectConfig) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.connect.records import STATES, ConnectCluster, WorkerJmx
 from exporter.sources.connect.specs import (
     CLUSTER_INFO,

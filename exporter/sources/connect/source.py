@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.base import Job, Source
 from exporter.sources.connect.config import ConnectClusterConfig, ConnectConfig, WorkerJmxTarget, of
 from exporter.sources.connect.emit import emit_cluster, emit_worker

@@ -8,7 +8,7 @@ worker's JMX address) and ``connect_cluster``.  ``connector_type`` is source or 
 
 from __future__ import annotations
 
-from exporter.catalogue import MetricSpec, metric
+from exporter.metrics import MetricSpec, metric
 
 SRC = "connect"
 SRC_JMX = "connect_jmx"
