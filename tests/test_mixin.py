@@ -154,20 +154,29 @@ def test_metric_names_tokenizer(expr: str, names: set[str]) -> None:
 
 
 def test_controller_metrics_are_never_summed() -> None:
-    # every KRaft controller node reports the controller MBeans: the cluster value is the max
-    controller = {n for n in all_specs() if n.startswith("kafka_insight_controller_")}
+    # every KRaft controller node reports the controller MBeans: the cluster value is the max.
+    # The one exception is ActiveControllerCount, 1 on the active node only: its sum over the
+    # nodes must be 1, and it is summed only after each node is taken once (max by broker_id)
+    active = "kafka_insight_controller_active"
+    controller = {n for n in all_specs() if n.startswith("kafka_insight_controller_")} - {active}
     assert len(controller) >= 5
     used = [(where, e) for where, e in all_committed_exprs() if promql.metric_names(e) & controller]
     assert len(used) >= 5
     assert [(where, e) for where, e in used if re.search(r"\bsum\b", e)] == []
     assert all("max" in e for _, e in used if "label_values" not in e and "== 1" not in e), used
+    summed = [(where, e) for where, e in all_committed_exprs() if active in promql.metric_names(e) and re.search(r"\bsum\b", e)]
+    assert summed, "the active-controller sum (== 1) is the check"
+    for where, e in summed:
+        assert re.search(r"sum by \([^)]*\) \(\(?max by \([^)]*broker_id\)", e) or re.search(r"sum\(max by \(broker_id", e), where
 
 
 def test_alert_dashboard_links_use_existing_variables() -> None:
     boards = {b.uid: b for b in dashboards.all_dashboards(DEFAULTS)}
     for alert in alerts.all_alerts(DEFAULTS):
         names = {v.name for v in boards[alert.dashboard].variables}
-        assert {"job", "instance", *alert.dashboard_vars} <= names, alert.name
+        assert set(alert.link_vars()) <= names, alert.name
+        if not alert.per_exporter:
+            assert alert.link_vars()[0] == "cluster_id", alert.name
 
 
 def test_counter_functions_only_on_counters() -> None:
@@ -234,11 +243,12 @@ def test_alerts_carry_severity_annotations_runbook_and_dashboard() -> None:
         ann = rule["annotations"]
         assert set(ann) == {"summary", "description", "runbook_url", "dashboard_url"}, name
         assert "{{" not in ann["summary"], f"{name}: summary must be a static sentence"
-        assert "{{ $labels." in ann["description"], name
+        # absent() has no labels to show (it fires because no series exists)
+        assert "{{ $labels." in ann["description"] or rule["expr"].startswith("absent("), name
         # the value, unless it is a fixed 0/1 (a target down, a flag raised)
         assert "{{ $value" in ann["description"] or re.search(r"== [01]\b", rule["expr"]), name
         assert ann["runbook_url"].split("#")[1] in anchors, f"{name}: no runbook section"
-        assert re.search(r"/d/([a-z-]+)\?", ann["dashboard_url"]).group(1) in uids, name  # type: ignore[union-attr]
+        assert re.search(r"/d/([a-z-]+)(\?|$)", ann["dashboard_url"]).group(1) in uids, name  # type: ignore[union-attr]
     assert len({r["alert"] for r in rules}) == len(rules)
 
 
@@ -247,6 +257,8 @@ def test_runbook_sections_say_meaning_confirmation_and_action() -> None:
         rb = alert.runbook
         assert len(rb.meaning) > 80 and len(rb.action) > 40, alert.name
         assert "kafka-" in rb.confirm or "exporter" in rb.confirm or "/metrics" in rb.confirm, alert.name
+        # the "how each alert behaves during an outage, a reassignment, an HA pair"
+        assert "HA pair" in rb.behaviour and len(rb.behaviour) > 60, alert.name
 
 
 def test_promtool_check_rules() -> None:
@@ -291,7 +303,7 @@ def test_alertmanager_example_is_valid() -> None:
         [tool("amtool", "prometheus-alertmanager"), "check-config", str(AM_CONFIG)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 inhibit rules" in done.stdout
+    assert "8 inhibit rules" in done.stdout
 
 
 @pytest.mark.parametrize(("severity", "receiver"), [("critical", "pager"), ("warning", "ticket"), ("info", "ticket")])

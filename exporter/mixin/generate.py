@@ -51,6 +51,28 @@ def render_runbook(settings: Settings) -> str:
         "tools (`<b>` is a bootstrap server), and what to do. Thresholds and `for:` durations are set in",
         "`exporter/mixin/settings.py` (see the README's *Dashboards and alerts*).",
         "",
+        "## How the alerts behave in an outage, a reassignment and with an HA pair",
+        "",
+        "- **Labels.** Every Kafka alert is aggregated by `cluster_id` plus the labels that name the condition",
+        "  (topic, group, broker_id, client, reason), never by the exporter's `job`/`instance`. Two exporters",
+        "  watching one cluster (an HA pair) therefore give **one** alert per condition, and an exporter that",
+        "  restarts with a new address (pod IP) keeps the `for:` timers running. The cluster id of an exporter",
+        "  is its current one, else the last one seen within `cluster_id_memory`, so JMX- and client-based",
+        "  alerts keep their labels while the Admin API is unreachable. Only KafkaInsightExporterDown,",
+        "  KafkaInsightExporterAbsent and KafkaInsightCollectionStale are about an exporter process and stay",
+        "  per `instance`.",
+        "- **Whole-cluster outage** (every broker down, the network cut, a data centre without power): the",
+        "  Admin-API series vanish, so partition and lag alerts *resolve*; KafkaClusterUnreachable (critical)",
+        "  pages instead once no exporter has reached the cluster for its `for:`. If the exporters themselves",
+        "  are gone (same data centre), KafkaInsightExporterAbsent pages. KafkaNoActiveController does not page",
+        "  while controller targets are unreachable (KafkaControllerTargetDown warns). The Alertmanager example",
+        "  (`examples/alertmanager.yml`) inhibits the source/controller-target warnings of the unreachable cluster.",
+        "- **Partition reassignment**: replicas being added are not in-sync replicas yet; the exporter leaves",
+        "  them out of its under-replicated flag as the brokers do, so a long reassignment does not page.",
+        "- **Controllers**: the exporter sees KRaft controllers only through their JMX. With dedicated",
+        "  controller nodes, list each as an explicit `jmx.brokers.targets` entry (discovery from the Admin",
+        "  API finds brokers only); with combined broker+controller nodes discovery covers them.",
+        "",
         "| alert | severity | for |",
         "|---|---|---|",
     ]
@@ -75,6 +97,8 @@ def render_runbook(settings: Settings) -> str:
             "",
             "**What to do.** " + alert.runbook.action,
         ]
+        if alert.runbook.behaviour:
+            lines += ["", "**Outage, reassignment, HA pair.** " + alert.runbook.behaviour]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,42 @@
+"""Prometheus alert rules and their runbooks, built from catalogue specs.
+
+Each :class:`AlertDef` carries its rule (expression, ``for:``, severity, annotations) and its
+runbook section (what it means, how to confirm it with Kafka's own tools, what to do, how it
+behaves during an outage, a reassignment and with an HA pair); ``generate`` writes both, so a
+runbook_url can never point at a missing section. One module per rule group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from exporter.mixin.alerts.base import AlertDef, Builder, Runbook, Severity
+from exporter.mixin.alerts.cluster_rules import cluster_alerts
+from exporter.mixin.alerts.consumer_rules import consumer_alerts
+from exporter.mixin.alerts.durability_rules import durability_alerts
+from exporter.mixin.alerts.exporter_rules import exporter_alerts
+from exporter.mixin.alerts.producer_rules import producer_alerts
+from exporter.mixin.settings import Settings
+
+__all__ = ["ALERT_BUILDERS", "AlertDef", "Builder", "Runbook", "Severity", "all_alerts", "rule_groups"]
+
+ALERT_BUILDERS: list[Callable[[Builder], list[AlertDef]]] = [
+    exporter_alerts,
+    cluster_alerts,
+    durability_alerts,
+    consumer_alerts,
+    producer_alerts,
+]
+
+
+def all_alerts(settings: Settings) -> list[AlertDef]:
+    b = Builder(settings)
+    return [alert for build in ALERT_BUILDERS for alert in build(b)]
+
+
+def rule_groups(settings: Settings) -> dict[str, Any]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for alert in all_alerts(settings):
+        groups.setdefault(alert.group, []).append(alert.rule(settings))
+    return {"groups": [{"name": name, "rules": rules} for name, rules in groups.items()]}
