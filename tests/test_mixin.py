@@ -360,3 +360,21 @@ def test_settings_errors_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="stale_for: '5 minutes' is not a Prometheus duration"):
         Settings(stale_for="5 minutes")
     assert generate.main(["--settings", str(bad), "--check"]) == 2
+
+
+# -- structure (issue 14) -------------------------------------------------------------------
+def test_mixin_uses_no_private_grafanalib_module_and_stays_in_small_modules() -> None:
+    sources = sorted((ROOT / "exporter" / "mixin").rglob("*.py"))
+    assert len(sources) >= 10
+    for path in sources:
+        text = path.read_text()
+        assert not re.search(r"grafanalib\._|from grafanalib import _", text), path
+        assert len(text.splitlines()) <= 420, f"{path}: split it along its rows / rule groups"
+
+
+def test_every_dashboard_row_has_its_own_builder() -> None:
+    from exporter.mixin.dashboards import cluster_board, consumers_board, exporter_board, producers_board
+
+    for module in (exporter_board, cluster_board, consumers_board, producers_board):
+        builders = [name for name in dir(module) if name.startswith("_") and name.endswith("_row")]
+        assert len(builders) >= 4, module.__name__
