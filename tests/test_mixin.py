@@ -208,11 +208,16 @@ def test_every_panel_has_description_unit_and_scoped_queries() -> None:
             assert panel.unit in panels.UNITS, where
             assert panel.queries, where
             for query in panel.queries:
-                assert 'job=~"$job"' in query.expr and 'instance=~"$instance"' in query.expr, where
+                if "ALERTS" in promql.metric_names(query.expr):
+                    # Prometheus' own ALERTS series carry the alert's labels: cluster_id, not job/instance
+                    assert 'cluster_id=~"$cluster_id"' in query.expr, where
+                else:
+                    assert 'job=~"$job"' in query.expr and 'instance=~"$instance"' in query.expr, where
                 assert "rate(" not in query.expr or "[$__rate_interval]" in query.expr, where
                 assert "[5m]" not in query.expr and "[1m]" not in query.expr, where
                 used = {specs[n].unit for n in promql.metric_names(query.expr) if n in specs}
-                if len(used) == 1 and (unit := used.pop()) in UNIT_OF_SPEC and not CHANGES_UNIT.search(query.expr):
+                ratio = " / " in query.expr and panel.unit == "percentunit"  # seconds / seconds, e.g. lag / retention
+                if len(used) == 1 and (unit := used.pop()) in UNIT_OF_SPEC and not CHANGES_UNIT.search(query.expr) and not ratio:
                     assert panel.unit == UNIT_OF_SPEC[unit], f"{where}: {unit} metric shown as {panel.unit}"
 
 
@@ -378,3 +383,24 @@ def test_every_dashboard_row_has_its_own_builder() -> None:
     for module in (exporter_board, cluster_board, consumers_board, producers_board):
         builders = [name for name in dir(module) if name.startswith("_") and name.endswith("_row")]
         assert len(builders) >= 4, module.__name__
+
+
+def test_risk_dashboard_counts_real_alerts_and_keeps_a_row_per_builder() -> None:
+    from exporter.mixin.dashboards import risk_board
+
+    names = {a.name for a in alerts.all_alerts(DEFAULTS)}
+    grouped = [n for group in risk_board.PITFALL_ALERTS.values() for n in group]
+    assert set(grouped) <= names and len(grouped) == len(set(grouped))
+    board = risk_board.risk_dashboard(DEFAULTS)
+    assert [title for title, _ in board.sections] == [build()[0] for build in risk_board.RISK_ROWS]
+    variables = {v.name: v for v in board.variables}
+    assert variables["instance"].multi and variables["cluster_id"].multi
+    exprs = {p.title: [qq.expr for qq in p.queries] for p in board.panels()}
+    # the active-controller stat is a sum of per-node maxima, green only at exactly 1
+    active = next(p for p in board.panels() if p.title == "Active controllers")
+    assert active.queries[0].expr.startswith("sum(max by (broker_id)") and active.thresholds == ((None, "red"), (1.0, "green"), (2.0, "red"))
+    lost = next(p for p in board.panels() if p.title.startswith("Brokers lost"))
+    assert "max_over_time" in lost.queries[0].expr and lost.thresholds[-1][1] == "red"
+    heavy = [t for t, es in exprs.items() if any("topic" in e or "group" in e for e in es) and "stalled or stopped" not in t.lower()]
+    for title in heavy:
+        assert all("topk" in e or "bottomk" in e or e.startswith("count(") or e.startswith("max(") for e in exprs[title]), title

@@ -12,6 +12,7 @@ from exporter.mixin.dashboards.common import CLUSTER_UID, CONSUMERS_UID, EXPORTE
 from exporter.mixin.dashboards.consumers_board import consumers_dashboard
 from exporter.mixin.dashboards.exporter_board import exporter_dashboard
 from exporter.mixin.dashboards.producers_board import producers_dashboard
+from exporter.mixin.dashboards.risk_board import risk_dashboard
 from exporter.mixin.panels import DashboardDef
 from exporter.mixin.settings import Settings
 
@@ -26,11 +27,13 @@ __all__ = [
     "consumers_dashboard",
     "exporter_dashboard",
     "producers_dashboard",
+    "risk_dashboard",
 ]
 
 
 def all_dashboards(settings: Settings) -> list[DashboardDef]:
     return [
+        risk_dashboard(settings),
         exporter_dashboard(settings),
         cluster_dashboard(settings),
         consumers_dashboard(settings),

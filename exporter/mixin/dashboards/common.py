@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from exporter import selfmetrics as sm
-from exporter.mixin.panels import Variable, datasource_var, label_var
+from exporter.interpret import offsets as of
+from exporter.mixin.panels import Variable, datasource_var, label_var, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
 from exporter.sources import client_jmx as cj
@@ -43,7 +44,8 @@ def _vars(settings: Settings, *extra: Variable, instance_from_build_info: bool =
         "Exporter",
         ad.CLUSTER_INFO,
         'job=~"$job", cluster_id=~"$cluster_id"',
-        description="Exporter instance watching the chosen cluster (one exporter per cluster).",
+        include_all=True,
+        description="Exporter instances watching the chosen clusters (an HA pair has two; they report the same values).",
     )
     return (datasource_var(), job, cluster, instance, *extra)
 
@@ -66,6 +68,19 @@ def _client_var() -> Variable:
 
 def _group_var() -> Variable:
     return label_var("group", "Consumer group", ad.GROUP_STATE, 'job=~"$job", instance=~"$instance"', include_all=True)
+
+
+COMPACT_ONLY = 'config="cleanup.policy", value="compact"'
+
+
+def lag_retention_share(*matchers: str) -> str:
+    """Per group and topic: the age of the oldest unconsumed message / the topic's retention.ms
+    (compacted-only topics and unlimited retention left out) — 1 means unread data is being deleted."""
+    retention = f"({q(ad.TOPIC_RETENTION_SECONDS)} > 0 unless on (job, instance, topic) {q(ad.TOPIC_CONFIG_INFO, COMPACT_ONLY)})"
+    return (
+        f"max by (job, instance, group, topic) ({q(of.LAG_SECONDS, *matchers)})"
+        f" / on (job, instance, topic) group_left () {retention}"
+    )
 
 
 DURABILITY_TEXT = """\

@@ -14,6 +14,7 @@ from exporter.mixin.dashboards.common import (
     _group_var,
     _topic_var,
     _vars,
+    lag_retention_share,
 )
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, q
 from exporter.mixin.promql import spec as _s
@@ -34,6 +35,17 @@ def _lag_row() -> tuple[PanelDef, ...]:
             than producers. Compare with the topics' retention: reaching it means unread data is deleted.""",
             "s",
             (Query(q(of.GROUP_LAG_SECONDS, GROUP), "{{group}}"),),
+        ),
+        PanelDef(
+            "Lag in seconds / retention",
+            """Per group and topic, the age of the oldest unconsumed message divided by the topic's retention.ms
+            (the 20 highest). At 100 % retention deletes messages the group has not read. Good: a few percent.
+            The alerts warn at 50 % and page at 80 %. retention.bytes can delete earlier; compacted-only topics
+            and unlimited retention are left out.""",
+            "percentunit",
+            (Query(f"topk(20, {lag_retention_share(*GT)})", "{{group}} / {{topic}}"),),
+            min=0,
+            thresholds=((None, "green"), (0.5, "orange"), (0.8, "red")),
         ),
         PanelDef(
             "Lag in messages by group and topic",
