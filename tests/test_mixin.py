@@ -404,3 +404,12 @@ def test_risk_dashboard_counts_real_alerts_and_keeps_a_row_per_builder() -> None
     heavy = [t for t, es in exprs.items() if any("topic" in e or "group" in e for e in es) and "stalled or stopped" not in t.lower()]
     for title in heavy:
         assert all("topk" in e or "bottomk" in e or e.startswith("count(") or e.startswith("max(") for e in exprs[title]), title
+
+
+def test_dashboard_queries_only_use_variables_the_dashboard_defines() -> None:
+    builtin = {"__rate_interval", "__range", "__interval"}
+    for board in dashboards.all_dashboards(DEFAULTS):
+        defined = {v.name for v in board.variables} | builtin
+        for panel, query in board.queries():
+            used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", query.expr))
+            assert used <= defined, f"{board.uid} / {panel.title}: {sorted(used - defined)}"

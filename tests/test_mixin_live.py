@@ -82,6 +82,8 @@ MAY_BE_EMPTY: dict[tuple[str, str, str], str] = {
         "Tansu's describe_configs does not report unclean.leader.election.enable (a real broker does)"
     ),
     (dashboards.CONSUMERS_UID, "Offset rewinds", "{{group}}"): "nobody resets a demo group's offsets",
+    (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "offline {{topic}}"): "healthy: all led",
+    (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "under min ISR {{topic}}"): "healthy ISRs",
     (dashboards.CONSUMERS_UID, "Committed offsets below the log start", ""): "Tansu cannot delete records (tansu-quirks.md)",
     (dashboards.CONSUMERS_UID, "Consumers beyond the log end (client statistics)", ""): "no demo consumer reads past the end",
 }

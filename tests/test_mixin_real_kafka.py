@@ -1,20 +1,26 @@
-"""End to end on the real 3-node Kafka 4.0 cluster: a real Prometheus scrapes the exporter
-(Admin API, broker JMX discovered from the metadata, a Java producer and consumer over JMX),
-loads the generated rules and evaluates every dashboard query and alert expression; then a
-broker is killed and the alerts that must fire do, while the others stay silent.
+"""End to end on the real 3-node Kafka 4.0 cluster: a real Prometheus scrapes two exporters of
+one cluster (an HA pair: Admin API, broker JMX discovered from the metadata, a Java producer and
+consumer over JMX), loads the generated rules and evaluates every dashboard query and alert
+expression; then a broker is killed and the alerts that must fire do — once, not once per
+exporter — while the others stay silent; then every broker is stopped and the cluster-unreachable
+alert fires in Prometheus and resolves after the restart.
 
 Alert expressions are evaluated directly (their ``for:`` aside, which promtool's unit tests
-cover), so the test does not wait minutes for pending alerts.
+cover); for the alerts that are waited for as real firing alerts, the rules are generated with
+short ``for:`` durations (:data:`SHORT_FOR`, through the mixin settings).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,14 +28,24 @@ import yaml
 
 from exporter.catalogue import all_specs
 from exporter.demo.broker import free_port
-from exporter.mixin import alerts, dashboards, promql
+from exporter.mixin import alerts, dashboards, generate, promql
 from exporter.mixin.settings import DEFAULTS
 from tests._prometheus import JOB, ROOT, Prometheus, stop_process, wait_for
 from tests.conftest import RealKafka, create_topic
 from tests.test_jmx_live import _java_tool, _stop
 
 RATE_INTERVAL = "10s"
-E, C, K, P = dashboards.EXPORTER_UID, dashboards.CLUSTER_UID, dashboards.CONSUMERS_UID, dashboards.PRODUCERS_UID
+#: for: durations short enough to watch alerts really fire (the expressions are the defaults')
+SHORT_FOR = dataclasses.replace(
+    DEFAULTS,
+    cluster_unreachable_for="10s",
+    source_down_for="5s",
+    controller_target_down_for="5s",
+    under_replicated_for="5s",
+    at_min_isr_for="5s",
+    fenced_brokers_for="5s",
+)
+E, C, K, P, R = dashboards.EXPORTER_UID, dashboards.CLUSTER_UID, dashboards.CONSUMERS_UID, dashboards.PRODUCERS_UID, dashboards.RISK_UID
 #: panels that are empty on a healthy cluster, and why (checked before the broker is killed)
 HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
     (E, "Dropped values", "{{source}}"): "only exported for a source that dropped a value",
@@ -41,6 +57,14 @@ HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
     (C, "Durability risks", ""): "the test's topic is RF 3 with min ISR 2; earlier tests' risky topics may be gone",
     (C, "Partitions with all replicas in one rack", "{{topic}}"): "RF 3 over racks r1..r3",
     (K, "Offset rewinds", "{{group}}"): "nobody resets the test group's offsets",
+    (R, "Topics with partitions offline / under / at min ISR", "offline {{topic}}"): "healthy: every partition has a leader",
+    (R, "Topics with partitions offline / under / at min ISR", "under min ISR {{topic}}"): "healthy: every ISR is full",
+    (R, "Topics with partitions offline / under / at min ISR", "at min ISR {{topic}}"): "earlier tests' RF <= min ISR topics may be gone",
+    (R, "Firing alerts", ""): "a healthy cluster may have no alert firing (info alerts wait 30 min)",
+    (R, "Groups stalled or stopped", ""): "the test's consumer group consumes",
+    (R, "Producers that can reorder", "Java"): "the Java 4.0 perf producer is idempotent by default",
+    (R, "Producers that can reorder", "librdkafka"): "no librdkafka producer forwards statistics here",
+    (R, "Compression that does not pay", "{{client_id}} {{target}}"): "gzip may well pay on the perf producer's records",
     (K, "Committed offsets beyond the log end", ""): "no data was lost",
     (K, "Committed offsets below the log start", ""): "retention deleted nothing",
     (P, "Topics recompressing this producer's batches", ""): "the topic keeps compression.type=producer",
@@ -74,6 +98,18 @@ def series(prometheus: Prometheus, expr: str) -> list[dict[str, str]]:
     result = prometheus.query(expr)
     assert result["status"] == "success", f"{expr}: {result.get('error')}"
     return [r["metric"] for r in result["data"]["result"]]
+
+
+#: the alerts about one exporter process: per instance by design
+PER_EXPORTER = {"KafkaInsightExporterDown", "KafkaInsightCollectionStale"}
+
+
+def firing_alerts(prometheus: Prometheus) -> list[dict[str, str]]:
+    return series(prometheus, 'ALERTS{alertstate="firing"}')
+
+
+def alerts_named(prometheus: Prometheus, name: str) -> list[dict[str, str]]:
+    return [a for a in firing_alerts(prometheus) if a["alertname"] == name]
 
 
 def firing(prometheus: Prometheus) -> dict[str, list[dict[str, str]]]:
@@ -137,23 +173,30 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[tuple[Prometheus, s
         },
     }
     (tmp_path / "exporter.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    instance = f"127.0.0.1:{port}"
-    log = tmp_path / "exporter.log"
-    exporter = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "--config.file", str(tmp_path / "exporter.yml"), "--web.listen-address", instance],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    prometheus = Prometheus(tmp_path, [instance])
-    procs, plogs = [exporter, prometheus.process], [log, prometheus.log]
+    rules = tmp_path / "rules.yml"
+    rules.write_text(generate.render_rules(SHORT_FOR))
+    exporters, instances, logs_ = [], [], []
+    for name in ("a", "b"):  # an HA pair: two exporters of one cluster, one Prometheus
+        port = free_port()
+        instances.append(f"127.0.0.1:{port}")
+        logs_.append(tmp_path / f"exporter-{name}.log")
+        exporters.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "exporter", "--config.file", str(tmp_path / "exporter.yml"), "--web.listen-address", instances[-1]],
+                stdout=logs_[-1].open("wb"),
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+        )
+    instance = instances[0]
+    prometheus = Prometheus(tmp_path, instances, rules=rules)
+    procs, plogs = [*exporters, prometheus.process], [*logs_, prometheus.log]
     try:
         wait_for(
             "broker JMX, the Java producer's compression ratio and its topic's log end in Prometheus",
             lambda: (
-                len(series(prometheus, 'kafka_insight_source_up{source="broker_jmx"} == 1')) == 3
+                len(series(prometheus, 'kafka_insight_source_up{source="broker_jmx"} == 1')) == 6
                 and series(prometheus, 'kafka_insight_producer_compressed_size_ratio{target="e2e-producer"}')
                 and series(prometheus, f'kafka_insight_partition_log_end_offset{{topic="{topic}"}} > 0')
                 # the group has committed for long enough that rates and lag seconds exist
@@ -171,13 +214,14 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[tuple[Prometheus, s
         yield prometheus, instance, topic
     finally:
         prometheus.stop()
-        stop_process(exporter, 15)
+        for exporter in exporters:
+            stop_process(exporter, 15)
         _stop(producer)
         _stop(consumer)
         shutil.rmtree(logs, ignore_errors=True)
 
 
-def test_dashboards_and_alerts_on_the_real_cluster_through_a_broker_crash(
+def test_dashboards_and_alerts_on_the_real_cluster_through_a_broker_crash_and_an_outage(
     real_kafka: RealKafka, stack: tuple[Prometheus, str, str]
 ) -> None:
     prometheus, instance, topic = stack
@@ -239,6 +283,44 @@ def test_dashboards_and_alerts_on_the_real_cluster_through_a_broker_crash(
             assert [m for m in now[name] if m.get("topic") == topic] == [], (name, now[name])
         assert {m["source"] for m in now["KafkaInsightSourceDown"]} == {"broker_jmx"}
         assert series(prometheus, 'kafka_insight_source_up{source="admin"} == 1')
+
+        # the HA pair, as real alerts (short for: from SHORT_FOR): one per condition, no instance label
+        def ha_fired() -> list[dict[str, str]] | None:
+            fired = firing_alerts(prometheus)
+            urp = [a for a in fired if a["alertname"] == "KafkaUnderReplicatedPartitions" and a.get("topic") == topic]
+            target_down = [a for a in fired if a["alertname"] == "KafkaControllerTargetDown"]
+            return fired if urp and target_down else None
+
+        fired = wait_for("the broker loss as firing alerts", ha_fired, 90, [], [])
+        assert [a for a in fired if a["alertname"] not in PER_EXPORTER and "instance" in a] == []
+        assert len([a for a in fired if a["alertname"] == "KafkaUnderReplicatedPartitions" and a.get("topic") == topic]) == 1
+        node3_jmx = f":{real_kafka.jmx_port(3)}"
+        assert [a["target"][-len(node3_jmx) :] for a in fired if a["alertname"] == "KafkaControllerTargetDown"] == [node3_jmx]
+        assert [a for a in fired if a["alertname"] == "KafkaInsightSourceDown"] == [
+            a for a in fired if a["alertname"] == "KafkaInsightSourceDown" and a["target"].endswith(node3_jmx)
+        ]
+        assert len([a for a in fired if a["alertname"] == "KafkaInsightSourceDown"]) == 1
+        assert not [a for a in fired if a["alertname"] in ("KafkaNoActiveController", "KafkaClusterUnreachable")]
     finally:
         real_kafka.start_broker(3)
         real_kafka.wait_full_isr()
+
+    # every broker stops: the Admin-API series vanish, and KafkaClusterUnreachable fires once for
+    # the pair (with the cluster id remembered from before), then resolves after the restart
+    cluster_id = series(prometheus, "kafka_insight_cluster_info")[0]["cluster_id"]
+    stopped = time.monotonic()
+    for node in (1, 2, 3):
+        real_kafka.kill_broker(node)
+    try:
+        unreachable = wait_for("KafkaClusterUnreachable to fire", lambda: alerts_named(prometheus, "KafkaClusterUnreachable"), 120, [], [])
+        took = time.monotonic() - stopped
+        assert [a.get("cluster_id") for a in unreachable] == [cluster_id]
+        assert "instance" not in unreachable[0]
+        # an admin cycle times out (5 s), then for: 10 s, evaluated every second
+        assert took < 10 + 3 * 5 + 15, took
+        print(f"KafkaClusterUnreachable fired {took:.0f} s after every broker was killed")
+    finally:
+        with ThreadPoolExecutor(3) as pool:  # the quorum needs two nodes back before any is ready
+            list(pool.map(real_kafka.start_broker, (1, 2, 3)))
+        real_kafka.wait_full_isr(timeout=180)
+    wait_for("KafkaClusterUnreachable to resolve", lambda: not alerts_named(prometheus, "KafkaClusterUnreachable"), 120, [], [])

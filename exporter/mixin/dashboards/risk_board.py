@@ -14,7 +14,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
-from exporter.mixin.dashboards.common import GROUP, RISK_UID, TOPIC, _vars, lag_retention_share
+from exporter.mixin.dashboards.common import RISK_UID, _vars, lag_retention_share
 from exporter.mixin.panels import SCOPE, DashboardDef, PanelDef, Query, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
@@ -155,9 +155,9 @@ def _partitions_row() -> Row:
                 the most of each). Good: empty.""",
                 "short",
                 (
-                    Query(per_topic.format(q(du.OFFLINE, TOPIC)), "offline {{topic}}", instant=True),
-                    Query(per_topic.format(q(du.UNDER_MIN_ISR, TOPIC)), "under min ISR {{topic}}", instant=True),
-                    Query(per_topic.format(q(du.AT_MIN_ISR, TOPIC)), "at min ISR {{topic}}", instant=True),
+                    Query(per_topic.format(q(du.OFFLINE)), "offline {{topic}}", instant=True),
+                    Query(per_topic.format(q(du.UNDER_MIN_ISR)), "under min ISR {{topic}}", instant=True),
+                    Query(per_topic.format(q(du.AT_MIN_ISR)), "at min ISR {{topic}}", instant=True),
                 ),
                 kind="table",
                 width=12,
@@ -168,7 +168,7 @@ def _partitions_row() -> Row:
 
 
 def _consumers_row() -> Row:
-    not_progressing = f'max by (group, status) ({q(of.GROUP_STATUS, GROUP, NOT_PROGRESSING)}) == 1'
+    not_progressing = f'max by (group, status) ({q(of.GROUP_STATUS, NOT_PROGRESSING)}) == 1'
     return (
         "Consumers at risk",
         (
@@ -199,7 +199,7 @@ def _consumers_row() -> Row:
                 retention.ms (the {TOP} highest). At 100 % unread messages are deleted. Warning at 50 %, page at
                 80 %.""",
                 "percentunit",
-                (Query(f"topk({TOP}, max by (group, topic) ({lag_retention_share(GROUP, TOPIC)}))", "{{group}} / {{topic}}"),),
+                (Query(f"topk({TOP}, max by (group, topic) ({lag_retention_share()}))", "{{group}} / {{topic}}"),),
                 width=8,
                 height=8,
                 min=0,
