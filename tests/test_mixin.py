@@ -413,3 +413,79 @@ def test_dashboard_queries_only_use_variables_the_dashboard_defines() -> None:
         for panel, query in board.queries():
             used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", query.expr))
             assert used <= defined, f"{board.uid} / {panel.title}: {sorted(used - defined)}"
+
+
+def _alertmanager(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    from exporter.demo.broker import free_port
+    from tests._prometheus import wait_for
+
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.fail("alertmanager not found: install the Debian package prometheus-alertmanager")
+    url = f"http://127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={AM_CONFIG}",
+            f"--storage.path={tmp_path}",
+            f"--web.listen-address={url.removeprefix('http://')}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    amtool = tool("amtool", "prometheus-alertmanager")
+    wait_for(
+        "alertmanager",
+        lambda: subprocess.run([amtool, "alert", "query", f"--alertmanager.url={url}"], capture_output=True).returncode == 0,
+        30,
+    )
+    return process, url
+
+
+#: (source alert, target alert, whether the example inhibits the target): each case in a cluster of its own
+INHIBITIONS: list[tuple[dict[str, str], dict[str, str], bool]] = [
+    # LagHigh of a group that does not progress says nothing new; another group's LagHigh does
+    ({"alertname": "KafkaConsumerGroupNotProgressing", "group": "billing"}, {"alertname": "KafkaConsumerGroupLagHigh", "group": "billing"}, True),
+    ({"alertname": "KafkaConsumerGroupNotProgressing", "group": "billing"}, {"alertname": "KafkaConsumerGroupLagHigh", "group": "audit"}, False),
+    ({"alertname": "KafkaClusterUnreachable"}, {"alertname": "KafkaInsightSourceDown", "source": "admin", "target": "k:9092"}, True),
+    (
+        {"alertname": "KafkaControllerTargetDown", "target": "c1:9999"},
+        {"alertname": "KafkaInsightSourceDown", "source": "broker_jmx", "target": "c1:9999"},
+        True,
+    ),
+    (
+        {"alertname": "KafkaConsumerLagNearRetention", "group": "g", "topic": "t"},
+        {"alertname": "KafkaConsumerLagHalfRetention", "group": "g", "topic": "t"},
+        True,
+    ),
+]
+
+
+def test_alertmanager_example_inhibits_in_a_real_alertmanager(tmp_path: Path) -> None:
+    from tests._prometheus import stop_process, wait_for
+
+    amtool = tool("amtool", "prometheus-alertmanager")
+    process, url = _alertmanager(tmp_path)
+
+    def query(*flags: str) -> set[str]:
+        out = subprocess.run([amtool, "alert", "query", f"--alertmanager.url={url}", "-o", "json", *flags], capture_output=True, text=True).stdout
+        return {json.dumps(a["labels"], sort_keys=True) for a in json.loads(out or "[]")}
+
+    try:
+        expected: dict[str, bool] = {}
+        for case, (source, target, inhibited) in enumerate(INHIBITIONS):
+            scope = {"cluster_id": f"c{case}", "severity": "warning"}
+            for labels in (source, target):
+                args = [f"{k}={v}" for k, v in {**scope, **labels}.items()]
+                done = subprocess.run([amtool, "alert", "add", f"--alertmanager.url={url}", *args], capture_output=True, text=True)
+                assert done.returncode == 0, done.stderr
+            expected[json.dumps({**scope, **target}, sort_keys=True)] = inhibited
+        wait_for("every alert in alertmanager", lambda: len(query("-a", "-i")) == 2 * len(INHIBITIONS), 30)
+        # inhibition is computed as alerts are processed: wait for the verdicts
+        want = {key for key, inhibited in expected.items() if inhibited}
+        wait_for("the inhibition verdicts", lambda: query("-i") == want, 30)
+        assert not want & query("-a") and set(expected) - want <= query("-a")
+    finally:
+        stop_process(process, 10)

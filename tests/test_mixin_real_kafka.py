@@ -172,7 +172,11 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[tuple[Prometheus, s
             },
         },
     }
-    (tmp_path / "exporter.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "exporter-a.yml").write_text(yaml.safe_dump(config))
+    # the second exporter of the pair watches the cluster (Admin API, broker JMX) but not the Java
+    # clients: every JMX query starts a JVM, and this machine has two cores
+    del config["jmx"]["clients"]  # type: ignore[attr-defined]
+    (tmp_path / "exporter-b.yml").write_text(yaml.safe_dump(config))
     rules = tmp_path / "rules.yml"
     rules.write_text(generate.render_rules(SHORT_FOR))
     exporters, instances, logs_ = [], [], []
@@ -182,7 +186,7 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[tuple[Prometheus, s
         logs_.append(tmp_path / f"exporter-{name}.log")
         exporters.append(
             subprocess.Popen(
-                [sys.executable, "-m", "exporter", "--config.file", str(tmp_path / "exporter.yml"), "--web.listen-address", instances[-1]],
+                [sys.executable, "-m", "exporter", "--config.file", str(tmp_path / f"exporter-{name}.yml"), "--web.listen-address", instances[-1]],
                 stdout=logs_[-1].open("wb"),
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -193,24 +197,25 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[tuple[Prometheus, s
     prometheus = Prometheus(tmp_path, instances, rules=rules)
     procs, plogs = [*exporters, prometheus.process], [*logs_, prometheus.log]
     try:
-        wait_for(
-            "broker JMX, the Java producer's compression ratio and its topic's log end in Prometheus",
-            lambda: (
-                len(series(prometheus, 'kafka_insight_source_up{source="broker_jmx"} == 1')) == 6
-                and series(prometheus, 'kafka_insight_producer_compressed_size_ratio{target="e2e-producer"}')
-                and series(prometheus, f'kafka_insight_partition_log_end_offset{{topic="{topic}"}} > 0')
-                # the group has committed for long enough that rates and lag seconds exist
-                # (its lag series alone exists before its first commit)
-                and series(
-                    prometheus,
-                    f'count_over_time(kafka_insight_consumer_group_committed_offset{{group="{topic}-readers"}}[1m]) >= 12',
-                )
-                and series(prometheus, f'kafka_insight_consumer_group_lag_seconds{{group="{topic}-readers"}}')
+        ready = {
+            "broker JMX of both exporters": 'count(kafka_insight_source_up{source="broker_jmx"} == 1) == 6',
+            "the Java producer's compression ratio": 'kafka_insight_producer_compressed_size_ratio{target="e2e-producer"}',
+            "the topic's log end": f'kafka_insight_partition_log_end_offset{{topic="{topic}"}} > 0',
+            # the group has committed for long enough that rates and lag seconds exist
+            # (its lag series alone exists before its first commit)
+            "a minute of the group's commits": (
+                f'count_over_time(kafka_insight_consumer_group_committed_offset{{group="{topic}-readers"}}[1m]) >= 12'
             ),
-            120,
-            procs,
-            plogs,
-        )
+            "the group's lag in seconds": f'kafka_insight_consumer_group_lag_seconds{{group="{topic}-readers"}}',
+        }
+
+        def missing() -> list[str]:
+            return [what for what, expr in ready.items() if not series(prometheus, expr)]
+
+        try:
+            wait_for("the exporters' data in Prometheus", lambda: not missing(), 180, procs, plogs)
+        except TimeoutError as exc:
+            raise TimeoutError(f"still missing after 180 s: {missing()}") from exc
         yield prometheus, instance, topic
     finally:
         prometheus.stop()
