@@ -6,7 +6,7 @@ from exporter import selfmetrics as sm
 from exporter.mixin import dashboards as dash
 from exporter.mixin.alerts.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.sources import admin as ad
-from exporter.sources import broker_jmx as bj
+from exporter.sources.jmx import broker_specs as bj
 
 GROUP = "kafka-insight-cluster"
 ADMIN = 'source="admin"'

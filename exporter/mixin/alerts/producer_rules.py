@@ -9,8 +9,8 @@ from exporter.interpret import producers as pr
 from exporter.mixin import dashboards as dash
 from exporter.mixin.alerts.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.mixin.promql import spec
-from exporter.sources import client_jmx as cj
 from exporter.sources import client_stats as cs
+from exporter.sources.jmx import client_specs as cj
 
 GROUP = "kafka-insight-producers"
 REORDERS = 'verdict="reorders"'

@@ -16,7 +16,7 @@ from exporter.mixin.panels import DashboardDef, PanelDef, Query, q
 from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
-from exporter.sources import broker_jmx as bj
+from exporter.sources.jmx import broker_specs as bj
 
 T = (TOPIC,)
 

@@ -7,8 +7,8 @@ from exporter.interpret import offsets as of
 from exporter.mixin.panels import Variable, datasource_var, label_var, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
-from exporter.sources import client_jmx as cj
 from exporter.sources import client_stats as cs
+from exporter.sources.jmx import client_specs as cj
 
 RISK_UID = "kafka-insight-risk"
 RATE = "[$__rate_interval]"

@@ -16,8 +16,8 @@ from exporter.mixin.dashboards.common import (
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, q
 from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
-from exporter.sources import client_jmx as cj
 from exporter.sources import client_stats as cs
+from exporter.sources.jmx import client_specs as cj
 
 CLIENT = 'client_id=~"$client_id"'
 

@@ -18,7 +18,7 @@ from exporter.mixin.dashboards.common import RISK_UID, _vars, lag_retention_shar
 from exporter.mixin.panels import SCOPE, DashboardDef, PanelDef, Query, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
-from exporter.sources import broker_jmx as bj
+from exporter.sources.jmx import broker_specs as bj
 
 Row = tuple[str, tuple[PanelDef, ...]]
 TOP = 20
