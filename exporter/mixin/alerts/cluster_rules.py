@@ -186,17 +186,17 @@ def cluster_alerts(b: Builder) -> list[AlertDef]:
             GROUP,
             "KafkaLogDirectoryOffline",
             "warning",
-            b.per_cluster(f"{b.m(bj.OFFLINE_REPLICAS)} > 0", "broker_id", without_admin=True),
+            b.per_cluster(f"{b.m(bj.OFFLINE_LOG_DIRECTORIES)} > 0", "broker_id", without_admin=True),
             s.log_dir_offline_for,
-            "A Kafka broker has offline replicas: one of its log directories failed.",
-            """Broker {{ $labels.broker_id }} of {CLUSTER} has {{ $value }} offline replica(s)
-            (ReplicaManager OfflineReplicaCount): a log directory failed.""",
+            "A Kafka broker took a log directory offline: a disk failed.",
+            """Broker {{ $labels.broker_id }} of {CLUSTER} has {{ $value }} offline log directory(ies)
+            (LogManager OfflineLogDirectoryCount); the replicas on them are offline.""",
             dash.CLUSTER_UID,
             Runbook(
                 "A broker marks a log directory offline after an I/O error (failed disk, full or read-only "
                 "filesystem) and keeps running with the others; every replica on that directory is offline "
-                "(OfflineReplicaCount), leadership moves away and those partitions are under-replicated until the "
-                "directory is back.",
+                "(`kafka_insight_broker_offline_replicas`, OfflineReplicaCount), leadership moves away and those "
+                "partitions are under-replicated until the directory is back.",
                 "The broker's `server.log` has `Error while ... in dir` / `Stopping serving logs in dir`; "
                 "`kafka-log-dirs.sh --bootstrap-server <b> --describe --broker-list <id>` shows the directory "
                 "with an error.",
