@@ -489,3 +489,16 @@ def test_alertmanager_example_inhibits_in_a_real_alertmanager(tmp_path: Path) ->
         assert not want & query("-a") and set(expected) - want <= query("-a")
     finally:
         stop_process(process, 10)
+
+
+def test_runbooks_name_only_panels_that_exist() -> None:
+    # the issue: "do not claim panels that do not exist"; a panel is named as *Title* (a prefix of
+    # the real title, which may add the client kind in parentheses)
+    titles = {p.title for b in dashboards.all_dashboards(DEFAULTS) for p in b.panels()}
+    named = 0
+    for alert in alerts.all_alerts(DEFAULTS):
+        rb = alert.runbook
+        for mention in re.findall(r"(?<!\*)\*([^*]+)\*(?!\*)", " ".join((rb.meaning, rb.confirm, rb.action, rb.behaviour))):
+            named += 1
+            assert any(title.startswith(mention) for title in titles), f"{alert.name}: no panel {mention!r}"
+    assert named >= 8

@@ -100,7 +100,7 @@ def durability_alerts(b: Builder) -> list[AlertDef]:
                 "broker loss — a restart in a rolling upgrade counts — refuses `acks=all` writes. Do not restart or "
                 "take down another broker now. Topics that are at min ISR by design (RF <= min ISR) are left to "
                 "KafkaTopicDurabilityRisk.",
-                "`kafka-topics.sh --bootstrap-server <b> --describe --at-min-isr-partitions`; the ISR headroom "
+                "`kafka-topics.sh --bootstrap-server <b> --describe --at-min-isr-partitions`; the *Minimum ISR headroom by topic* "
                 "panel of the cluster dashboard.",
                 "Find the replica missing from the ISR (down broker, slow disk) and bring it back before any planned "
                 "maintenance continues.",
