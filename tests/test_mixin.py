@@ -378,7 +378,7 @@ def test_mixin_uses_no_private_grafanalib_module_and_stays_in_small_modules() ->
 
 
 def test_every_dashboard_row_has_its_own_builder() -> None:
-    from exporter.mixin.dashboards import cluster_board, consumers_board, exporter_board, producers_board
+    from exporter.mixin.boards import cluster_board, consumers_board, exporter_board, producers_board
 
     for module in (exporter_board, cluster_board, consumers_board, producers_board):
         builders = [name for name in dir(module) if name.startswith("_") and name.endswith("_row")]
@@ -386,7 +386,7 @@ def test_every_dashboard_row_has_its_own_builder() -> None:
 
 
 def test_risk_dashboard_counts_real_alerts_and_keeps_a_row_per_builder() -> None:
-    from exporter.mixin.dashboards import risk_board
+    from exporter.mixin.boards import risk_board
 
     names = {a.name for a in alerts.all_alerts(DEFAULTS)}
     grouped = [n for group in risk_board.PITFALL_ALERTS.values() for n in group]

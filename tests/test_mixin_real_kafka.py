@@ -34,9 +34,9 @@ from tests._prometheus import JOB, ROOT, Prometheus, stop_process, wait_for
 from tests.conftest import RealKafka, create_topic
 from tests.test_jmx_live import _java_tool, _stop
 
-RATE_INTERVAL = "20s"
+RATE_INTERVAL = "60s"
 #: collection interval of the exporters: two exporters start a JVM per JMX target and cycle
-INTERVAL = 10
+INTERVAL = 20
 #: for: durations short enough to watch alerts really fire (the expressions are the defaults')
 SHORT_FOR = dataclasses.replace(
     DEFAULTS,
@@ -217,7 +217,9 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[tuple[Prometheus, s
         try:
             wait_for("the exporters' data in Prometheus", lambda: not missing(), 180, procs, plogs)
         except TimeoutError as exc:
-            raise TimeoutError(f"still missing after 180 s: {missing()}") from exc
+            seen = [(m.get("instance"), m.get("source"), m.get("target")) for m in series(prometheus, "kafka_insight_source_up == 1")]
+            scraped = [(m.get("instance")) for m in series(prometheus, "up == 1")]
+            raise TimeoutError(f"still missing after 180 s: {missing()}; sources up: {seen}; scraped: {scraped}") from exc
         yield prometheus, instance, topic
     finally:
         prometheus.stop()

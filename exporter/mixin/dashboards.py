@@ -7,12 +7,12 @@ builder function per row (``_<row>_row``), so a new row is one function and one 
 
 from __future__ import annotations
 
-from exporter.mixin.dashboards.cluster_board import cluster_dashboard
-from exporter.mixin.dashboards.common import CLUSTER_UID, CONSUMERS_UID, EXPORTER_UID, PRODUCERS_UID, RISK_UID
-from exporter.mixin.dashboards.consumers_board import consumers_dashboard
-from exporter.mixin.dashboards.exporter_board import exporter_dashboard
-from exporter.mixin.dashboards.producers_board import producers_dashboard
-from exporter.mixin.dashboards.risk_board import risk_dashboard
+from exporter.mixin.boards.cluster_board import cluster_dashboard
+from exporter.mixin.boards.common import CLUSTER_UID, CONSUMERS_UID, EXPORTER_UID, PRODUCERS_UID, RISK_UID
+from exporter.mixin.boards.consumers_board import consumers_dashboard
+from exporter.mixin.boards.exporter_board import exporter_dashboard
+from exporter.mixin.boards.producers_board import producers_dashboard
+from exporter.mixin.boards.risk_board import risk_dashboard
 from exporter.mixin.panels import DashboardDef
 from exporter.mixin.settings import Settings
 

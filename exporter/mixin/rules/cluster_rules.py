@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exporter import selfmetrics as sm
-from exporter.mixin import dashboards as dash
-from exporter.mixin.alerts.base import BY_EXPORTER, AlertDef, Builder, Runbook
+from exporter.mixin.boards import common as dash
+from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.sources import admin as ad
 from exporter.sources.jmx import broker_specs as bj
 

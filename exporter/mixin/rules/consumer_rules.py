@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from exporter.interpret import client_stats as ic
 from exporter.interpret import offsets as of
-from exporter.mixin import dashboards as dash
-from exporter.mixin.alerts.base import BY_EXPORTER, AlertDef, Builder, Runbook
+from exporter.mixin.boards import common as dash
 from exporter.mixin.promql import spec
+from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.sources import admin as ad
 
 GROUP = "kafka-insight-consumers"

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from exporter.mixin.alerts.base import AlertDef, Builder, Runbook, Severity
-from exporter.mixin.alerts.cluster_rules import cluster_alerts
-from exporter.mixin.alerts.consumer_rules import consumer_alerts
-from exporter.mixin.alerts.durability_rules import durability_alerts
-from exporter.mixin.alerts.exporter_rules import exporter_alerts
-from exporter.mixin.alerts.producer_rules import producer_alerts
+from exporter.mixin.rules.base import AlertDef, Builder, Runbook, Severity
+from exporter.mixin.rules.cluster_rules import cluster_alerts
+from exporter.mixin.rules.consumer_rules import consumer_alerts
+from exporter.mixin.rules.durability_rules import durability_alerts
+from exporter.mixin.rules.exporter_rules import exporter_alerts
+from exporter.mixin.rules.producer_rules import producer_alerts
 from exporter.mixin.settings import Settings
 
 __all__ = ["ALERT_BUILDERS", "AlertDef", "Builder", "Runbook", "Severity", "all_alerts", "rule_groups"]

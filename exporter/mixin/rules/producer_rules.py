@@ -6,9 +6,9 @@ from __future__ import annotations
 from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
 from exporter.interpret import producers as pr
-from exporter.mixin import dashboards as dash
-from exporter.mixin.alerts.base import BY_EXPORTER, AlertDef, Builder, Runbook
+from exporter.mixin.boards import common as dash
 from exporter.mixin.promql import spec
+from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.sources import client_stats as cs
 from exporter.sources.jmx import client_specs as cj
 

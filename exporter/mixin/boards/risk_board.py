@@ -14,7 +14,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
-from exporter.mixin.dashboards.common import RISK_UID, _vars, lag_retention_share
+from exporter.mixin.boards.common import RISK_UID, _vars, lag_retention_share
 from exporter.mixin.panels import SCOPE, DashboardDef, PanelDef, Query, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
-from exporter.mixin import dashboards as dash
-from exporter.mixin.alerts.base import BY_EXPORTER, AlertDef, Builder, Runbook
+from exporter.mixin.boards import common as dash
+from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.sources import admin as ad
 
 GROUP = "kafka-insight-durability"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter import selfmetrics as sm
-from exporter.mixin.dashboards.common import (
+from exporter.mixin.boards.common import (
     EXPORTER_UID,
     RATE,
     _vars,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exporter import selfmetrics as sm
-from exporter.mixin import dashboards as dash
-from exporter.mixin.alerts.base import AlertDef, Builder, Runbook
+from exporter.mixin.boards import common as dash
+from exporter.mixin.rules.base import AlertDef, Builder, Runbook
 
 GROUP = "kafka-insight-exporter"
 
