@@ -260,6 +260,8 @@ EMPTY_WHEN_HEALTHY: dict[tuple[str, str, str], str] = {
     (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "under-replicated {{topic}}"): "ISRs full",
     (dashboards.CLUSTER_UID, "Log end offset regressions", "{{topic}}[{{partition}}]"): "no data was lost",
     (dashboards.CONSUMERS_UID, "Offset rewinds", "{{group}}"): "no group was reset between the replayed states",
+    (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "offline {{topic}}"): "every partition led",
+    (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "under min ISR {{topic}}"): "every ISR full again",
 }
 
 
