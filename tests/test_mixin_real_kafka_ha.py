@@ -5,6 +5,9 @@ of the cluster (an HA pair) and short ``for:`` durations (the mixin settings):
 * every broker stopped (the whole cluster down) fires KafkaClusterUnreachable — once, with the
   cluster id the exporters remember — and it resolves after the restart.
 
+Measured here (load average ~60 on two cores): KafkaClusterUnreachable fired 18 s after every
+broker was killed (for: 10 s). Run with REALKAFKA_START_TIMEOUT raised on a loaded machine.
+
 Kept light for a small machine: exporter a reads the Admin API and the brokers' JMX, exporter b the
 Admin API only (every JMX query starts a JVM); the HA behaviour of the JMX alerts is in the promtool
 cases (tests/promtool/cluster.yml).
@@ -42,6 +45,16 @@ SHORT_FOR = dataclasses.replace(
 )
 #: the alerts about one exporter process: per instance by design
 PER_EXPORTER = {"KafkaInsightExporterDown", "KafkaInsightCollectionStale"}
+
+
+def start(real_kafka: RealKafka, node: int) -> None:
+    """start-broker with room for a loaded machine (a node of a stopped quorum waits for the others)."""
+    try:
+        real_kafka.run("start-broker", str(node), timeout=420)
+    except RuntimeError as exc:  # the launcher race RealKafka.start_broker also tolerates
+        if "exited" not in str(exc):
+            raise
+        real_kafka.wait_up([node], exc, timeout=300)
 
 
 def series(prometheus: Prometheus, expr: str) -> list[dict[str, str]]:
@@ -129,8 +142,8 @@ def test_a_broker_crash_fires_once_for_the_pair_and_a_whole_cluster_outage_pages
         assert firing(prometheus, "KafkaNoActiveController") == []
         assert firing(prometheus, "KafkaClusterUnreachable") == []
     finally:
-        real_kafka.start_broker(3)
-        real_kafka.wait_full_isr()
+        start(real_kafka, 3)
+        real_kafka.wait_full_isr(timeout=180)
 
     cluster_id = series(prometheus, "kafka_insight_cluster_info")[0]["cluster_id"]
     stopped = time.monotonic()
@@ -147,7 +160,7 @@ def test_a_broker_crash_fires_once_for_the_pair_and_a_whole_cluster_outage_pages
         assert firing(prometheus, "KafkaNoActiveController") == []
     finally:
         with ThreadPoolExecutor(3) as pool:  # the quorum needs two nodes back before one is ready
-            list(pool.map(real_kafka.start_broker, (1, 2, 3)))
+            list(pool.map(lambda node: start(real_kafka, node), (1, 2, 3)))
         real_kafka.wait_full_isr(timeout=180)
     restarted = time.monotonic()
     wait_for("KafkaClusterUnreachable to resolve", lambda: not firing(prometheus, "KafkaClusterUnreachable"), 120)
