@@ -65,8 +65,9 @@ def _overview_row() -> tuple[PanelDef, ...]:
         ),
         _stat(
             "Under-replicated",
-            """Partitions whose ISR is smaller than their replicas. Good: 0. Short blips during restarts
-            are normal; persistent values mean a replica's broker is down or cannot keep up.""",
+            """Partitions whose ISR is smaller than their target replica count (replicas being added by a
+            reassignment do not count). Good: 0. Short blips during restarts are normal; persistent values
+            mean a replica's broker is down or cannot keep up.""",
             q(du.CLUSTER_UNDER_REPLICATED),
             color="orange",
         ),
@@ -147,12 +148,15 @@ def _partitions_row() -> tuple[PanelDef, ...]:
         ),
         PanelDef(
             "Offline and under-replicated partitions by topic",
-            """Per topic, partitions without a leader (outage) and partitions with fewer in-sync replicas than
-            replicas (reduced durability). Good: no line.""",
+            """Per topic, partitions without a leader (outage), partitions with fewer in-sync replicas than
+            their target replica count (reduced durability) and partitions being reassigned (replicas being
+            copied: not under-replicated while the original replicas stay in sync). Good: no offline or
+            under-replicated line; a reassigning line that never ends is a stuck or over-throttled move.""",
             "short",
             (
                 Query(f"sum by (topic) ({q(du.OFFLINE, *T)}) > 0", "offline {{topic}}"),
                 Query(f"sum by (topic) ({q(du.UNDER_REPLICATED, *T)}) > 0", "under-replicated {{topic}}"),
+                Query(f"sum by (topic) ({q(du.REASSIGNING, *T)}) > 0", "reassigning {{topic}}"),
             ),
         ),
         PanelDef(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.interpret import client_stats as ic
+from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import producers as pr
 from exporter.mixin.boards.common import (
     PRODUCER_TEXT,
@@ -34,8 +35,9 @@ def _compression_row() -> tuple[PanelDef, ...]:
             content=PRODUCER_TEXT,
         ),
         PanelDef(
-            "Compression savings (Java producers)",
-            """Share of bytes compression saves per producer: 1 - compression-rate-avg. Good: well above 0 for
+            "Compression savings",
+            """Share of bytes compression saves per producer: 1 - compression-rate-avg for Java producers, 1 - the
+            estimated compressed/raw ratio for librdkafka producers (client_kind). Good: well above 0 for
             text-like data (50-80 % is common with zstd/lz4). Near 0 with a codec set: the data does not
             compress (already compressed or encrypted) or batches are too small — CPU spent for nothing. 0 with
             codec none is simply no compression.""",
@@ -45,7 +47,7 @@ def _compression_row() -> tuple[PanelDef, ...]:
             max=1,
         ),
         PanelDef(
-            "Compression savings by topic (Java producers)",
+            "Compression savings by topic",
             """The same savings per producer and topic (producer-topic-metrics compression-rate). Topics whose
             data does not compress stand out here.""",
             "percentunit",
@@ -57,9 +59,13 @@ def _compression_row() -> tuple[PanelDef, ...]:
             "Compressed / uncompressed size (Kafka's compression-rate-avg)",
             """The raw ratio Kafka reports as compression-rate-avg: compressed size divided by uncompressed
             size. It reads backwards: LOWER IS BETTER. 1.0 (100 %) = no compression; 0.2 (20 %) = 80 %
-            saved. Windowed average (default 2 x 30 s); absent when nothing was sent in the window.""",
+            saved. Windowed average (default 2 x 30 s); absent when nothing was sent in the window. librdkafka
+            producers: the estimate per topic from their statistics, incl. framing (uncompressed reads ~103 %).""",
             "percentunit",
-            (Query(q(_s("kafka_insight_producer_compressed_size_ratio"), CLIENT), "{{client_id}} {{target}}"),),
+            (
+                Query(q(_s("kafka_insight_producer_compressed_size_ratio"), CLIENT), "{{client_id}} {{target}}"),
+                Query(q(lb.RATIO, CLIENT, TOPIC), "{{client_id}} / {{topic}} (estimate)"),
+            ),
             min=0,
             max=1,
         ),
@@ -83,7 +89,8 @@ def _batching_row() -> tuple[PanelDef, ...]:
             producer closes a batch when its estimated compressed size reaches batch.size, or when linger.ms
             expires first. The raw (pre-compression) estimate is batch-size-avg / compression-rate-avg (a ratio of
             two window averages) and can legitimately exceed batch.size. batch.size is the declared value, or the
-            Java default 16384 when none is declared.""",
+            client's default (Java 16384, librdkafka 1000000). librdkafka producers' raw estimate is
+            batchcnt.avg x mean message size.""",
             "bytes",
             (
                 Query(q(_s("kafka_insight_producer_batch_size_avg_bytes"), CLIENT), "after compression {{client_id}}"),
@@ -92,8 +99,9 @@ def _batching_row() -> tuple[PanelDef, ...]:
             ),
         ),
         PanelDef(
-            "Batch fill (Java producers)",
-            """batch-size-avg / batch.size, both after compression: how full batches are when they leave. Low
+            "Batch fill",
+            """batch-size-avg / batch.size, both after compression (librdkafka: the raw size, which its batch.size
+            bounds): how full batches are when they leave. Low
             with a short linger.ms: batches leave before they fill — raise linger.ms for fewer, larger requests
             and better compression. Low with a long linger.ms: the producer simply has little data.""",
             "percentunit",
@@ -104,10 +112,13 @@ def _batching_row() -> tuple[PanelDef, ...]:
         PanelDef(
             "Batch size (librdkafka producers)",
             """Average batch size per librdkafka producer and topic, as written (after compression), from the
-            forwarded statistics. librdkafka reports no uncompressed size, so no savings are derived for
-            these producers.""",
+            forwarded statistics, next to the estimated raw size (batchcnt.avg x mean message size), which
+            librdkafka's batch.size bounds.""",
             "bytes",
-            (Query(q(cs.BATCH_SIZE, CLIENT, TOPIC), "{{client_id}} / {{topic}}"),),
+            (
+                Query(q(cs.BATCH_SIZE, CLIENT, TOPIC), "{{client_id}} / {{topic}}"),
+                Query(q(lb.RAW_BATCH, CLIENT, TOPIC), "raw estimate {{client_id}} / {{topic}}"),
+            ),
         ),
         PanelDef(
             "Messages per batch (librdkafka producers)",

@@ -226,7 +226,8 @@ def _producers_row() -> Row:
             ),
             PanelDef(
                 "Compression that does not pay",
-                f"""Java producers whose compression saves less than 10 % of their bytes (1 - compression-rate-avg;
+                f"""Producers whose compression saves less than 10 % of their bytes (Java: 1 - compression-rate-avg;
+                librdkafka: estimated from their statistics;
                 0 with no codec is simply no compression), the {TOP} lowest. CPU spent for little gain.""",
                 "percentunit",
                 (Query(f"bottomk({TOP}, {q(pr.SAVINGS)} < 0.1)", "{{client_id}} {{target}}", instant=True),),

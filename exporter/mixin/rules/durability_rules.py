@@ -68,8 +68,11 @@ def durability_alerts(b: Builder) -> list[AlertDef]:
             NotEnoughReplicas.""",
             dash.CLUSTER_UID,
             Runbook(
-                "Fewer replicas are in sync than the effective `min.insync.replicas` (capped at the replica count "
-                "on brokers from Kafka 3.7, KAFKA-15583). The leader refuses `acks=all` writes with "
+                "Fewer replicas are in sync than the effective `min.insync.replicas` (capped at the replica count by "
+                "leaders running Kafka 3.7 or later, KAFKA-15583; the configured value on older leaders — "
+                "`kafka_insight_broker_min_isr_rule_info` says which rule each broker gets). Kafka's internal topics "
+                "(`__consumer_offsets`, `__transaction_state`) are always included: under min ISR there, groups "
+                "cannot commit offsets or transactions cannot complete. The leader refuses `acks=all` writes with "
                 "NOT_ENOUGH_REPLICAS: producers that care about durability are failing right now; `acks=1` "
                 "producers still succeed with fewer copies than you asked for.",
                 "`kafka-topics.sh --bootstrap-server <b> --describe --under-min-isr-partitions` (it ignores the cap "
@@ -126,7 +129,10 @@ def durability_alerts(b: Builder) -> list[AlertDef]:
                 "`kafka-topics.sh --bootstrap-server <b> --describe --under-replicated-partitions` shows which "
                 "replica is missing from the Isr column; check that broker's log and disk.",
                 "Restart or repair the missing broker. If one broker is the lagging replica everywhere, look at its "
-                "disk and network. Brief blips during rolling restarts are normal (hence the `for:`).",
+                "disk and network. Brief blips during rolling restarts are normal (hence the `for:`). A partition "
+                "reassignment (`kafka-reassign-partitions.sh`, Cruise Control) does not fire this: like the brokers, "
+                "the exporter does not count the replicas being added (`kafka_insight_partition_reassigning` shows "
+                "them), only original replicas that drop out of the ISR during the move.",
                 PARTITION_BEHAVIOUR + " Reassignment: the exporter's under-replicated flag leaves out the replicas "
                 "being added (as the brokers do), so a long reassignment does not page.",
             ),

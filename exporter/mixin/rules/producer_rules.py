@@ -15,6 +15,7 @@ from exporter.sources.jmx import client_specs as cj
 GROUP = "kafka-insight-producers"
 REORDERS = 'verdict="reorders"'
 CODEC_SET = 'setting="compression.type", value!~"none|"'
+LIBRDKAFKA_CODEC_SET = 'compression_type!~"none|"'
 #: Java producers are named by JMX target and client.id, librdkafka ones by client.id and instance
 CLIENT = ("target", "client_id", "client_instance")
 CLIENT_BEHAVIOUR = (
@@ -134,7 +135,11 @@ def producer_alerts(b: Builder) -> list[AlertDef]:
             b.per_cluster(
                 f"({b.m(pr.SAVINGS)} > 0 and {b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g})"
                 f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
-                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})",
+                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})"
+                # librdkafka producers: the codec from their forwarded settings (target = client instance)
+                f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
+                f" and on ({BY_EXPORTER}, target, client_id) label_replace({b.m(ic.SETTINGS_INFO, LIBRDKAFKA_CODEC_SET)},"
+                ' "target", "$1", "client_instance", "(.*)"))',
                 "target",
                 "client_id",
                 without_admin=True,
@@ -146,7 +151,9 @@ def producer_alerts(b: Builder) -> list[AlertDef]:
             dash.PRODUCERS_UID,
             Runbook(
                 "Savings are 1 - compression-rate-avg: Kafka's compression-rate-avg is compressed/uncompressed size, "
-                "so 1.0 means nothing was saved — the name reads backwards. Savings near 0 with a codec set mean the "
+                "so 1.0 means nothing was saved — the name reads backwards. For librdkafka producers the ratio is "
+                "estimated from their statistics (batch size as written over messages per batch x mean message "
+                "size). Savings near 0 with a codec set mean the "
                 "data does not compress (already compressed, encrypted, random) or batches are too small for the "
                 "codec to find repetition; both cost producer CPU and, if the topic's codec differs, broker CPU "
                 "for recompression.",
