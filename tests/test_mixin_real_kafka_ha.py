@@ -137,7 +137,10 @@ def test_a_broker_crash_fires_once_for_the_pair_and_a_whole_cluster_outage_pages
         for name in ("KafkaPartitionsAtMinIsr", "KafkaUnderReplicatedPartitions"):
             assert len([a for a in fired if a["alertname"] == name and a.get("topic") == topic]) <= 1, name
         node3 = f":{real_kafka.jmx_port(3)}"
-        assert [a["target"][-len(node3) :] for a in fired if a["alertname"] == "KafkaControllerTargetDown"] == [node3]
+        # node 3's controller target, once (on a loaded machine the others' JVMs may time out too: then
+        # they are rightly reported, each once)
+        down = [a["target"][-len(node3) :] for a in fired if a["alertname"] == "KafkaControllerTargetDown"]
+        assert node3 in down and len(down) == len(set(down)), down
         # the crashed node is (or may be) the active controller: not a no-controller page
         assert firing(prometheus, "KafkaNoActiveController") == []
         assert firing(prometheus, "KafkaClusterUnreachable") == []
