@@ -100,7 +100,13 @@ SCHEMA: dict[str, Any] = {
             {},
             "librdkafka settings passed through to the Admin client (`security.protocol`, `sasl.*`, `ssl.*`, ...). A value `${env:NAME}` or `${file:/path}` is read from the environment or a file; secrets never appear in logs or metrics.",
         ),
-        "request_timeout_seconds": Opt("float", 10.0, "Timeout of each Admin-API request.", 0.1, 300),
+        "request_timeout_seconds": Opt(
+            "float",
+            10.0,
+            "Timeout of each Admin-API request; must be shorter than `collection.timeout_seconds`, so a request waiting on a dead broker gives up while the cycle can still return everything else. Defaults to the smaller of 10 s and half the cycle's timeout.",
+            0.1,
+            300,
+        ),
         "recreate_client_after_failures": Opt(
             "int",
             2,
@@ -386,6 +392,16 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
         collection["timeout_seconds"] = min(collection["timeout_seconds"], collection["interval_seconds"])
     if collection["timeout_seconds"] > collection["interval_seconds"]:
         raise ConfigError("collection.timeout_seconds", "must not exceed collection.interval_seconds")
+    kafka = tree["kafka"]
+    if "request_timeout_seconds" not in (data.get("kafka") or {}):
+        # half the cycle: a request stuck on a dead broker times out with time to spare for the rest
+        kafka["request_timeout_seconds"] = min(kafka["request_timeout_seconds"], collection["timeout_seconds"] / 2)
+    elif kafka["request_timeout_seconds"] >= collection["timeout_seconds"]:
+        raise ConfigError(
+            "kafka.request_timeout_seconds",
+            f"must be shorter than collection.timeout_seconds ({collection['timeout_seconds']:g} s): a request that may "
+            "wait that long on a dead broker leaves the cycle no time for the answers that did come",
+        )
     host, port = parse_address("web.listen_address", tree["web"]["listen_address"])
     check_client("kafka.client", tree["kafka"]["client"])
     k, f = tree["kafka"], tree["filters"]
