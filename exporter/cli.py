@@ -94,7 +94,7 @@ def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     stop = threading.Event()
     demo = None
     if cfg.demo:
-        from exporter.demo import Demo
+        from exporter.demo.embedded import Demo
 
         demo = Demo()
         try:

@@ -23,9 +23,12 @@ from exporter.catalogue import Samples, all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.client_stats import ClientStatsInterpreter, derive, interpret_client_stats
-from exporter.sources.admin import AdminSource
-from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore
-from exporter.sources.client_stats_records import InvalidStatsError, parse_message
+from exporter.sources.admin.source import AdminSource
+from exporter.sources.client_stats.config import ClientStatsConfig
+from exporter.sources.client_stats.consumer import ClientStatsSource
+from exporter.sources.client_stats.parse import parse_message
+from exporter.sources.client_stats.records import InvalidStatsError
+from exporter.sources.client_stats.store import StatsStore
 from exporter.stats_forwarder import StatsForwarder
 from exporter.testing.exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
@@ -471,8 +474,9 @@ def test_mapping_of_a_captured_consumer_statistics(captured: dict[str, Any]) -> 
 
 
 def test_derived_gauges_from_captured_statistics_without_a_broker(captured: dict[str, Any]) -> None:
-    from exporter.model import ClusterState, Partition, Topic
-    from exporter.sources.client_stats import ClientStatsState, emit_client_stats
+    from exporter.sources.admin.records import ClusterState, Partition, Topic
+    from exporter.sources.client_stats.emit import emit_client_stats
+    from exporter.sources.client_stats.records import ClientStatsState
 
     store = StatsStore(10, 3, 30.0)
     now = time.time()
@@ -537,8 +541,8 @@ def test_catalogue_families_name_their_statistics_field() -> None:
 
 
 def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[str, Any]) -> None:
-    from exporter.model import ClusterState, Partition, Topic
-    from exporter.sources.client_stats import ClientStatsState
+    from exporter.sources.admin.records import ClusterState, Partition, Topic
+    from exporter.sources.client_stats.records import ClientStatsState
 
     store = StatsStore(10, 3, 30.0)
     assert store.offer(captured["consumer"].encode(), b"c", 1020.0, 1020.0, 1 << 20) == "accepted"
@@ -568,7 +572,7 @@ def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[st
 
 def test_demo_clients_forward_statistics_including_the_external_offset_consumer() -> None:
     from exporter.app import build_collector
-    from exporter.demo import Demo
+    from exporter.demo.embedded import Demo
 
     demo = Demo()
     demo.start()

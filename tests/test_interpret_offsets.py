@@ -13,7 +13,7 @@ import pytest
 from exporter.catalogue import Samples
 from exporter.interpret.history import History, PartitionHistory
 from exporter.interpret.offsets import GROUP_STATUSES, OffsetSettings, analyse, emit_offsets
-from exporter.model import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
+from exporter.sources.admin.records import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

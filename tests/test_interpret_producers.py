@@ -19,7 +19,9 @@ from exporter.interpret.producers import (
     producer_verdict,
     software_verdict,
 )
-from exporter.jmx_model import DECLARABLE_SETTINGS, ClientJmx, load_dump, parse_broker, parse_client_target
+from exporter.sources.jmx.broker_records import parse_broker
+from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, ClientJmx, parse_client_target
+from exporter.sources.jmx.rows import load_dump
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

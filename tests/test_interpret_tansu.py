@@ -20,8 +20,8 @@ from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
-from exporter.model import ClusterState
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.records import ClusterState
+from exporter.sources.admin.source import AdminSource
 from exporter.testing.exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 

@@ -34,15 +34,15 @@ from exporter.catalogue import all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.http import serve
-from exporter.jmx_config import JmxAuth
-from exporter.jmx_model import JmxRow, load_dump
 from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
-from exporter.model import ClusterState
 from exporter.selfmetrics import COLLECTIONS_TOTAL
-from exporter.sources import admin as ad
-from exporter.sources import jmx
+from exporter.sources.admin.records import ClusterState
+from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import SourceError
+from exporter.sources.jmx import query as jvm
+from exporter.sources.jmx.config import JmxAuth
+from exporter.sources.jmx.rows import JmxRow, load_dump
 from exporter.testing.fixture_loader import load_metadata
 from tests._prometheus import JOB, Prometheus, wait_for
 from tests.conftest import FIXTURES
@@ -166,8 +166,8 @@ def recorded() -> Iterator[Recorded]:
     tmp = Path(tempfile.mkdtemp(prefix="mixin-recorded-"))
     replay = Replay()
     patch = pytest.MonkeyPatch()
-    patch.setattr(ad.AdminSource, "collect", lambda self: replay.metadata())
-    patch.setattr(jmx, "query", replay.jmx_query)
+    patch.setattr(AdminSource, "collect", lambda self: replay.metadata())
+    patch.setattr(jvm, "query", replay.jmx_query)
     collector: Collector = build_collector(_config(tmp))
     port = free_port()
     server = serve(collector, "127.0.0.1", port)

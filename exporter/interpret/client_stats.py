@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Samples, metric
 from exporter.interpret.history import PartitionHistory
-from exporter.model import ClusterState
-from exporter.sources.client_stats import INSTANCE, PART, SRC, ClientStatsState
+from exporter.sources.admin.records import ClusterState
+from exporter.sources.client_stats.records import ClientStatsState
+from exporter.sources.client_stats.specs import INSTANCE, PART, SRC
 
 if TYPE_CHECKING:
     from exporter.config import Config

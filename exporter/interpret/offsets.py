@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Batch, Row, Samples, metric
 from exporter.interpret.history import CommitHistory, History
-from exporter.model import ClusterState, ConsumerGroup, Partition, Topic
+from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot

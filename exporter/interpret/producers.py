@@ -1,7 +1,8 @@
 """P2 (producers that reorder), P4 (compression read backwards), P5 (batch size after compression).
 
-Pure functions of the JMX records (:mod:`exporter.jmx_model`) of one cycle, plus the
-topic configs of the Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
+Pure functions of the JMX records (:mod:`exporter.sources.jmx.broker_records`,
+:mod:`exporter.sources.jmx.client_records`) of one cycle, plus the topic configs of the
+Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
 
 P2 rests on one explicit rule table (:func:`java_default_verdict`, :func:`software_verdict`)
 and, for a Java producer whose JMX we read, on the settings the operator declared for it
@@ -25,8 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from exporter.catalogue import MetricSpec, Samples, metric
-from exporter.jmx_model import BrokerJmx, ClientJmx, ClientJmxTarget, client_records
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
+from exporter.sources.jmx.broker_records import BrokerJmx
+from exporter.sources.jmx.client_records import ClientJmx, ClientJmxTarget, client_records
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
