@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from exporter import config
 from exporter.cycle import Collector
 from exporter.interpret.durability import DurabilityInterpreter
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.testing.exposition import Parsed
 from tests.conftest import QUIET, RealKafka, commit_offsets, produce_exactly
 from tests.test_resilience import start_broker
@@ -81,9 +81,10 @@ def test_broker_crash_keeps_every_partition_flag_in_every_cycle(real_kafka: Real
     groups: list[str] = []
     coordinators: dict[str, int] = {}
     victim = 0
+    committed = {(rf3, 0): 1, (rf3, 1): 1, (rf3, 2): 1, (rf1, 0): 1, (rf1, 1): 1, (rf1, 2): 1}
     for i in range(15):
         gid = f"outage-{tag}-{i}"
-        commit_offsets(b, gid, {(rf3, 0): 1, (rf3, 1): 1, (rf1, 1): 1})
+        commit_offsets(b, gid, committed)
         groups.append(gid)
         coordinators = _coordinators(b, groups)
         if any(c in (1, 2) for c in coordinators.values()) and len(set(coordinators.values())) > 1:
@@ -122,7 +123,7 @@ def test_broker_crash_keeps_every_partition_flag_in_every_cycle(real_kafka: Real
             age = time.monotonic() - killed_at
             leaders = {(t, p): m.value("kafka_insight_partition_leader", topic=t, partition=p) for t, p in partitions}
             seen.append(
-                f"+{age:.0f}s up={m.value('kafka_insight_source_up', source='admin', target=b)} "
+                f"victim {victim} +{age:.0f}s up={m.value('kafka_insight_source_up', source='admin', target=b)} "
                 f"brokers={m.value('kafka_insight_brokers')} leaders={sorted(set(leaders.values()), key=str)}"
             )
             # every cycle of the outage: the source is up and every partition keeps every flag the alerts read
@@ -135,7 +136,10 @@ def test_broker_crash_keeps_every_partition_flag_in_every_cycle(real_kafka: Real
                 if leader not in (None, -1, victim):
                     assert m.value("kafka_insight_partition_log_end_offset", topic=t, partition=p) == 2, (seen, t, p)
             for gid in survivor_groups:
-                assert m.value("kafka_insight_consumer_group_partition_lag", group=gid, topic=rf3, partition=0) is not None, seen
+                for t, p in committed:
+                    assert m.value("kafka_insight_consumer_group_committed_offset", group=gid, topic=t, partition=p) == 1, seen
+                    if leaders[(t, p)] not in (None, -1, victim):
+                        assert m.value("kafka_insight_consumer_group_partition_lag", group=gid, topic=t, partition=p) == 1, seen
             # what the dead broker would have answered is absent, not stale, and counted
             if m.value("kafka_insight_brokers") == 2 and victim not in leaders.values():
                 settled += 1

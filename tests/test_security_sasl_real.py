@@ -39,7 +39,7 @@ from confluent_kafka.admin import (
 from exporter import config
 from exporter.cycle import Collector
 from exporter.interpret.durability import DurabilityInterpreter
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.testing.exposition import Parsed
 from tests._security_pki import Pki, make_pki
 from tests.conftest import QUIET, REALKAFKA, SHARED, RealKafka, _require_real, collect_admin, create_topic
