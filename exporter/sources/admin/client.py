@@ -50,11 +50,13 @@ OFFSETS_CHUNK = 1000
 NO_ANSWER = "no answer by the cycle's deadline"
 #: failed resources named in one error line; the rest are counted
 NAMED_IN_ERRORS = 10
-#: when, as fractions of the cycle's budget, the group listing and then the groups'
-#: committed offsets must be in: the log end offsets are asked only after them (a group
-#: committing in between must not appear beyond the log end) and need the rest
-GROUPS_LISTED_BY = 0.3
-COMMITTED_BY = 0.6
+#: when, as fractions of the cycle's budget, the offsets of the partitions, the group
+#: listing and the groups' committed offsets must be in.  The groups come last: their
+#: requests are the ones that wait on a dead coordinator, and the ones librdkafka can crash
+#: on (see .worker), so everything else is collected (and checkpointed) before them.
+OFFSETS_BY = 0.4
+GROUPS_LISTED_BY = 0.4
+COMMITTED_BY = 0.8
 
 K = TypeVar("K")
 
@@ -215,7 +217,9 @@ class AdminCollector:
                 raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.client)}") from None
         return self._client
 
-    def collect(self) -> ClusterState:
+    def collect(self, checkpoint: Callable[[ClusterState], None] | None = None) -> ClusterState:
+        """This cycle's state.  ``checkpoint`` is called once with the state as known before
+        the groups' requests (the worker sends it ahead, in case librdkafka crashes on them)."""
         with self._lock:
             deadline = time.monotonic() + self.budget
             try:
@@ -224,7 +228,7 @@ class AdminCollector:
                 # polled otherwise, and the queue would grow while brokers are unreachable
                 admin.poll(0)
                 self._client_error = None
-                state, timed_out = _Cycle(self, admin, deadline).run()
+                state, timed_out = _Cycle(self, admin, deadline).run(checkpoint)
             except Exception:
                 self._failed_cycle()
                 raise
@@ -277,7 +281,7 @@ class _Cycle:
         self.errors.append(summary(request, failed, name))
         self.timed_out = self.timed_out or any(why == NO_ANSWER or "_TIMED_OUT" in why for why in failed.values())
 
-    def run(self) -> tuple[ClusterState, bool]:
+    def run(self, checkpoint: Callable[[ClusterState], None] | None = None) -> tuple[ClusterState, bool]:
         admin, collected_at = self.admin, time.time()
         groups_f = admin.list_consumer_groups(request_timeout=self.timeout(self.at(GROUPS_LISTED_BY)))
         try:
@@ -300,9 +304,15 @@ class _Cycle:
             # metadata request of list_topics does not carry them in confluent-kafka)
             ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=rt)
 
+        self._offsets(topics, self.at(OFFSETS_BY))
+        if checkpoint is not None:
+            # the groups' requests come next, and librdkafka can crash the process on them
+            # (NOT_COORDINATOR while a coordinator moves, see .worker): hand over what is known
+            checkpoint(self._checkpoint(topics, metadata, cluster_f, configs_f, collected_at))
         groups = self._groups(groups_f)
-        # committed offsets are read above, before the log end offsets below
-        self._offsets(topics)
+        # a group that committed after the log end offsets were read could appear beyond
+        # the log end: those partitions' log end offsets are read again, after the commits
+        self._reread_log_end(topics, groups)
 
         cluster_id, brokers = self._cluster(cluster_f, metadata)
         ids = settle(ids_f, self.deadline)
@@ -316,6 +326,36 @@ class _Cycle:
         state = ClusterState(cluster_id, brokers, topics, groups, self.errors, collected_at, self.request_errors)
         return state, self.timed_out
 
+    def _checkpoint(
+        self, topics: dict[str, Topic], metadata: Any, cluster_f: Future[Any], configs_f: dict[Any, Future[Any]], collected_at: float
+    ) -> ClusterState:
+        """The state as far as it is known before the groups' requests: metadata, offsets,
+        the configs and cluster description that answered already.  What is still to come
+        is counted as missing (it is, if the process dies now)."""
+        cluster = cluster_f.result() if cluster_f.done() and cluster_f.exception() is None else None
+        if cluster is not None:
+            cluster_id = cluster.cluster_id or ""
+            brokers = sorted((Broker(n.id, n.host, n.port, n.rack or None) for n in cluster.nodes), key=_id)
+        else:
+            cluster_id = metadata.cluster_id or ""
+            brokers = sorted((Broker(b.id, b.host, b.port, None) for b in metadata.brokers.values()), key=_id)
+        answered = {k: f for k, f in configs_f.items() if f.done() and f.exception() is None}
+        for topic in topics.values():
+            topic.configs = None  # not read yet (the final state sets every topic's)
+        apply_configs(topics, settle(answered, 0.0), collected_at)
+        missing = dict(self.request_errors)
+        groups = max(1, len(self.owner._groups_seen))
+        for request, count in (
+            ("describe_cluster", 0 if cluster is not None else 1),
+            ("describe_configs", len(configs_f) - len(answered)),
+            ("describe_topics", len(topics)),
+            ("list_consumer_groups", 1),
+            ("describe_consumer_groups", groups),
+            ("list_consumer_group_offsets", groups),
+        ):
+            if count:
+                missing[request] = missing.get(request, 0) + count
+        return ClusterState(cluster_id, brokers, topics, {}, list(self.errors), collected_at, missing)
     def _cluster(self, future: Future[Any], metadata: Any) -> tuple[str, list[Broker]]:
         """Cluster id and brokers from describe_cluster; from the metadata when it did not
         answer (same brokers, no racks: the interpretation remembers the racks it saw)."""
@@ -405,12 +445,12 @@ class _Cycle:
         self.owner._groups_seen = set(groups) | set(described.failed)
         return groups
 
-    def _offsets(self, topics: dict[str, Topic]) -> None:
+    def _offsets(self, topics: dict[str, Topic], until: float) -> None:
         parts = {(p.topic, p.partition): p for t in topics.values() for p in t.partitions}
         batches = leader_batches(parts.values())
         if not batches:
             return
-        admin, rt = self.admin, self.timeout(self.deadline)
+        admin, rt = self.admin, self.timeout(until)
         specs = (
             ("list_offsets_earliest", "log_start_offset", OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED),
             ("list_offsets_latest", "log_end_offset", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
@@ -425,11 +465,37 @@ class _Cycle:
                 futures.update(admin.list_offsets(wanted, isolation_level=isolation, request_timeout=rt))
             requested.append((request, attr, futures))
         for request, attr, futures in requested:
-            settled = settle(futures, self.deadline)
+            settled = settle(futures, until)
             for tp, info in settled.answered.items():
                 if info.offset >= 0:
                     setattr(parts[(tp.topic, tp.partition)], attr, info.offset)
             self.failed(request, settled.failed, _tp_name)
+
+    def _reread_log_end(self, topics: dict[str, Topic], groups: dict[str, ConsumerGroup]) -> None:
+        """Read the log end offset again where a committed offset is beyond it: the group
+        committed after the first read (a race, not lost data).  Not answered: absent."""
+        parts = {(p.topic, p.partition): p for t in topics.values() for p in t.partitions}
+        again: dict[tuple[str, int], Partition] = {}
+        for group in groups.values():
+            for key, committed in group.committed.items():
+                part = parts.get(key)
+                if part is not None and part.log_end_offset is not None and committed > part.log_end_offset:
+                    again[key] = part
+        if not again:
+            return
+        batches = leader_batches(again.values())
+        rt = self.timeout(self.deadline)
+        futures: dict[Any, Future[Any]] = {}
+        for _, keys in batches:
+            wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in keys}
+            futures.update(self.admin.list_offsets(wanted, request_timeout=rt))
+        settled = settle(futures, self.deadline)
+        for part in again.values():
+            part.log_end_offset = None
+        for tp, info in settled.answered.items():
+            if info.offset >= 0:
+                again[(tp.topic, tp.partition)].log_end_offset = info.offset
+        self.failed("list_offsets_latest", settled.failed, _tp_name)
 
 
 def _id(broker: Broker) -> int:

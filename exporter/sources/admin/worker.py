@@ -4,12 +4,17 @@ librdkafka (2.16 and earlier) dereferences a NULL consumer-group handle when an 
 client's ``list_consumer_group_offsets`` gets NOT_COORDINATOR back (librdkafka#5040,
 confluent-kafka-python#1982): the whole process dies with SIGSEGV. That answer is normal
 while a group's coordinator moves, i.e. whenever a broker restarts. In a worker process
-such a crash costs one cycle of Admin-API data (``source_up 0`` with the reason) and a
-restarted worker, not the exporter. It also keeps confluent-kafka's long GIL holds while
-building big results out of the process that serves ``/metrics``.
+such a crash costs a restarted worker, not the exporter: the collection asks the groups
+last, and the worker sends the state as known before them ahead (``("partial", seq,
+ClusterState)``: metadata, offsets, the configs that answered), so a cycle in which it dies
+still exports the partition flags from that state, with the groups counted as missing
+(seen live: SIGSEGV and also SIGABRT, ``rd_kafka_enq_once_del_source_return: Assertion
+eonce->refcnt > 0``, in the cycles after a broker was killed).  It also keeps
+confluent-kafka's long GIL holds while building big results out of the process that
+serves ``/metrics``.
 
-Protocol: the parent sends ``("collect", seq)``; the worker answers
-``("ok", seq, ClusterState)`` or ``("error", seq, message)``, and after an ``ok`` it renders
+Protocol: the parent sends ``("collect", seq)``; the worker answers ``("partial", seq,
+ClusterState)`` once, then ``("ok", seq, ClusterState)`` or ``("error", seq, message)``, and after an ``ok`` it renders
 the Admin-API families of that state itself and sends ``("block", seq, RenderedBlock)``
 (or ``("block-error", seq, message)``): the collector interprets the state meanwhile, so
 the ~116k series of raw Admin-API families (10k partitions / 500 groups) cost the cycle
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import RenderedBlock
 from exporter.heap import trim_heap
-from exporter.sources.admin.client import AdminCollector
+from exporter.sources.admin.client import AdminCollector, deadline_margin
 from exporter.sources.admin.emit import render_block
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.base import SourceError
@@ -62,8 +67,11 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
         try:
             state = None
             block: tuple[str, int, Any] | None = None
+            def checkpoint(partial: ClusterState, seq: int = seq) -> None:
+                conn.send(("partial", seq, partial))
+
             try:
-                state = collector.collect()
+                state = collector.collect(checkpoint)
                 reply: tuple[str, int, Any] = ("ok", seq, state)
             except SourceError as exc:
                 reply = ("error", seq, str(exc))
@@ -144,14 +152,23 @@ class AdminWorker:
             if conn is None or self._process is None or not self._process.is_alive():
                 self._discard()
                 conn = self._start()
+            started = time.monotonic()
             # generous: the cycle's own deadline reports a slow answer long before this
             limit = 2 * self.config.timeout + self.config.request_timeout + 30
             self._seq += 1
             self._block_due = None
+            partial: ClusterState | None = None
             try:
                 conn.send(("collect", self._seq))
-                kind, value = self._receive(conn, ("ok", "error"), limit)
+                kind, value = self._receive(conn, ("partial", "ok", "error"), limit)
+                if kind == "partial":
+                    partial = value
+                    # the rest is due by the cycle's deadline; past it, the partial state is the answer
+                    cut = started + self.config.timeout - min(0.3, deadline_margin(self.config.timeout) / 2)
+                    kind, value = self._receive(conn, ("ok", "error"), max(0.0, cut - time.monotonic()))
             except TimeoutError:
+                if partial is not None:  # still working on the groups: its late answer will be skipped
+                    return self._partial(partial, "did not finish by the cycle's deadline")
                 self._discard()
                 raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
             except (EOFError, OSError, BrokenPipeError):
@@ -160,7 +177,10 @@ class AdminWorker:
                     self._process.join(1)
                     code = self._process.exitcode
                 self._discard()
-                cause = "a crash inside librdkafka (SIGSEGV)" if code == -11 else f"exit status {code}"
+                causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
+                cause = causes.get(code, f"exit status {code}") if code is not None else "exit status None"
+                if partial is not None:
+                    return self._partial(partial, f"process died ({cause}) during the groups' requests; it restarts next cycle")
                 raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
             if kind == "ok":
                 self._block_due = self._seq
@@ -168,6 +188,13 @@ class AdminWorker:
                 self._note_churn(state)
                 return state
             raise SourceError(str(value))
+
+    @staticmethod
+    def _partial(state: ClusterState, why: str) -> ClusterState:
+        """The state sent ahead of the groups' requests, as this cycle's answer."""
+        log.warning("the Admin-API worker %s: using what it collected before the consumer groups", why)
+        state.errors.append(f"Admin-API worker {why}: consumer groups and whatever was still pending are missing this cycle")
+        return state
 
     def _receive(self, conn: Connection, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
         """The next message of this cycle of one of ``kinds``; older cycles' are skipped."""
