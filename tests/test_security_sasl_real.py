@@ -223,7 +223,6 @@ def _configs_readable(bootstrap: str, topic: str) -> bool:
     return True
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: the denied topic reads as Kafka's defaults (fixed next)")
 def test_topic_configs_denied_by_acl_are_last_known_or_absent_never_defaulted(
     sasl_kafka: SaslKafka, caplog: pytest.LogCaptureFixture
 ) -> None:
