@@ -37,6 +37,11 @@ FLAGS: dict[str, tuple[str, str, str]] = {
         "KAFKA_INSIGHT_COLLECTION_INTERVAL",
         "seconds between collection cycles (default 30)",
     ),
+    "--interpretation.group-status-window": (
+        "interpretation.group_status_window_seconds",
+        "KAFKA_INSIGHT_GROUP_STATUS_WINDOW",
+        "seconds of commit history consumer group status is judged over (default 600)",
+    ),
 }
 
 

@@ -94,14 +94,23 @@ SCHEMA: dict[str, Any] = {
         "lag_history_points": Opt(
             "int",
             60,
-            "Points of (time, log end offset) history kept per partition for lag in seconds (16 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
+            "Points of (time, log end offset) history kept per partition for lag in seconds (about 28 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
             2,
             10000,
         ),
         "stalled_after_seconds": Opt(
-            "float", 300.0, "A group with members and lag whose committed offset has not moved for this long is `stalled`.", 1, 604800
+            "float", 300.0, "A group with members (seen within the status window) and lag whose committed offset has not moved for this long is `stalled`.", 1, 604800
         ),
-        "lagging_after_seconds": Opt("float", 60.0, "A group whose lag in seconds reaches this is `lagging`.", 0, 604800),
+        "lagging_after_seconds": Opt(
+            "float", 60.0, "A group that commits but whose total lag does not shrink over the status window is `lagging` once its lag in seconds reaches this.", 0, 604800
+        ),
+        "group_status_window_seconds": Opt(
+            "float",
+            600.0,
+            "Sliding window of commits over which group status is judged (Burrow-style): a group with lag whose committed offsets have not moved for the whole window, and without members seen in it, is `stopped` (consumers using assign() have no members); longer than the slowest legitimate commit interval (e.g. Flink checkpoints).",
+            1,
+            604800,
+        ),
     },
     "client_stats": {
         "enabled": Opt(

@@ -19,6 +19,7 @@ DECLARABLE_SETTINGS = (
     "max.in.flight.requests.per.connection",
     "retries",
     "compression.type",
+    "transactional.id",
 )
 
 
