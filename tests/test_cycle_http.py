@@ -233,6 +233,7 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
     the cycle its metadata and offsets: source_up 1, the partition values and durability flags
     there, the groups missing and counted."""
     from exporter.interpret.durability import DurabilityInterpreter
+    from exporter.interpret.offsets import groups_incomplete
     from tests.conftest import create_topic, produce_exactly
 
     topic = "crash-during-groups"
@@ -259,6 +260,9 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
             if (m.value("kafka_insight_admin_request_errors", request="list_consumer_group_offsets") or 0) >= 1:
                 assert (m.value("kafka_insight_source_errors", source="admin", target=tansu.bootstrap) or 0) >= 1
                 assert worker._process is None  # discarded: a fresh one starts next cycle
+                # the groups are missing, not gone: the lag/status memory of them is kept
+                state = collector.snapshot.payload("admin") if collector.snapshot else None
+                assert state is not None and groups_incomplete(state)
                 crashed_in_groups += 1
                 break
     finally:

@@ -355,7 +355,9 @@ class _Cycle:
         ):
             if count:
                 missing[request] = missing.get(request, 0) + count
-        return ClusterState(cluster_id, brokers, topics, {}, list(self.errors), collected_at, missing)
+        # "list_consumer_groups" first: the interpretation keeps its memory of groups missing this way
+        errors = [*self.errors, "list_consumer_groups: not read yet (the state as sent ahead of the groups' requests)"]
+        return ClusterState(cluster_id, brokers, topics, {}, errors, collected_at, missing)
     def _cluster(self, future: Future[Any], metadata: Any) -> tuple[str, list[Broker]]:
         """Cluster id and brokers from describe_cluster; from the metadata when it did not
         answer (same brokers, no racks: the interpretation remembers the racks it saw)."""
