@@ -4,11 +4,18 @@ Runs in the Admin-API worker process (:mod:`exporter.sources.admin.worker`), or 
 process when a test asks for it (:class:`AdminCollector` given to the source).
 
 Requests are batched and pipelined: one metadata request for all partitions, one
-``describe_configs`` for all topics, ``list_offsets`` for every partition (earliest, latest,
-latest read_committed) in chunks of ``OFFSETS_CHUNK`` partitions, one ``describe_consumer_groups`` for all groups,
-and the per-group ``list_consumer_group_offsets`` futures all in flight at once.
-Committed offsets are read *before* log end offsets, so a group that commits between the
-two reads cannot appear beyond the log end.
+``describe_configs`` for all topics, ``list_offsets`` (earliest, latest, latest
+read_committed) per partition leader in chunks of ``OFFSETS_CHUNK`` partitions, one
+``describe_consumer_groups`` for all groups, and the per-group ``list_consumer_group_offsets``
+futures all in flight at once.
+
+Each request is awaited only until a deadline inside the cycle's (:func:`settle`); what
+answered is kept, what did not is absent and counted per request (issue 13 item 7: a
+broker crash used to blank the whole view for 20-50 s).  Offsets are read first, the
+consumer groups last (they wait on dead coordinators, and librdkafka can crash on them);
+the worker sends the state as it is before the groups ahead.  Log end offsets are read
+again after the commits where a committed offset is beyond them, so a group that commits
+between the two reads cannot appear beyond the log end.
 """
 
 from __future__ import annotations
