@@ -595,8 +595,9 @@ def test_demo_clients_forward_statistics_including_the_external_offset_consumer(
         collector = build_collector(cfg)
         try:
             def ready(p: Parsed) -> bool:
+                # statistics come every 2 s: wait until the ledger has read from every partition
                 return bool(
-                    p.series("kafka_insight_librdkafka_consumer_position", client_id="demo-ledger")
+                    len(p.series("kafka_insight_librdkafka_consumer_position", client_id="demo-ledger")) == 3
                     and p.series("kafka_insight_librdkafka_producer_batch_size_avg_bytes", client_id="demo-zstd")
                 )
 

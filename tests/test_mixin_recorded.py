@@ -256,6 +256,7 @@ EMPTY_WHEN_HEALTHY: dict[tuple[str, str, str], str] = {
     (dashboards.CLUSTER_UID, "Partitions under / at min ISR by topic", "under min ISR {{topic}}"): "every ISR full again",
     (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "offline {{topic}}"): "every partition led",
     (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "under-replicated {{topic}}"): "ISRs full",
+    (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "reassigning {{topic}}"): "no move recorded",
     (dashboards.CLUSTER_UID, "Log end offset regressions", "{{topic}}[{{partition}}]"): "no data was lost",
     (dashboards.CONSUMERS_UID, "Offset rewinds", "{{group}}"): "no group was reset between the replayed states",
 }

@@ -35,6 +35,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, Off
 from exporter.config import Config, redact, scrub
 from exporter.sources.admin.records import (
     GROUP_STATES,
+    KAFKA_INTERNAL_TOPICS,
     Broker,
     ClusterState,
     ConfigValue,
@@ -298,15 +299,18 @@ class _Cycle:
             cause = f"; client reports {self.owner._client_error}" if self.owner._client_error else ""
             text = scrub(f"{_kafka_error(exc)}{cause}", self.config.client)
             raise SourceError(f"metadata request to {self.owner.servers} failed: {text}") from None
-        topics = self._topics(metadata)
+        topics, internal = self._topics(metadata)
         # librdkafka sends these to the metadata's "controller", an arbitrary broker in KRaft:
         # when that one just died they wait for it, so they are awaited last
         rt = self.timeout(self.deadline)
         cluster_f = admin.describe_cluster(request_timeout=rt)
         configs_f: dict[Any, Future[Any]] = {}
         ids_f: dict[str, Future[Any]] = {}
+        if topics or internal:
+            configs_f = admin.describe_configs(
+                [ConfigResource(ResourceType.TOPIC, name) for name in (*topics, *internal)], request_timeout=rt
+            )
         if topics:
-            configs_f = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name) for name in topics], request_timeout=rt)
             # topic ids tell a deleted-and-recreated topic from one that lost data (the
             # metadata request of list_topics does not carry them in confluent-kafka)
             ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=rt)
@@ -315,7 +319,7 @@ class _Cycle:
         if checkpoint is not None:
             # the groups' requests come next, and librdkafka can crash the process on them
             # (NOT_COORDINATOR while a coordinator moves, see .worker): hand over what is known
-            checkpoint(self._checkpoint(topics, metadata, cluster_f, configs_f, collected_at))
+            checkpoint(self._checkpoint(topics, internal, metadata, cluster_f, configs_f, collected_at))
         groups = self._groups(groups_f)
         # a group that committed after the log end offsets were read could appear beyond
         # the log end: those partitions' log end offsets are read again, after the commits
@@ -328,13 +332,28 @@ class _Cycle:
                 topics[name].topic_id = str(description.topic_id)
         self.failed("describe_topics", ids.failed)
         configs = settle(configs_f, self.deadline)
-        apply_configs(topics, configs, collected_at)
+        apply_configs({**topics, **internal}, configs, collected_at)
         self.failed("describe_configs", configs.failed, _resource_name)
-        state = ClusterState(cluster_id, brokers, topics, groups, self.errors, collected_at, self.request_errors)
+        state = ClusterState(
+            cluster_id,
+            brokers,
+            topics,
+            groups,
+            self.errors,
+            internal,
+            collected_at=collected_at,
+            request_errors=self.request_errors,
+        )
         return state, self.timed_out
 
     def _checkpoint(
-        self, topics: dict[str, Topic], metadata: Any, cluster_f: Future[Any], configs_f: dict[Any, Future[Any]], collected_at: float
+        self,
+        topics: dict[str, Topic],
+        internal: dict[str, Topic],
+        metadata: Any,
+        cluster_f: Future[Any],
+        configs_f: dict[Any, Future[Any]],
+        collected_at: float,
     ) -> ClusterState:
         """The state as far as it is known before the groups' requests: metadata, offsets,
         the configs and cluster description that answered already.  What is still to come
@@ -347,9 +366,10 @@ class _Cycle:
             cluster_id = metadata.cluster_id or ""
             brokers = sorted((Broker(b.id, b.host, b.port, None) for b in metadata.brokers.values()), key=_id)
         answered = {k: f for k, f in configs_f.items() if f.done() and f.exception() is None}
-        for topic in topics.values():
+        every = {**topics, **internal}
+        for topic in every.values():
             topic.configs = None  # not read yet (the final state sets every topic's)
-        apply_configs(topics, settle(answered, 0.0), collected_at)
+        apply_configs(every, settle(answered, 0.0), collected_at)
         missing = dict(self.request_errors)
         groups = max(1, len(self.owner._groups_seen))
         for request, count in (
@@ -364,7 +384,7 @@ class _Cycle:
                 missing[request] = missing.get(request, 0) + count
         # "list_consumer_groups" first: the interpretation keeps its memory of groups missing this way
         errors = [*self.errors, "list_consumer_groups: not read yet (the state as sent ahead of the groups' requests)"]
-        return ClusterState(cluster_id, brokers, topics, {}, errors, collected_at, missing)
+        return ClusterState(cluster_id, brokers, topics, {}, errors, internal, collected_at=collected_at, request_errors=missing)
     def _cluster(self, future: Future[Any], metadata: Any) -> tuple[str, list[Broker]]:
         """Cluster id and brokers from describe_cluster; from the metadata when it did not
         answer (same brokers, no racks: the interpretation remembers the racks it saw)."""
@@ -376,20 +396,25 @@ class _Cycle:
         brokers = sorted((Broker(b.id, b.host, b.port, None) for b in metadata.brokers.values()), key=_id)
         return metadata.cluster_id or "", brokers
 
-    def _topics(self, metadata: Any) -> dict[str, Topic]:
+    def _topics(self, metadata: Any) -> tuple[dict[str, Topic], dict[str, Topic]]:
+        """(the topics the filters select, Kafka's internal topics they leave out).
+
+        The second are kept for the durability checks only (their configs are read, their
+        offsets are not): offline or under-min partitions of ``__consumer_offsets`` stop every
+        group's commits whatever topics the user watches (issue 13)."""
         topics: dict[str, Topic] = {}
+        left_out: dict[str, Topic] = {}
         allow = self.config.topics.allows
         for name, tm in metadata.topics.items():
             internal = name.startswith("__")
-            if (internal and not self.config.include_internal_topics) or not allow(name):
-                continue
-            if tm.error is not None:
+            selected = not (internal and not self.config.include_internal_topics) and allow(name)
+            if (not selected and name not in KAFKA_INTERNAL_TOPICS) or tm.error is not None:
                 continue
             parts = [
                 Partition(name, pid, pm.leader, list(pm.replicas), list(pm.isrs)) for pid, pm in sorted(tm.partitions.items())
             ]
-            topics[name] = Topic(name, internal, parts)
-        return dict(sorted(topics.items()))
+            (topics if selected else left_out)[name] = Topic(name, internal, parts)
+        return dict(sorted(topics.items())), dict(sorted(left_out.items()))
 
     def _groups(self, listed: Future[Any]) -> dict[str, ConsumerGroup]:
         admin = self.admin

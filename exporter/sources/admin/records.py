@@ -93,6 +93,11 @@ GROUP_STATES = (
 )
 
 
+#: the internal topics Kafka itself creates: consumer group offsets, transaction state and
+#: (Kafka 4.0, KIP-932) share group state.  Losing their availability or durability breaks
+#: every group or transactional producer, whatever topics a user chose to watch.
+KAFKA_INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state", "__share_group_state")
+
 #: the Admin-API requests of a cycle, as counted in ``ClusterState.request_errors``: what a
 #: failure of each leaves absent.  The metadata request is not here: without it nothing is
 #: usable and the source is down (source_up 0).
@@ -120,6 +125,10 @@ class ClusterState:
     #: parts of the collection that failed this cycle, one line per request (e.g.
     #: "describe_configs: 2 failed: a (TOPIC_AUTHORIZATION_FAILED: ...), b (...)")
     errors: list[str] = field(default_factory=list)
+    #: Kafka's own internal topics (:data:`KAFKA_INTERNAL_TOPICS`) that the topic filters left
+    #: out of ``topics``: metadata and configs only (no offsets), for the durability checks,
+    #: which always cover them (committed offsets and transactions live there)
+    internal_topics: dict[str, Topic] = field(default_factory=dict)
     #: Unix time at which the collection began (0: unknown)
     collected_at: float = 0.0
     #: per request (one of :data:`REQUESTS`): resources that failed or did not answer by the

@@ -50,7 +50,8 @@ class TopicMemory:
         this no longer match it)."""
         filled = False
         known = self.known
-        for name, topic in state.topics.items():
+        every = {**state.internal_topics, **state.topics}  # internal ones left out by the filters too
+        for name, topic in every.items():
             last = known.get(name)
             if last is not None and topic.topic_id is not None and last.topic_id is not None and topic.topic_id != last.topic_id:
                 last = None  # re-created: nothing of the old topic applies
@@ -61,7 +62,7 @@ class TopicMemory:
                 filled = True
             if topic.configs is not None or last is None or last.topic_id != topic.topic_id:
                 known[name] = _Known(topic.topic_id, topic.configs, topic.configs_read_at)
-        for gone in [name for name in known if name not in state.topics]:
+        for gone in [name for name in known if name not in every]:
             del known[gone]
         return filled
 
