@@ -268,3 +268,42 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
     finally:
         collector.stop()
     assert crashed_in_groups
+
+
+class _CrashesOnceEarly(AdminWorker):
+    """The real worker, killed with SIGABRT (librdkafka's assertion, seen live in the cycle after
+    a broker was killed) once, as the cycle begins - before it sent anything."""
+
+    crashed = False
+
+    def _receive(self, conn: Any, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
+        import os
+        import signal
+
+        if not self.crashed and self._process is not None and self._process.pid is not None:
+            self.crashed = True
+            os.kill(self._process.pid, signal.SIGABRT)
+            self._process.join(5)
+        return super()._receive(conn, kinds, limit)
+
+
+def test_admin_worker_dying_early_in_a_cycle_is_retried_in_a_fresh_one(tansu: TansuBroker) -> None:
+    """Issue 13 item 7: a worker that dies before it sent anything, with most of the cycle left,
+    is replaced and asked again within the same cycle: source_up 1, the partitions there."""
+    from tests.conftest import create_topic
+
+    topic = "crash-early"
+    create_topic(tansu.bootstrap, topic, 2, exist_ok=True)
+    cfg = config.load(
+        None, {"kafka.bootstrap_servers": tansu.bootstrap, "filters.topics.include": [topic], "collection.interval_seconds": 15}
+    )
+    worker = _CrashesOnceEarly(cfg)
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    try:
+        collector.collect_once()
+        m = Parsed(collector.exposition.body)
+    finally:
+        collector.stop()
+    assert worker.crashed
+    assert m.value("kafka_insight_source_up", source="admin", target=tansu.bootstrap) == 1
+    assert m.value("kafka_insight_partition_leader", topic=topic, partition=1) is not None

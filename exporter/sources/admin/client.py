@@ -225,11 +225,13 @@ class AdminCollector:
                 raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.client)}") from None
         return self._client
 
-    def collect(self, checkpoint: Callable[[ClusterState], None] | None = None) -> ClusterState:
+    def collect(self, checkpoint: Callable[[ClusterState], None] | None = None, deadline: float | None = None) -> ClusterState:
         """This cycle's state.  ``checkpoint`` is called once with the state as known before
-        the groups' requests (the worker sends it ahead, in case librdkafka crashes on them)."""
+        the groups' requests (the worker sends it ahead, in case librdkafka crashes on them).
+        ``deadline`` (time.monotonic(), the same clock in every process of the machine): when
+        it must be done, if sooner than the budget (a retry late in the cycle)."""
         with self._lock:
-            deadline = time.monotonic() + self.budget
+            deadline = min(deadline, time.monotonic() + self.budget) if deadline is not None else time.monotonic() + self.budget
             try:
                 admin = self._admin()
                 # serve librdkafka's queued log lines and errors: an Admin client is never
@@ -267,7 +269,8 @@ class _Cycle:
     def __init__(self, owner: AdminCollector, admin: AdminClient, deadline: float) -> None:
         self.owner, self.admin, self.config = owner, admin, owner.config
         self.deadline = deadline
-        self.start = deadline - owner.budget
+        self.budget = max(0.1, deadline - time.monotonic())
+        self.start = deadline - self.budget
         self.errors: list[str] = []
         self.request_errors: dict[str, int] = {}
         self.timed_out = False
@@ -276,11 +279,11 @@ class _Cycle:
         """librdkafka's timeout for a request that must be over by ``until``: a little before
         it, so that a request answered in part (the group listing of the brokers that are
         up) is delivered before it is given up."""
-        grace = min(0.5, 0.05 * self.owner.budget)
+        grace = min(0.5, 0.05 * self.budget)
         return max(0.05, min(self.owner.request_timeout, until - time.monotonic() - grace))
 
     def at(self, share: float) -> float:
-        return self.start + share * self.owner.budget
+        return self.start + share * self.budget
 
     def failed(self, request: str, failed: Mapping[K, str], name: Callable[[K], str] = str) -> None:
         if not failed:

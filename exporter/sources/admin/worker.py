@@ -13,7 +13,8 @@ eonce->refcnt > 0``, in the cycles after a broker was killed).  It also keeps
 confluent-kafka's long GIL holds while building big results out of the process that
 serves ``/metrics``.
 
-Protocol: the parent sends ``("collect", seq)``; the worker answers ``("partial", seq,
+Protocol: the parent sends ``("collect", seq, deadline)`` (``time.monotonic()``, one clock for
+the machine's processes); the worker answers ``("partial", seq,
 ClusterState)`` once, then ``("ok", seq, ClusterState)`` or ``("error", seq, message)``, and after an ``ok`` it renders
 the Admin-API families of that state itself and sends ``("block", seq, RenderedBlock)``
 (or ``("block-error", seq, message)``): the collector interprets the state meanwhile, so
@@ -63,6 +64,7 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
         if not (isinstance(request, tuple) and request[0] == "collect"):
             return
         seq = request[1]
+        deadline = request[2] if len(request) > 2 else None  # time.monotonic(), shared by the machine's processes
         gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
             state = None
@@ -71,7 +73,7 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
                 conn.send(("partial", seq, partial))
 
             try:
-                state = collector.collect(checkpoint)
+                state = collector.collect(checkpoint, deadline)
                 reply: tuple[str, int, Any] = ("ok", seq, state)
             except SourceError as exc:
                 reply = ("error", seq, str(exc))
@@ -148,46 +150,56 @@ class AdminWorker:
             if self._renew_due:
                 self._renew_due = False
                 self._retire()
-            conn = self._conn
-            if conn is None or self._process is None or not self._process.is_alive():
-                self._discard()
-                conn = self._start()
-            started = time.monotonic()
-            # generous: the cycle's own deadline reports a slow answer long before this
-            limit = 2 * self.config.timeout + self.config.request_timeout + 30
-            self._seq += 1
-            self._block_due = None
-            partial: ClusterState | None = None
-            try:
-                conn.send(("collect", self._seq))
-                kind, value = self._receive(conn, ("partial", "ok", "error"), limit)
-                if kind == "partial":
-                    partial = value
-                    # the rest is due by the cycle's deadline; past it, the partial state is the answer
-                    cut = started + self.config.timeout - min(0.3, deadline_margin(self.config.timeout) / 2)
-                    kind, value = self._receive(conn, ("ok", "error"), max(0.0, cut - time.monotonic()))
-            except TimeoutError:
-                if partial is not None:  # still working on the groups: its late answer will be skipped
-                    return self._partial(partial, "did not finish by the cycle's deadline")
-                self._discard()
-                raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
-            except (EOFError, OSError, BrokenPipeError):
-                code = self._process.exitcode if self._process is not None else None
-                if self._process is not None:
-                    self._process.join(1)
-                    code = self._process.exitcode
-                self._discard()
-                causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
-                cause = causes.get(code, f"exit status {code}") if code is not None else "exit status None"
-                if partial is not None:
-                    return self._partial(partial, f"process died ({cause}) during the groups' requests; it restarts next cycle")
-                raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
-            if kind == "ok":
-                self._block_due = self._seq
-                state: ClusterState = value
-                self._note_churn(state)
-                return state
-            raise SourceError(str(value))
+            return self._collect(time.monotonic(), retry=True)
+
+    def _collect(self, started: float, retry: bool) -> ClusterState:
+        conn = self._conn
+        if conn is None or self._process is None or not self._process.is_alive():
+            self._discard()
+            conn = self._start()
+        # generous: the cycle's own deadline reports a slow answer long before this
+        limit = 2 * self.config.timeout + self.config.request_timeout + 30
+        # the cycle's deadline for the worker, on the machine-wide monotonic clock
+        margin = deadline_margin(self.config.timeout)
+        deadline = started + self.config.timeout - margin
+        self._seq += 1
+        self._block_due = None
+        partial: ClusterState | None = None
+        try:
+            conn.send(("collect", self._seq, deadline))
+            kind, value = self._receive(conn, ("partial", "ok", "error"), limit)
+            if kind == "partial":
+                partial = value
+                # the rest is due by the cycle's deadline; past it, the partial state is the answer
+                cut = started + self.config.timeout - min(0.3, margin / 2)
+                kind, value = self._receive(conn, ("ok", "error"), max(0.0, cut - time.monotonic()))
+        except TimeoutError:
+            if partial is not None:  # still working on the groups: its late answer will be skipped
+                return self._partial(partial, "did not finish by the cycle's deadline")
+            self._discard()
+            raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
+        except (EOFError, OSError, BrokenPipeError):
+            code = self._process.exitcode if self._process is not None else None
+            if self._process is not None:
+                self._process.join(1)
+                code = self._process.exitcode
+            self._discard()
+            causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
+            cause = causes.get(code, f"exit status {code}") if code is not None else "exit status None"
+            if partial is not None:
+                return self._partial(partial, f"process died ({cause}) during the groups' requests; it restarts next cycle")
+            if retry and deadline - time.monotonic() > max(2.0, 0.4 * self.config.timeout):
+                # librdkafka aborts asynchronously too (a timed-out request of the last cycle
+                # meeting a broker's state change): a fresh worker usually has time for this cycle
+                log.warning("Admin-API worker process died (%s) early in the cycle; retrying in a fresh one", cause)
+                return self._collect(started, retry=False)
+            raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
+        if kind == "ok":
+            self._block_due = self._seq
+            state: ClusterState = value
+            self._note_churn(state)
+            return state
+        raise SourceError(str(value))
 
     @staticmethod
     def _partial(state: ClusterState, why: str) -> ClusterState:
