@@ -27,7 +27,7 @@ from exporter import config
 from exporter.cycle import Collector
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.sources.admin.source import AdminSource
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, RealKafka, commit_offsets, produce_exactly
 from tests.test_resilience import start_broker
 

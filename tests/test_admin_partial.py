@@ -20,13 +20,13 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import ConfigEntry
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
+from exporter.metrics import Samples
 from exporter.sources.admin.client import apply_configs, leader_batches, settle
 from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.records import REQUESTS, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 from exporter.sources.admin.source import TopicMemory
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 DYNAMIC = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG

@@ -194,7 +194,7 @@ class AdminCollector:
         #: the share of the cycle's deadline this collection may use
         self.budget = max(0.1, config.timeout - deadline_margin(config.timeout))
         # a request may not outlive the cycle's deadline for this source
-        self.request_timeout = min(config.request_timeout, self.budget)
+        self.request_timeout = min(config.kafka.request_timeout_seconds, self.budget)
         self._client: AdminClient | None = None
         self._failures = 0
         self._lock = threading.Lock()
@@ -206,7 +206,7 @@ class AdminCollector:
     def _on_client_error(self, err: Any) -> None:
         # "all brokers down" is the consequence; keep the cause (auth, TLS, DNS) when there is one
         if self._client_error is None or getattr(err, "name", lambda: "")() != "_ALL_BROKERS_DOWN":
-            self._client_error = scrub(_kafka_error(KafkaException(err)), self.config.client)
+            self._client_error = scrub(_kafka_error(KafkaException(err)), self.config.kafka.client)
 
     def _admin(self) -> AdminClient:
         if self._client is None:
@@ -215,14 +215,14 @@ class AdminCollector:
                 "client.id": "kafka-insight-exporter",
                 "socket.timeout.ms": int(self.request_timeout * 1000),
                 "logger": logging.getLogger("librdkafka"),
-                **self.config.client,
+                **self.config.kafka.client,
                 "error_cb": self._on_client_error,
             }
             log.debug("creating Admin client with %s", redact({k: str(v) for k, v in settings.items()}))
             try:
                 self._client = AdminClient(settings)
             except Exception as exc:
-                raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.client)}") from None
+                raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.kafka.client)}") from None
         return self._client
 
     def collect(self, checkpoint: Callable[[ClusterState], None] | None = None, deadline: float | None = None) -> ClusterState:
@@ -250,7 +250,7 @@ class AdminCollector:
 
     def _failed_cycle(self) -> None:
         self._failures += 1
-        if self._failures >= self.config.recreate_client_after:
+        if self._failures >= self.config.kafka.recreate_client_after_failures:
             log.info("recreating the Admin client after %d cycles with failed or timed-out requests", self._failures)
             self._client = None
             self._failures = 0
@@ -300,7 +300,7 @@ class _Cycle:
         except KafkaException as exc:
             admin.poll(0)  # collect the cause (authentication, TLS, resolution) from error_cb
             cause = f"; client reports {self.owner._client_error}" if self.owner._client_error else ""
-            text = scrub(f"{_kafka_error(exc)}{cause}", self.config.client)
+            text = scrub(f"{_kafka_error(exc)}{cause}", self.config.kafka.client)
             raise SourceError(f"metadata request to {self.owner.servers} failed: {text}") from None
         topics, internal = self._topics(metadata)
         # librdkafka sends these to the metadata's "controller", an arbitrary broker in KRaft:
@@ -318,7 +318,9 @@ class _Cycle:
             # metadata request of list_topics does not carry them in confluent-kafka)
             ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=rt)
 
-        self._offsets(topics, self.at(OFFSETS_BY))
+        # by 40 % of the budget, or one request timeout when that is later (a worker that started
+        # late in the cycle, a short cycle): the partitions' offsets matter more than the groups'
+        self._offsets(topics, max(self.at(OFFSETS_BY), min(self.at(COMMITTED_BY), time.monotonic() + self.owner.request_timeout)))
         if checkpoint is not None:
             # the groups' requests come next, and librdkafka can crash the process on them
             # (NOT_COORDINATOR while a coordinator moves, see .worker): hand over what is known
@@ -407,10 +409,11 @@ class _Cycle:
         group's commits whatever topics the user watches (issue 13)."""
         topics: dict[str, Topic] = {}
         left_out: dict[str, Topic] = {}
-        allow = self.config.topics.allows
+        wanted = self.config.filters.topics
+        allow = wanted.allows
         for name, tm in metadata.topics.items():
             internal = name.startswith("__")
-            selected = not (internal and not self.config.include_internal_topics) and allow(name)
+            selected = not (internal and not wanted.include_internal) and allow(name)
             if (not selected and name not in KAFKA_INTERNAL_TOPICS) or tm.error is not None:
                 continue
             parts = [
@@ -422,7 +425,7 @@ class _Cycle:
     def _groups(self, listed: Future[Any]) -> dict[str, ConsumerGroup]:
         admin = self.admin
         listing = settle({"groups": listed}, self.at(GROUPS_LISTED_BY))
-        allow = self.config.groups.allows
+        allow = self.config.filters.groups.allows
         answer = listing.answered.get("groups")
         if answer is None:
             self.failed("list_consumer_groups", listing.failed, lambda _: "(all brokers)")
