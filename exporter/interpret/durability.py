@@ -242,6 +242,12 @@ def _bool_config(configs: dict[str, ConfigValue], key: str) -> bool:
     return cv is not None and (cv.value or "").strip().lower() == "true"
 
 
+def effective_min_isr(configs: dict[str, ConfigValue], replicas: int) -> int:
+    """The min ISR the brokers enforce for a partition with ``replicas`` replicas:
+    min(min.insync.replicas, replica count) (see the module docstring)."""
+    return min(_int_config(configs, "min.insync.replicas", DEFAULT_MIN_ISR), replicas)
+
+
 def partition_racks(replicas: Iterable[int], racks: dict[int, str | None]) -> tuple[int, bool]:
     """(distinct known racks, all in one rack).
 
@@ -300,7 +306,7 @@ def topic_durability(
     rf = topic.replication_factor
     cache = {} if rack_cache is None else rack_cache
     parts = [partition_durability(p, min_isr, racks, cache) for p in topic.partitions]
-    effective = min(min_isr, rf)
+    effective = effective_min_isr(configs, rf)
     risks = {
         "single_copy_ack": rf >= 2 and effective <= 1,
         "no_failure_tolerance": rf > 0 and rf <= min_isr,
