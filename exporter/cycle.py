@@ -46,6 +46,8 @@ class Snapshot:
     started: float
     finished: float = 0.0
     results: list[TargetResult] = field(default_factory=list)
+    #: records interpreters derived this cycle, for later interpreters (the findings), by name
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def payloads(self, source: str) -> list[Any]:
         """Payloads of the targets of ``source`` that succeeded this cycle."""

@@ -10,6 +10,7 @@ its memory cost documented where it is defined.
 * :mod:`.offsets` — P3 and lag: committed offsets beyond the log end / below the log start,
   log end offset regressions, forced flush, lag in seconds, Burrow-style group status.
 * :mod:`.producers` — P2/P4/P5 from JMX: reordering risk, compression savings, batching.
+* :mod:`.blast_radius` — P1/P3 ahead of time: what a broker or rack failure would break now.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from exporter.interpret.blast_radius import BlastRadiusInterpreter
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
 from exporter.interpret.producers import ProducersInterpreter
@@ -30,4 +32,5 @@ FACTORIES: list[Callable[[Config], Interpreter]] = [
     lambda config: DurabilityInterpreter(),
     lambda config: OffsetsInterpreter(OffsetSettings.from_raw(config.raw)),
     lambda config: ProducersInterpreter(),
+    lambda config: BlastRadiusInterpreter(),
 ]
