@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from exporter import selfmetrics as sm
 from exporter.catalogue import MetricSpec
+from exporter.interpret import blast_radius as br
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
@@ -702,7 +703,56 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
     ]
 
 
-ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [_exporter_alerts, _cluster_alerts, _consumer_alerts, _producer_alerts]
+def _blast_radius_alerts(b: _Builder) -> list[AlertDef]:
+    s = b.s
+    broken = 'outcome=~"under_min_isr|no_insync_copy"'
+    # the worst broker, looked up when the alert fires (its id would make a poor alert label:
+    # it changes as ISRs move, and each change would start a new alert)
+    worst = (
+        "{{ with printf `topk(1, sum by (broker_id) ("
+        + sel(br.BROKER_FAILURE, "job=%q", "instance=%q", broken)  # broken holds no % of its own
+        + "))` $labels.job $labels.instance | query }}{{ with . | first }}broker {{ .Labels.broker_id }}, whose failure "
+        "alone would break {{ .Value }} of them{{ end }}{{ end }}"
+    )
+    return [
+        AlertDef(
+            "kafka-insight-cluster",
+            "KafkaClusterNotSingleBrokerSafe",
+            "warning",
+            b.with_cluster(b.m(br.BROKER_EXPOSED, 'access="acks_all_writes"') + " > 0"),
+            s.not_single_broker_safe_for,
+            "The Kafka cluster cannot lose one broker without refusing or losing acks=all writes.",
+            """{CLUSTER_CAP} is not single-broker safe for acks=all writes: the failure of one broker
+            would take {{ $value }} partition(s) under min ISR or leave them without an in-sync copy;
+            the worst is """
+            + worst
+            + ".",
+            dash.CLUSTER_UID,
+            Runbook(
+                "The exporter's blast radius (`kafka_insight_broker_failure_partitions`) says that stopping one of "
+                "the brokers now - a crash, or the next step of a rolling restart - would refuse `acks=all` writes "
+                "(fewer in-sync replicas than the effective `min.insync.replicas` left) or leave partitions whose "
+                "acknowledged writes sit on no surviving in-sync replica (offline, or an unclean election that "
+                "truncates them). Usual causes: topics with RF <= `min.insync.replicas` or RF 1, ISRs shrunk "
+                "because a broker is down or a follower lags, or replicas placed on too few brokers.",
+                "The *Blast radius* row of the cluster dashboard lists each broker's outcomes, and the exporter's "
+                "own page (`/`) names the partitions. `kafka-topics.sh --bootstrap-server <b> --describe "
+                "--under-replicated-partitions` and `--at-min-isr-partitions` show the ISRs the prediction rests on.",
+                "Do not stop or restart a broker while this fires. Bring back the brokers missing from the ISRs "
+                "and wait until they are in sync; fix topics that can never survive a broker (RF 3 with "
+                "`min.insync.replicas=2`, `kafka-reassign-partitions.sh` to add replicas).",
+            ),
+        ),
+    ]
+
+
+ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [
+    _exporter_alerts,
+    _cluster_alerts,
+    _consumer_alerts,
+    _producer_alerts,
+    _blast_radius_alerts,
+]
 
 
 def all_alerts(settings: Settings) -> list[AlertDef]:

@@ -11,6 +11,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.mixin.blast_radius import blast_radius_row
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
 from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
@@ -607,7 +608,8 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         "Kafka Insight / Cluster health and durability",
         "Brokers and controller, partitions at risk, and whether the topics' settings can survive a broker loss.",
         _vars(settings, _topic_var()),
-        (("Overview", overview), ("Partitions", partitions), ("Durability", durability), ("Brokers (JMX)", brokers)),
+        # the blast-radius row belongs on the "what is at risk now" dashboard once that exists
+        (("Overview", overview), blast_radius_row(), ("Partitions", partitions), ("Durability", durability), ("Brokers (JMX)", brokers)),
     )
 
 

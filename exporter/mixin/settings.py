@@ -46,6 +46,8 @@ class Settings:
     under_replicated_for: str = "10m"
     durability_risk_for: str = "30m"
     replicas_one_rack_for: str = "30m"
+    #: how long the cluster may be unsafe against one broker failure (blast radius) before alerting
+    not_single_broker_safe_for: str = "15m"
     #: how long KafkaLogEndOffsetDecreased / KafkaUncleanLeaderElection keep firing after the event
     data_loss_window: str = "30m"
 
