@@ -8,6 +8,7 @@ from collections.abc import Callable
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
 from exporter.interpret import FACTORIES as INTERPRETATION
+from exporter.interpret import findings
 from exporter.sources import broker_jmx, client_jmx, client_stats
 from exporter.sources.admin import AdminSource
 from exporter.sources.base import Source
@@ -23,6 +24,9 @@ INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [*INTERPRETATION]
 # librdkafka client statistics (issue 6): the source, and its derived gauges
 SOURCE_FACTORIES.append(client_stats.build)
 INTERPRETER_FACTORIES.append(client_stats.build_interpreter)
+
+# the findings page (issue 15) reads what every interpreter before it added: keep it last
+INTERPRETER_FACTORIES.append(findings.build)
 
 
 def build_collector(config: Config) -> Collector:

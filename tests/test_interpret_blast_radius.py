@@ -21,7 +21,12 @@ def cfg(**values: str) -> dict[str, ConfigValue]:
 
 
 def topic(name: str, parts: list[tuple[int, list[int], list[int]]], configs: dict[str, ConfigValue]) -> Topic:
-    return Topic(name, name.startswith("__"), [Partition(name, i, leader, reps, isr) for i, (leader, reps, isr) in enumerate(parts)], configs)
+    return Topic(
+        name,
+        name.startswith("__"),
+        [Partition(name, i, leader, reps, isr) for i, (leader, reps, isr) in enumerate(parts)],
+        configs,
+    )
 
 
 def hand_built() -> ClusterState:
