@@ -9,10 +9,12 @@ even a favicon request), one column that reads on a phone.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
@@ -20,6 +22,9 @@ from exporter import __version__
 if TYPE_CHECKING:
     from exporter.http import Status
 
+#: the runbook as HTML, generated with the alerts (python -m exporter.mixin.generate) and
+#: shipped in the package, so /runbook costs the serving process one file read
+RUNBOOK_HTML = Path(__file__).resolve().parent / "runbook.html"
 #: objects shown before the rest of a list is folded into a <details>
 SHOWN_ITEMS = 8
 OUTCOME_HEADINGS = (
@@ -191,3 +196,12 @@ def render_json(document: dict[str, Any] | None, status: Status) -> bytes:
             for t in status.targets
         ]
     return json.dumps(full, sort_keys=True, indent=1).encode()
+
+
+@functools.cache
+def runbook_page() -> bytes:
+    """``/runbook``: the generated runbook page (read once)."""
+    try:
+        return RUNBOOK_HTML.read_bytes()
+    except OSError:  # a broken install: say so instead of failing the request
+        return b"<!doctype html><title>Runbook</title><p>The runbook page is missing from this installation; see docs/runbook.md."

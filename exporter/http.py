@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Exposition
-from exporter.findings_page import render_json, render_page
+from exporter.findings_page import render_json, render_page, runbook_page
 from exporter.webconfig import WebConfig
 
 if TYPE_CHECKING:  # not at run time: the serving process never loads the collector (nor librdkafka)
@@ -60,8 +60,6 @@ class View(Protocol):
         """The cycle's findings document (exporter.interpret.findings), None before the first."""
         ...
 
-    def runbook(self) -> str: ...
-
 
 class CollectorView:
     """The in-process view: the collector's own current exposition."""
@@ -78,15 +76,6 @@ class CollectorView:
 
     def findings(self) -> dict[str, Any] | None:
         return collector_findings(self.collector)
-
-    def runbook(self) -> str:
-        from exporter.runbook_page import render_runbook  # in-process: the collector has the mixin loaded anyway
-
-        if self._runbook is None:
-            self._runbook = render_runbook()
-        return self._runbook
-
-    _runbook: str | None = None
 
 
 def collector_findings(collector: Collector) -> dict[str, Any] | None:
@@ -148,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/findings.json":
             self._send(200, render_json(view.findings(), view.status()), "application/json")
         elif path == "/runbook":
-            self._send(200, view.runbook().encode(), "text/html; charset=utf-8")
+            self._send(200, runbook_page(), "text/html; charset=utf-8")
         else:
             self._send(404, b"not found; try /metrics\n", "text/plain; charset=utf-8")
 

@@ -54,23 +54,20 @@ ARGS = struct.Struct("!Q")
 class PublishedView:
     """The child's view: what the parent published last."""
 
-    def __init__(self, runbook: str = "") -> None:
+    def __init__(self) -> None:
         self.exposition = Exposition(b"", b"", 0)
         self._status = Status()
-        self._findings: dict[str, Any] | None = None
-        self._runbook = runbook
+        #: the findings document published with the exposition (exporter.interpret.findings)
+        self.findings_document: dict[str, Any] | None = None
 
     def status(self) -> Status:
         return self._status
 
     def findings(self) -> dict[str, Any] | None:
-        return self._findings
+        return self.findings_document
 
-    def runbook(self) -> str:
-        return self._runbook
-
-    def update(self, exposition: Exposition, status: Status, findings: dict[str, Any] | None = None) -> None:
-        self.exposition, self._status, self._findings = exposition, status, findings
+    def update(self, exposition: Exposition, status: Status) -> None:
+        self.exposition, self._status = exposition, status
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytearray | None:
@@ -113,9 +110,7 @@ def main(argv: list[str]) -> None:
     if raw is None:
         return
     args = json.loads(raw)
-    _child(
-        listener, channel, args["title"], args["web_config_file"], args["probes_without_auth"], args["level"], args.get("runbook", "")
-    )
+    _child(listener, channel, args["title"], args["web_config_file"], args["probes_without_auth"], args["level"])
 
 
 def _child(
@@ -125,7 +120,6 @@ def _child(
     web_config_file: str,
     probes_without_auth: bool,
     level: int,
-    runbook: str = "",
 ) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [http]: %(message)s")
     from exporter import webconfig
@@ -136,7 +130,7 @@ def _child(
     except ConfigError as exc:  # the parent loaded it a moment ago: the file changed since
         log.error("web config: %s", exc)
         sys.exit(2)
-    view = PublishedView(runbook)
+    view = PublishedView()
     server = ExporterHTTPServer(listener.getsockname()[:2], view, title, web, probes_without_auth, bind_and_activate=False)
     server.socket.close()
     server.socket = listener
@@ -153,20 +147,11 @@ def _child(
             break
         # only the gzip copy (what Prometheus asks for, ~1 MB at 10k partitions); a plain
         # scrape inflates it piece by piece. The bytearray is served as it is (no copy).
-        view.update(Exposition(None, gzipped, series, body_len), _decode_status(raw_status), _decode_findings(raw_status))  # type: ignore[arg-type]
+        view.update(Exposition(None, gzipped, series, body_len), _decode_status(raw_status))  # type: ignore[arg-type]
+        view.findings_document = _decode_findings(raw_status)
         channel.sendall(b"\x01")  # in place: the parent counts it as published
     server.shutdown()
     os._exit(0)  # daemon threads may still be writing to slow clients: do not wait for them
-
-
-def _runbook() -> str:
-    from exporter.runbook_page import render_runbook
-
-    try:
-        return render_runbook()
-    except Exception:  # the page is a convenience: never stop serving /metrics for it
-        log.exception("rendering the runbook page failed")
-        return "<!doctype html><title>Runbook</title><p>The runbook could not be rendered; see docs/runbook.md.</p>"
 
 
 class IsolatedServer:
@@ -188,13 +173,7 @@ class IsolatedServer:
         # the serving process has the gzip copy: the collector need not keep 30 MB of text
         collector.keep_body = False
         #: what the serving process reads first (with the log level current at its start)
-        self._child_args: dict[str, Any] = {
-            "title": title,
-            "web_config_file": web_config_file,
-            "probes_without_auth": probes_without_auth,
-            # the runbook page (/runbook) never changes while the process runs: sent once per start
-            "runbook": _runbook(),
-        }
+        self._child_args = {"title": title, "web_config_file": web_config_file, "probes_without_auth": probes_without_auth}
         self._process: ChildProcess | None = None
         self._channel: socket.socket | None = None
         self._lock = threading.Condition()
@@ -241,7 +220,7 @@ class IsolatedServer:
                 channel = self._channel
             exposition = self._collector.exposition
             status = collector_status(self._collector)
-            # the findings document (page and /findings.json) rides in the status JSON
+            # the findings document (/ and /findings.json) rides in the status JSON
             raw_status = json.dumps({**asdict(status), "findings": collector_findings(self._collector)}).encode()
             header = HEADER.pack(len(raw_status), exposition.body_length, len(exposition.gzipped), exposition.series)
             try:

@@ -1,14 +1,18 @@
 """The runbook as one HTML page (``/runbook``), so the findings page links resolve offline.
 
-Rendered once by the collecting process from the alert definitions (the same text as the
-generated ``docs/runbook.md``) and handed to the serving process when it starts: the
-serving process never imports the mixin (nor, through it, librdkafka).
+Generated with the alerts by ``python -m exporter.mixin.generate`` into
+``exporter/runbook.html`` (committed, shipped in the package): the same text as
+``docs/runbook.md``. Not rendered at run time: importing the mixin (grafanalib) costs about
+a second of GIL, which delayed collection cycles past their timeout.
 """
 
 from __future__ import annotations
 
 import html
 import re
+
+from exporter.mixin.alerts import all_alerts
+from exporter.mixin.settings import Settings
 
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
@@ -22,12 +26,10 @@ def _inline(text: str) -> str:
     return _ITALIC.sub(lambda m: f"<i>{m.group(1)}</i>", escaped)
 
 
-def render_runbook() -> str:
-    from exporter.mixin.alerts import all_alerts
-    from exporter.mixin.settings import DEFAULTS
-
+def render_runbook(settings: Settings) -> str:
     sections = []
-    for alert in all_alerts(DEFAULTS):
+    alerts = all_alerts(settings)
+    for alert in alerts:
         sections.append(
             f'<section id="{html.escape(alert.anchor)}"><h2>{html.escape(alert.name)} '
             f"<small>({html.escape(alert.severity)})</small></h2><p><i>{_inline(alert.summary)}</i></p>"
@@ -35,7 +37,7 @@ def render_runbook() -> str:
             f"<p><b>How to confirm.</b> {_inline(alert.runbook.confirm)}</p>"
             f"<p><b>What to do.</b> {_inline(alert.runbook.action)}</p></section>"
         )
-    toc = "".join(f'<li><a href="#{html.escape(a.anchor)}">{html.escape(a.name)}</a></li>' for a in all_alerts(DEFAULTS))
+    toc = "".join(f'<li><a href="#{html.escape(a.anchor)}">{html.escape(a.name)}</a></li>' for a in alerts)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,"><title>Runbook · kafka-insight-exporter</title>
