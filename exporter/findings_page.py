@@ -92,7 +92,7 @@ def _objects(objects: dict[str, Any]) -> str:
 def _finding(f: dict[str, Any], now: float) -> str:
     sev = f["severity"] if f.get("severity") in ("critical", "warning", "info") else "info"
     return (
-        f'<article class="{sev}" id="finding-{_e(f["id"])}" data-finding="{_e(f["id"])}">'
+        f'<article class="{sev}" id="finding-{_e(f["id"])}" data-finding="{_e(f["id"])}" data-count="{int(f["objects"]["count"])}">'
         f'<span class="sev">{sev}</span>'
         f'<p class="statement">{_statement(f["statement"])}</p>'
         f'<div class="small">since {_e(_utc(f["since"]))} ({_ago(now - f["since"])} ago)</div>'

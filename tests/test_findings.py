@@ -10,6 +10,7 @@ min ISR 2, ``minisr-over-rf`` RF 2 / min ISR 3 (effective 2); racks r1..r3.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,8 +97,8 @@ class Replay:
         return load_metadata(FIXTURES / f"metadata-{self.state}.json")
 
 
-@pytest.fixture
-def replayed() -> Iterator[tuple[Collector, Replay]]:
+@contextlib.contextmanager
+def replaying() -> Iterator[tuple[Collector, Replay]]:
     """A collector of the recorded cluster (Admin API only), fed by :class:`Replay`."""
     replay = Replay()
     patch = pytest.MonkeyPatch()
@@ -108,6 +109,12 @@ def replayed() -> Iterator[tuple[Collector, Replay]]:
     finally:
         collector.stop()
         patch.undo()
+
+
+@pytest.fixture
+def replayed() -> Iterator[tuple[Collector, Replay]]:
+    with replaying() as found:
+        yield found
 
 
 def found(doc: dict[str, Any]) -> dict[str, list[str]]:
