@@ -291,7 +291,7 @@ def floor_once(admin: AdminClient, chunk: int | None = None) -> dict[str, Any]:
 def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
     """Median of ``repeats`` runs of the exporter's request plan, and of the naive plan
     (one list_offsets call per offset kind), alternating so load changes hit both."""
-    from exporter.sources.admin import OFFSETS_CHUNK
+    from exporter.sources.admin.client import OFFSETS_CHUNK
 
     admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
     floor_once(admin, OFFSETS_CHUNK)  # warm up connections
@@ -429,7 +429,7 @@ class Exporter:
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("exporter child did not start")
-        # the other child is the Admin-API worker (exporter/sources/admin_worker.py)
+        # the other child is the Admin-API worker (exporter/sources/admin/worker.py)
         self.names = {json.loads(line)["serving_pid"]: "serving"}
 
     def cycle(self) -> dict[str, Any]:

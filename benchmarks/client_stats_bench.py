@@ -41,9 +41,12 @@ from exporter import config  # noqa: E402
 from exporter.cycle import Collector  # noqa: E402
 from exporter.demo.broker import TansuBroker  # noqa: E402
 from exporter.interpret.client_stats import ClientStatsInterpreter  # noqa: E402
-from exporter.sources.admin import AdminSource  # noqa: E402
-from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore  # noqa: E402
-from exporter.sources.client_stats_records import ENVELOPE_FORMAT, parse_message  # noqa: E402
+from exporter.sources.admin.source import AdminSource  # noqa: E402
+from exporter.sources.client_stats.config import ClientStatsConfig  # noqa: E402
+from exporter.sources.client_stats.consumer import ClientStatsSource  # noqa: E402
+from exporter.sources.client_stats.parse import parse_message  # noqa: E402
+from exporter.sources.client_stats.records import ENVELOPE_FORMAT  # noqa: E402
+from exporter.sources.client_stats.store import StatsStore  # noqa: E402
 
 QUIET = {"log_level": 0}
 

@@ -18,7 +18,7 @@ import urllib.request
 
 from exporter import config
 from exporter.app import build_collector
-from exporter.demo import Demo
+from exporter.demo.embedded import Demo
 from exporter.http import serve
 
 

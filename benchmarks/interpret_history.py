@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter, analyse, emit_offsets
-from exporter.model import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
+from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 
 
 def build(topics: int, partitions: int, groups: int, offset: int) -> ClusterState:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.jmx_config import BrokerTarget, JmxConfig
-from exporter.sources.broker_jmx import BrokerJmxSource
+from exporter.sources.jmx.broker import BrokerJmxSource
+from exporter.sources.jmx.config import BrokerTarget, JmxConfig
 
 
 def children_cpu() -> float:

@@ -7,23 +7,34 @@ from collections.abc import Callable
 
 from exporter.config import Config
 from exporter.cycle import Collector, Interpreter
-from exporter.interpret import FACTORIES as INTERPRETATION
+from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret import findings
-from exporter.sources import broker_jmx, client_jmx, client_stats
-from exporter.sources.admin import AdminSource
+from exporter.interpret.blast_radius import BlastRadiusInterpreter
+from exporter.interpret.durability import DurabilityInterpreter
+from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
+from exporter.interpret.producers import ProducersInterpreter
+from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
+from exporter.sources.client_stats import consumer as client_stats
+from exporter.sources.jmx import broker as broker_jmx
+from exporter.sources.jmx import client as client_jmx
 
 log = logging.getLogger(__name__)
 
 #: factories of the sources beyond the Admin API; each returns None when not configured
 SOURCE_FACTORIES: list[Callable[[Config], Source | None]] = [broker_jmx.factory, client_jmx.factory]
 #: factories of interpretation steps (stateful ones keep a bounded history)
-INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [*INTERPRETATION]
+INTERPRETER_FACTORIES: list[Callable[[Config], Interpreter]] = [
+    lambda config: DurabilityInterpreter(),
+    lambda config: OffsetsInterpreter(OffsetSettings.from_raw(config.raw)),
+    lambda config: ProducersInterpreter(),
+    lambda config: BlastRadiusInterpreter(),
+]
 
 
 # librdkafka client statistics (issue 6): the source, and its derived gauges
 SOURCE_FACTORIES.append(client_stats.build)
-INTERPRETER_FACTORIES.append(client_stats.build_interpreter)
+INTERPRETER_FACTORIES.append(client_stats_interpretation.build)
 
 # the findings page (issue 15) reads what every interpreter before it added: keep it last
 INTERPRETER_FACTORIES.append(findings.build)

@@ -24,10 +24,10 @@ _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Modules that declare specs.  Later sources and interpreters add themselves here.
 EMITTING_MODULES: list[str] = [
     "exporter.selfmetrics",
-    "exporter.sources.admin",
-    "exporter.sources.broker_jmx",
-    "exporter.sources.client_jmx",
-    "exporter.sources.client_stats",
+    "exporter.sources.admin.specs",
+    "exporter.sources.jmx.broker_specs",
+    "exporter.sources.jmx.client_specs",
+    "exporter.sources.client_stats.specs",
     "exporter.interpret.client_stats",
     "exporter.interpret.durability",
     "exporter.interpret.offsets",

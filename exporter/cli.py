@@ -37,6 +37,11 @@ FLAGS: dict[str, tuple[str, str, str]] = {
         "KAFKA_INSIGHT_COLLECTION_INTERVAL",
         "seconds between collection cycles (default 30)",
     ),
+    "--interpretation.group-status-window": (
+        "interpretation.group_status_window_seconds",
+        "KAFKA_INSIGHT_GROUP_STATUS_WINDOW",
+        "seconds of commit history consumer group status is judged over (default 600)",
+    ),
 }
 
 
@@ -94,7 +99,7 @@ def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     stop = threading.Event()
     demo = None
     if cfg.demo:
-        from exporter.demo import Demo
+        from exporter.demo.embedded import Demo
 
         demo = Demo()
         try:

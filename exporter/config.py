@@ -11,71 +11,16 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-class ConfigError(Exception):
-    """A configuration problem, with the YAML path that has it."""
-
-    def __init__(self, path: str, message: str) -> None:
-        text = " ".join((f"{path}: {message}" if path else message).split())  # always one line
-        super().__init__(text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…")
-        self.path = path
-
-
-#: an error names the problem; it never echoes kilobytes of input
-MAX_ERROR_CHARS = 400
-#: deeper YAML nesting is refused before it is built (no config needs more than a handful)
-MAX_YAML_DEPTH = 64
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from exporter.configbase import ConfigError as ConfigError
+from exporter.configbase import read_yaml, resolve_secret
+from exporter.sources.jmx import config as jmx_config
 
 
 def _ascii_digits(text: str, most: int) -> bool:
     """Plain ASCII digits only (str.isdigit also accepts '²' and '٣', which int() refuses or reads)."""
     return text.isascii() and text.isdigit() and len(text) <= most
-
-
-def _check_depth(path: str, text: str) -> None:
-    """Refuse absurd nesting before PyYAML builds it (its pure-Python parser takes seconds
-    on ``[[[[...`` and then overflows the stack).  The C parser, when present, counts fast;
-    syntax errors are left to the real load, whose messages are the familiar ones."""
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=_YAML_LOADER):
-            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                depth += 1
-                if depth > MAX_YAML_DEPTH:
-                    raise ConfigError("", f"{path}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                depth -= 1
-    except yaml.YAMLError:
-        return
-
-
-def read_yaml(path: str, what: str = "config file") -> Any:
-    """Read a YAML file into Python data; every problem is one ConfigError naming ``path``."""
-    try:
-        raw = Path(path).read_bytes()
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise ConfigError("", f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("", f"{path}: not UTF-8 text (byte {exc.start})") from None
-    _check_depth(path, text)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError("", f"{path}: YAML syntax error{where}: {problem}") from None
-    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
-        # PyYAML's constructors raise these for values such as a 5000-digit int or !!int 'x'
-        raise ConfigError("", f"{path}: YAML value cannot be read: {exc.__class__.__name__}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -143,14 +88,23 @@ SCHEMA: dict[str, Any] = {
         "lag_history_points": Opt(
             "int",
             60,
-            "Points of (time, log end offset) history kept per partition for lag in seconds (16 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
+            "Points of (time, log end offset) history kept per partition for lag in seconds (about 28 bytes each; flat stretches take one). Lag older than the window is extrapolated.",
             2,
             10000,
         ),
         "stalled_after_seconds": Opt(
-            "float", 300.0, "A group with members and lag whose committed offset has not moved for this long is `stalled`.", 1, 604800
+            "float", 300.0, "A group with members (seen within the status window) and lag whose committed offset has not moved for this long is `stalled`.", 1, 604800
         ),
-        "lagging_after_seconds": Opt("float", 60.0, "A group whose lag in seconds reaches this is `lagging`.", 0, 604800),
+        "lagging_after_seconds": Opt(
+            "float", 60.0, "A group that commits but whose total lag does not shrink over the status window is `lagging` once its lag in seconds reaches this.", 0, 604800
+        ),
+        "group_status_window_seconds": Opt(
+            "float",
+            600.0,
+            "Sliding window of commits over which group status is judged (Burrow-style): a group with lag whose committed offsets have not moved for the whole window, and without members seen in it, is `stopped` (consumers using assign() have no members); longer than the slowest legitimate commit interval (e.g. Flink checkpoints).",
+            1,
+            604800,
+        ),
     },
     "client_stats": {
         "enabled": Opt(
@@ -189,7 +143,6 @@ SCHEMA: dict[str, Any] = {
 }
 
 LEVELS = ("debug", "info", "warning", "error")
-_SECRET_RE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
 SECRET_KEYS = ("password", "secret", "token", "key", "oauthbearer.config", "jaas")
 
 
@@ -302,24 +255,6 @@ def _coerce(path: str, opt: Opt, value: Any) -> Any:
     raise AssertionError(kind)
 
 
-def resolve_secret(path: str, value: str) -> str:
-    """``${env:NAME}`` / ``${file:/path}`` -> the secret; the secret itself is never logged."""
-    match = _SECRET_RE.match(value)
-    if not match:
-        return value
-    where, name = match.groups()
-    if where == "env":
-        if name not in os.environ:
-            raise ConfigError(path, f"environment variable {name} is not set")
-        return os.environ[name]
-    try:
-        return Path(name).read_text().strip()
-    except UnicodeDecodeError:
-        raise ConfigError(path, f"secret file {name} is not UTF-8 text") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(path, f"cannot read secret file {name}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
 def parse_address(path: str, value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not _ascii_digits(port, 5) or not 0 <= int(port) < 65536:
@@ -358,7 +293,7 @@ def _default(path: str, opt: Opt) -> Any:
 
 
 #: extra top-level sections validated by the features that own them: name -> validator(path, data)
-SECTIONS: dict[str, Callable[[str, Any], Any]] = {}
+SECTIONS: dict[str, Callable[[str, Any], Any]] = {"jmx": jmx_config.validate}
 
 
 def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -456,8 +391,3 @@ def check_client(path: str, settings: Mapping[str, str]) -> None:
         raise ConfigError(path, scrub(text, settings)) from None
     del client
 
-
-# Sections owned by features register their validators here (imported last: they use the names above).
-from exporter import jmx_config as _jmx_config  # noqa: E402
-
-SECTIONS["jmx"] = _jmx_config.validate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import platform
@@ -11,7 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
 from typing import Any
 
 import confluent_kafka
@@ -19,45 +17,13 @@ import confluent_kafka
 from exporter import __version__, selfmetrics
 from exporter.catalogue import Samples
 from exporter.exposition import Exposition, render
+from exporter.heap import trim_heap
+from exporter.snapshot import Interpreter as Interpreter
+from exporter.snapshot import Snapshot as Snapshot
+from exporter.snapshot import TargetResult as TargetResult
 from exporter.sources.base import Job, Source, SourceError
 
 log = logging.getLogger(__name__)
-
-#: an interpretation step: reads the snapshot, adds derived samples, does no I/O
-Interpreter = Callable[["Snapshot", Samples], None]
-
-
-@dataclass
-class TargetResult:
-    source: str
-    target: str
-    up: bool
-    duration: float
-    payload: Any = None
-    error: str | None = None
-    #: errors of this cycle, including partial ones a successful payload carries
-    errors: int = 0
-
-
-@dataclass
-class Snapshot:
-    """What every source returned in one cycle."""
-
-    started: float
-    finished: float = 0.0
-    results: list[TargetResult] = field(default_factory=list)
-    #: records interpreters derived this cycle, for later interpreters (the findings), by name
-    derived: dict[str, Any] = field(default_factory=dict)
-
-    def payloads(self, source: str) -> list[Any]:
-        """Payloads of the targets of ``source`` that succeeded this cycle."""
-        return [r.payload for r in self.results if r.source == source and r.up]
-
-    def payload(self, source: str) -> Any:
-        """The payload of a single-target source, or None when it failed."""
-        found = self.payloads(source)
-        return found[0] if found else None
-
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
@@ -321,29 +287,6 @@ class _DaemonPool:
 
     def shutdown(self) -> None:
         self._closed.set()
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
-    return trim
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def trim_heap() -> None:
-    """Give the freed heap back to the OS after a cycle (glibc only).
-
-    Each cycle frees the previous exposition (tens of MB at 10k partitions) and ~1M small
-    objects; glibc keeps the freed memory mapped, so RSS wandered between 260 and 330 MB
-    at 10k partitions / 500 groups; trimmed after each cycle it stays at ~155 MB.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def _raiser(exc: Exception) -> Callable[[], Any]:

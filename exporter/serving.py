@@ -123,7 +123,7 @@ def _child(
 ) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [http]: %(message)s")
     from exporter import webconfig
-    from exporter.config import ConfigError
+    from exporter.configbase import ConfigError
 
     try:
         web = webconfig.load(web_config_file)

@@ -33,7 +33,7 @@ from typing import Any
 
 import bcrypt
 
-from exporter.config import ConfigError, read_yaml
+from exporter.configbase import ConfigError, read_yaml
 
 #: the config path every error of this file is reported under
 PATH = "web.config.file"

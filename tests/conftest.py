@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from exporter import config
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.testing.exposition import Parsed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ admin = AdminClient({"bootstrap.servers": bootstrap, **quiet})
 tps = [TopicPartition(t, p, o) for t, p, o in offsets]
 admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=10)[group].result()
 # read back with a consumer, not Admin list_consumer_group_offsets: that one can crash the
-# process in librdkafka on NOT_COORDINATOR (see exporter/sources/admin_worker.py)
+# process in librdkafka on NOT_COORDINATOR (see exporter/sources/admin/worker.py)
 reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **quiet})
 try:
     got = reader.committed([TopicPartition(t, p) for t, p, _ in offsets], timeout=10)

@@ -16,7 +16,11 @@ from exporter.catalogue import Samples
 from exporter.cycle import Collector, Snapshot, TargetResult
 from exporter.demo.broker import TansuBroker
 from exporter.exposition import render_text
-from exporter.sources.admin import PARTITION_LOG_END, AdminSource, emit_cluster
+from exporter.sources.admin.client import AdminCollector
+from exporter.sources.admin.emit import emit_cluster
+from exporter.sources.admin.source import AdminSource
+from exporter.sources.admin.specs import PARTITION_LOG_END
+from exporter.sources.admin.worker import AdminWorker
 from exporter.testing.exposition import Parsed
 from tests.conftest import commit_offsets, create_topic, produce_exactly
 
@@ -39,7 +43,7 @@ def cluster() -> Iterator[str]:
 
 @pytest.fixture
 def source(cluster: str) -> Iterator[AdminSource]:
-    src = AdminSource(config.load(None, {"kafka.bootstrap_servers": cluster}), isolated=True)
+    src = AdminSource(config.load(None, {"kafka.bootstrap_servers": cluster}))
     yield src
     src.close()
 
@@ -70,8 +74,8 @@ def test_families_are_rendered_here_when_the_block_cannot_come(
     source: AdminSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = source.collect()
-    assert source._worker is not None
-    monkeypatch.setattr(source._worker, "block", lambda timeout: None)
+    assert isinstance(source.reader, AdminWorker)
+    monkeypatch.setattr(source.reader, "block", lambda timeout: None)
     out = Samples()
     source.emit(_snapshot(state), out)
     out.resolve_blocks()
@@ -82,20 +86,20 @@ def test_families_are_rendered_here_when_the_block_cannot_come(
 def test_an_unread_block_does_not_leak_into_the_next_cycle(source: AdminSource) -> None:
     source.collect()  # its block is never read
     state = source.collect()
-    assert source._worker is not None
-    block = source._worker.block(10)
+    assert isinstance(source.reader, AdminWorker)
+    block = source.reader.block(10)
     assert block is not None
     here = Samples()
     emit_cluster(state, here)
     assert block.text == render_text(here)
-    assert source._worker.block(0.1) is None  # one block per cycle
+    assert source.reader.block(0.1) is None  # one block per cycle
 
 
 def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) -> None:
     cfg = config.load(None, {"kafka.bootstrap_servers": cluster})
     texts = []
-    for isolated in (True, False):
-        collector = Collector([AdminSource(cfg, isolated=isolated)], timeout=30)
+    for reader in (AdminWorker(cfg), AdminCollector(cfg)):
+        collector = Collector([AdminSource(cfg, reader)], timeout=30)
         try:
             collector.collect_once()
             collector.collect_once()  # exposed_series reports the cycle before
@@ -113,11 +117,11 @@ def test_worker_is_renewed_once_many_partitions_came_and_went(
 ) -> None:
     from confluent_kafka.admin import AdminClient
 
-    from exporter.sources import admin_worker
+    from exporter.sources.admin import worker as admin_worker
 
     monkeypatch.setattr(admin_worker, "RENEW_AFTER_CHURNED_PARTITIONS", 2)
-    worker = source._worker
-    assert worker is not None
+    worker = source.reader
+    assert isinstance(worker, AdminWorker)
 
     def pid() -> int:
         assert worker._process is not None
@@ -134,4 +138,4 @@ def test_worker_is_renewed_once_many_partitions_came_and_went(
     assert "churn-gone" not in state.topics and pid() == first
     state = source.collect()
     assert pid() != first and TOPIC in state.topics
-    assert source._worker is not None and source._worker.block(10) is not None  # the new worker renders too
+    assert source.reader.block(10) is not None  # the new worker renders too

@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 from exporter import config
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.testing.exposition import Parsed
 from tests.conftest import QUIET, collect_admin, create_topic, produce_exactly
 

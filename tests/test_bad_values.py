@@ -14,8 +14,9 @@ import pytest
 from exporter.catalogue import Samples, to_float
 from exporter.cycle import Collector, Snapshot
 from exporter.exposition import render
-from exporter.model import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
-from exporter.sources.admin import BROKERS, emit_cluster
+from exporter.sources.admin.emit import emit_cluster
+from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
+from exporter.sources.admin.specs import BROKERS
 from exporter.sources.base import Job, Source
 from exporter.testing.exposition import Parsed
 
@@ -49,7 +50,7 @@ def test_samples_count_what_they_drop() -> None:
 
 
 def test_bulk_extend_keeps_and_drops_exactly_what_add_does() -> None:
-    from exporter.sources.admin import PARTITION_LOG_END
+    from exporter.sources.admin.specs import PARTITION_LOG_END
 
     rows = [(("t", str(i)), v) for i, v in enumerate([*GARBAGE, 5, 2.5, -1, 2**62, float("nan"), float("inf")])]
     one_by_one, bulk, numbers_only = Samples(), Samples(), Samples()

@@ -29,7 +29,7 @@ from exporter import config
 from exporter.app import build_collector
 from exporter.cycle import Collector, Snapshot
 from exporter.interpret.blast_radius import BlastRadius, blast_radius
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
 from exporter.testing.exposition import Parsed
 from tests.conftest import QUIET, RealKafka, create_topic
 

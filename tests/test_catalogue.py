@@ -12,7 +12,7 @@ import pytest
 from exporter import config, docs
 from exporter.app import build_collector
 from exporter.catalogue import all_specs
-from exporter.demo import Demo
+from exporter.demo.embedded import Demo
 from exporter.testing.exposition import Parsed
 
 

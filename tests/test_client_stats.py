@@ -23,9 +23,12 @@ from exporter.catalogue import Samples, all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.client_stats import ClientStatsInterpreter, derive, interpret_client_stats
-from exporter.sources.admin import AdminSource
-from exporter.sources.client_stats import ClientStatsConfig, ClientStatsSource, StatsStore
-from exporter.sources.client_stats_records import InvalidStatsError, parse_message
+from exporter.sources.admin.source import AdminSource
+from exporter.sources.client_stats.config import ClientStatsConfig
+from exporter.sources.client_stats.consumer import ClientStatsSource
+from exporter.sources.client_stats.parse import parse_message
+from exporter.sources.client_stats.records import InvalidStatsError
+from exporter.sources.client_stats.store import StatsStore
 from exporter.stats_forwarder import StatsForwarder
 from exporter.testing.exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
@@ -255,9 +258,9 @@ def test_reordering_risk_of_librdkafka_producers(env: dict[str, Any]) -> None:
     plain = {"client_id": "cs-plain", "client_instance": instance_of(p, "cs-plain")}
     idem = {"client_id": "cs-idem", "client_instance": instance_of(p, "cs-idem")}
     # librdkafka's defaults: idempotence off, 1000000 in flight, retries on -> can reorder
-    assert p.value("kafka_insight_librdkafka_producer_reordering_risk", **plain, settings_source="declared") == 1
+    assert p.value("kafka_insight_librdkafka_producer_reordering_risk", **plain, settings_source="declared", basis="declared") == 1
     assert p.value("kafka_insight_librdkafka_producer_idempotence_enabled", **plain) == 0
-    assert p.value("kafka_insight_librdkafka_producer_reordering_risk", **idem, settings_source="declared") == 0
+    assert p.value("kafka_insight_librdkafka_producer_reordering_risk", **idem, settings_source="declared", basis="declared") == 0
     assert p.value("kafka_insight_librdkafka_producer_idempotence_enabled", **idem) == 1
     settings = p.series("kafka_insight_librdkafka_producer_settings_info", **plain)[0][0]
     assert settings["enable_idempotence"] == "false" and settings["max_in_flight"] == "1000000" and settings["linger_ms"] == "0"
@@ -471,8 +474,9 @@ def test_mapping_of_a_captured_consumer_statistics(captured: dict[str, Any]) -> 
 
 
 def test_derived_gauges_from_captured_statistics_without_a_broker(captured: dict[str, Any]) -> None:
-    from exporter.model import ClusterState, Partition, Topic
-    from exporter.sources.client_stats import ClientStatsState, emit_client_stats
+    from exporter.sources.admin.records import ClusterState, Partition, Topic
+    from exporter.sources.client_stats.emit import emit_client_stats
+    from exporter.sources.client_stats.records import ClientStatsState
 
     store = StatsStore(10, 3, 30.0)
     now = time.time()
@@ -496,7 +500,16 @@ def test_derived_gauges_from_captured_statistics_without_a_broker(captured: dict
     assert out.get("kafka_insight_librdkafka_consumer_position_lag", **labels) == 0
     # bare statistics of a default producer: risk from the statistics, with defaults assumed
     p = next(i for i in instances if i.role == "producer")
-    assert out.get("kafka_insight_librdkafka_producer_reordering_risk", client_id=p.client_id, client_instance="p", settings_source="statistics") == 1
+    assert (
+        out.get(
+            "kafka_insight_librdkafka_producer_reordering_risk",
+            client_id=p.client_id,
+            client_instance="p",
+            settings_source="statistics",
+            basis="assumed_defaults",
+        )
+        == 1
+    )
 
 
 def test_store_expiry_and_out_of_order(captured: dict[str, Any]) -> None:
@@ -537,8 +550,8 @@ def test_catalogue_families_name_their_statistics_field() -> None:
 
 
 def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[str, Any]) -> None:
-    from exporter.model import ClusterState, Partition, Topic
-    from exporter.sources.client_stats import ClientStatsState
+    from exporter.sources.admin.records import ClusterState, Partition, Topic
+    from exporter.sources.client_stats.records import ClientStatsState
 
     store = StatsStore(10, 3, 30.0)
     assert store.offer(captured["consumer"].encode(), b"c", 1020.0, 1020.0, 1 << 20) == "accepted"
@@ -560,6 +573,10 @@ def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[st
     second = cycle(1010.0, position + 18)
     assert second.get("kafka_insight_librdkafka_consumer_position_lag_seconds", **labels) == 9.0
     assert second.get("kafka_insight_librdkafka_consumer_position_lag", **labels) == 18
+    # quiet since (log end flat, statistics of t = 1020): the unread message at the position
+    # was still written at t = 1001, so it is 19 s old, not 18 (interpolating into t = 1020)
+    third = cycle(1020.0, position + 18)
+    assert third.get("kafka_insight_librdkafka_consumer_position_lag_seconds", **labels) == 19.0
     # a cycle without that consumer's partition in the cluster drops its history
     cluster = ClusterState("c", [], {}, {})
     derive(state, cluster, Samples(), history, 1020.0)
@@ -568,7 +585,7 @@ def test_position_lag_seconds_interpolates_the_log_end_history(captured: dict[st
 
 def test_demo_clients_forward_statistics_including_the_external_offset_consumer() -> None:
     from exporter.app import build_collector
-    from exporter.demo import Demo
+    from exporter.demo.embedded import Demo
 
     demo = Demo()
     demo.start()

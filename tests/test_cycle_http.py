@@ -17,7 +17,8 @@ from exporter.catalogue import MetricSpec, Samples
 from exporter.cycle import Collector, Snapshot
 from exporter.demo.broker import TansuBroker
 from exporter.http import serve
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
+from exporter.sources.admin.worker import AdminWorker
 from exporter.sources.base import Job, Source
 from exporter.testing.exposition import Parsed
 
@@ -196,8 +197,8 @@ def test_admin_worker_crash_costs_a_cycle_not_the_exporter(tansu: TansuBroker) -
     collector = Collector([source], interval=5, timeout=5)
     try:
         collector.collect_once()
-        worker = source._worker
-        assert worker is not None and worker._process is not None and worker._process.pid != os.getpid()
+        worker = source.reader
+        assert isinstance(worker, AdminWorker) and worker._process is not None and worker._process.pid != os.getpid()
         first = worker._process.pid
         assert first is not None
         os.kill(first, signal.SIGSEGV)  # what the librdkafka bug does to it

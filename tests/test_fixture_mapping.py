@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.catalogue import Samples
-from exporter.sources.admin import emit_cluster
+from exporter.sources.admin.emit import emit_cluster
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

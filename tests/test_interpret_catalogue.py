@@ -12,7 +12,9 @@ from exporter.interpret.durability import DurabilityInterpreter, emit_durability
 from exporter.interpret.history import History
 from exporter.interpret.offsets import OffsetSettings, analyse, emit_offsets
 from exporter.interpret.producers import emit_producers
-from exporter.jmx_model import DECLARABLE_SETTINGS, load_dump, parse_broker, parse_client_target
+from exporter.sources.jmx.broker_records import parse_broker
+from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, parse_client_target
+from exporter.sources.jmx.rows import load_dump
 from exporter.testing.exposition import Parsed
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.catalogue import Samples
 from exporter.interpret.durability import RISK_REASONS, DurabilityInterpreter, emit_durability
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 

@@ -13,7 +13,7 @@ import pytest
 from exporter.catalogue import Samples
 from exporter.interpret.history import History, PartitionHistory
 from exporter.interpret.offsets import GROUP_STATUSES, OffsetSettings, analyse, emit_offsets
-from exporter.model import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
+from exporter.sources.admin.records import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
@@ -95,7 +95,14 @@ def test_flags_present_for_every_committed_partition() -> None:
 
 
 def test_group_status_from_fixtures() -> None:
-    out = Cycles().run(load("healthy"), 1000.0)
+    cycles = Cycles()
+    out = cycles.run(load("healthy"), 1000.0)
+    # one look says nothing about progress: Empty groups with lag may be assign() consumers
+    for group in ("live-tail", "billing-caught-up", "analytics-lagging", "audit-stale", "perf-consumer"):
+        assert status(out, group) == "ok", group
+    out = cycles.run(load("healthy"), 1599.0)  # 599 s without a commit: not yet the 600 s window
+    assert status(out, "analytics-lagging") == "ok"
+    out = cycles.run(load("healthy"), 1600.0)  # the whole default window without progress
     assert status(out, "live-tail") == "ok"  # Stable, caught up
     assert status(out, "billing-caught-up") == "ok"  # Empty, lag 0
     assert status(out, "analytics-lagging") == "stopped"  # Empty, lag 99,632
@@ -208,6 +215,39 @@ def test_lag_seconds_uses_the_last_time_of_a_flat_stretch() -> None:
     assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(10.0)
 
 
+def test_lag_seconds_after_a_burst_then_quiet_is_the_age_of_the_burst() -> None:
+    """Issue 13 item 2: 100 messages written between t = 0 and t = 10, then nothing for 90 s.
+
+    The messages are between 90 and 100 s old whatever the exporter did meanwhile; moving
+    the flat point's time to 'now' and interpolating into it made them look seconds old.
+    """
+    cycles = Cycles()
+    cycles.run(make_state(0, 0), 0.0)
+    cycles.run(make_state(100, 0), 10.0)  # the burst: 0 -> 100 after t = 0, by t = 10
+    for t in range(20, 100, 10):
+        cycles.run(make_state(100, 0), float(t))
+    out = cycles.run(make_state(100, 99), 100.0)
+    # offset 99 was written between t = 0 and t = 10: 0 + 99/100 * 10 = 9.9 -> 90.1 s ago
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(90.1)
+    assert out.get("kafka_insight_consumer_group_lag_seconds", group="app") == pytest.approx(90.1)
+    out = cycles.run(make_state(100, 50), 110.0)  # a rewind to the middle of the burst: 5 -> 105 s
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(105.0)
+
+
+def test_lag_seconds_interpolates_from_the_last_time_at_the_lower_offset() -> None:
+    """Flat at 0 until t = 20 (seen at 0, 10, 20), 200 first seen at t = 30, flat since."""
+    cycles = Cycles()
+    for t in (0.0, 10.0, 20.0):
+        cycles.run(make_state(0, 0), t)
+    for t in (30.0, 40.0, 50.0):
+        cycles.run(make_state(200, 0), t)
+    ph = cycles.history.partitions[("orders", 0)]
+    assert (list(ph.offsets), list(ph.first), list(ph.last)) == ([0.0, 200.0], [0.0, 30.0], [20.0, 50.0])
+    out = cycles.run(make_state(200, 50), 60.0)
+    # offset 50: a quarter of the way from (last at 0: t = 20) to (first at 200: t = 30) -> 22.5 -> 37.5 s
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(37.5)
+
+
 def test_lag_seconds_before_the_history_is_extrapolated_or_bounded() -> None:
     cycles = Cycles(OffsetSettings(history_points=3))
     out = cycles.run(make_state(1000, 400), 0.0)
@@ -224,32 +264,94 @@ def test_lag_seconds_before_the_history_is_extrapolated_or_bounded() -> None:
     assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(90.0)
 
 
+WINDOWED = OffsetSettings(stalled_after=60.0, lagging_after=20.0, status_window=120.0)
+
+
 def test_stalled_stopped_lagging_rewound() -> None:
-    settings = OffsetSettings(stalled_after=60.0, lagging_after=20.0)
-    cycles = Cycles(settings)
-    # a member consumes but falls behind: lag in seconds grows past 20 s -> lagging
-    cycles.run(make_state(0, 0), 0.0)
-    cycles.run(make_state(100, 50), 10.0)
-    out = cycles.run(make_state(200, 60), 20.0)
-    assert status(out, "app") == "ok"  # offset 60 was the log end at t = 6: 14 s
+    cycles = Cycles(WINDOWED)
+    # a member consumes but falls behind: it commits, its lag grows, lag seconds pass 20 s
+    cycles.run(make_state(0, None), 0.0)
+    out = cycles.run(make_state(100, 50), 10.0)
+    assert status(out, "app") == "ok"  # offset 50 was the log end at t = 5: 5 s
     out = cycles.run(make_state(300, 70), 30.0)
-    assert status(out, "app") == "lagging"  # 70 at t = 7: 23 s
-    # the committed offset stops moving with lag > 0 and the member still there -> stalled after 60 s
-    out = cycles.run(make_state(400, 70), 60.0)
-    assert status(out, "app") == "lagging"
-    out = cycles.run(make_state(500, 70), 90.0)
-    assert status(out, "app") == "stalled"  # unchanged since t = 30
-    # the member leaves -> stopped
-    out = cycles.run(make_state(500, 70, members=0), 100.0)
-    assert status(out, "app") == "stopped"
+    assert status(out, "app") == "ok"  # 70 at t = 7: 23 s, but no trend yet (a fifth of the window: 24 s)
+    out = cycles.run(make_state(400, 80), 40.0)
+    assert status(out, "app") == "lagging"  # 32 s behind; total lag 50 (t = 10) -> 320
+    # the committed offset stops moving at t = 40 with lag > 0 and the member still there
+    out = cycles.run(make_state(500, 80), 60.0)
+    assert status(out, "app") == "lagging"  # no progress for 20 s only
+    out = cycles.run(make_state(600, 80), 100.0)
+    assert status(out, "app") == "stalled"  # no progress for 60 s, the member was seen
+    # the member leaves: still stalled while it was seen within the window (t = 100 + 120)
+    out = cycles.run(make_state(600, 80, members=0), 110.0)
+    assert status(out, "app") == "stalled"
+    out = cycles.run(make_state(600, 80, members=0), 219.0)
+    assert status(out, "app") == "stalled"
+    out = cycles.run(make_state(600, 80, members=0), 220.0)
+    assert status(out, "app") == "stopped"  # no member for the window, no progress for 180 s
     assert out.get("kafka_insight_consumer_group_rewinds_total", group="app") == 0
     # someone resets the offset backwards -> rewound, for that cycle, and counted
-    out = cycles.run(make_state(500, 10, members=0), 110.0)
+    out = cycles.run(make_state(600, 10, members=0), 230.0)
     assert status(out, "app") == "rewound"
     assert out.get("kafka_insight_consumer_group_rewinds_total", group="app") == 1
-    out = cycles.run(make_state(500, 500), 120.0)
+    out = cycles.run(make_state(600, 600), 240.0)
     assert status(out, "app") == "ok"
     assert out.get("kafka_insight_consumer_group_rewinds_total", group="app") == 1
+
+
+def test_assign_consumer_that_commits_is_never_stopped() -> None:
+    """assign() + commitSync (Flink, Spark, custom apps): no members ever, commits every cycle."""
+    cycles = Cycles(WINDOWED)
+    cycles.run(make_state(0, None, members=0), 0.0)
+    seen = []
+    for t in range(30, 631, 30):  # 10 msg/s written, the consumer 100 behind: 10 s of lag
+        out = cycles.run(make_state(10 * t, 10 * t - 100, members=0), float(t))
+        assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(10.0)
+        seen.append(status(out, "app"))
+    assert seen == ["ok"] * 21  # old rule (no members + lag = stopped): stopped in every cycle
+    # its commits stop at 6200 (t = 630): stopped once the whole 120 s window passed without progress
+    out = cycles.run(make_state(7200, 6200, members=0), 720.0)
+    assert status(out, "app") != "stopped"  # 90 s without progress
+    out = cycles.run(make_state(7500, 6200, members=0), 750.0)
+    assert status(out, "app") == "stopped"
+
+
+def test_crash_looping_consumer_keeps_one_status() -> None:
+    """A member that joins, dies on the same message and comes back: present in every other cycle."""
+    cycles = Cycles(WINDOWED)
+    seen = []
+    for i, t in enumerate(range(0, 601, 30)):
+        out = cycles.run(make_state(100 + 10 * t, 70, members=1 - i % 2), float(t))
+        seen.append(status(out, "app"))
+    # no progress since t = 0; the message at 70 was written before it: stuck for 60 s at t = 60
+    assert seen == ["ok", "ok"] + ["stalled"] * 19  # old rule: stalled and stopped by turns
+
+
+def test_a_consumer_catching_up_is_not_lagging() -> None:
+    cycles = Cycles(WINDOWED)
+    cycles.run(make_state(0, None), 0.0)  # 10 msg/s from t = 0; the group appears at t = 30
+    out = cycles.run(make_state(300, 0), 30.0)
+    assert status(out, "app") == "ok"  # 30 s behind, but one look shows no trend
+    out = cycles.run(make_state(600, 100), 60.0)
+    assert status(out, "app") == "lagging"  # lag 300 -> 500 messages; offset 100 is 50 s old
+    out = cycles.run(make_state(900, 700), 90.0)
+    # lag 500 -> 200 (below the 300 at the window start): catching up, though 20 s behind
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(20.0)
+    assert status(out, "app") == "ok"
+
+
+def test_an_idle_consumer_on_a_quiet_topic_is_not_stalled_by_one_new_message() -> None:
+    cycles = Cycles(WINDOWED)
+    for t in range(0, 301, 30):
+        out = cycles.run(make_state(100, 100), float(t))  # caught up, nothing written for 300 s
+    assert status(out, "app") == "ok"
+    out = cycles.run(make_state(101, 100), 310.0)
+    # one message written after t = 300: the offset has not moved for 310 s, but there was
+    # nothing to read until 10 s ago
+    assert out.get("kafka_insight_consumer_group_partition_lag_seconds", **LAG) == pytest.approx(10.0)
+    assert status(out, "app") == "ok"
+    out = cycles.run(make_state(101, 100), 370.0)
+    assert status(out, "app") == "stalled"  # now 70 s with something to read and no progress
 
 
 def test_flush_forced_is_information() -> None:
@@ -265,7 +367,7 @@ def test_history_is_bounded_and_forgets() -> None:
     ph = PartitionHistory(capacity=5)
     for i in range(100):
         ph.observe(float(i), i * 10)
-    assert len(ph.offsets) == 5 and len(ph.times) == 5
+    assert len(ph.offsets) == len(ph.first) == len(ph.last) == 5
     cycles = Cycles()
     cycles.run(make_state(10, 5), 0.0)
     assert cycles.history.size() == (1, 1, 1)
@@ -278,8 +380,25 @@ def test_thresholds_come_from_the_config() -> None:
 
     cfg = config.load(None, {"interpretation.stalled_after_seconds": 120, "interpretation.lag_history_points": 10})
     assert OffsetSettings.from_raw(cfg.raw) == OffsetSettings(history_points=10, stalled_after=120.0, lagging_after=60.0)
+    cfg = config.load(None, {"interpretation.group_status_window_seconds": "900"})
+    assert OffsetSettings.from_raw(cfg.raw).status_window == 900.0
+    assert OffsetSettings.from_raw(config.load(None, {}).raw).status_window == 600.0  # the schema's default
     with pytest.raises(config.ConfigError, match=r"^interpretation.lag_history_points: 1 is out of range"):
         config.load(None, {"interpretation.lag_history_points": 1})
+
+
+def test_status_window_from_flag_and_environment() -> None:
+    from exporter import cli, config
+
+    def window(argv: list[str], environ: dict[str, str]) -> float:
+        cfg = config.load(None, cli.overrides(cli.parser().parse_args(argv), environ))
+        return OffsetSettings.from_raw(cfg.raw).status_window
+
+    assert window(["--interpretation.group-status-window", "300"], {}) == 300.0
+    assert window([], {"KAFKA_INSIGHT_GROUP_STATUS_WINDOW": "450"}) == 450.0
+    assert window(["--interpretation.group-status-window", "300"], {"KAFKA_INSIGHT_GROUP_STATUS_WINDOW": "450"}) == 300.0
+    with pytest.raises(config.ConfigError, match=r"^interpretation.group_status_window_seconds: "):
+        window([], {"KAFKA_INSIGHT_GROUP_STATUS_WINDOW": "0"})
 
 
 def test_a_failed_group_listing_keeps_the_group_history() -> None:

@@ -13,13 +13,16 @@ import pytest
 from exporter.catalogue import Samples
 from exporter.interpret.producers import (
     VERDICTS,
+    RetryWindow,
     emit_producers,
     java_default_verdict,
     parse_version,
     producer_verdict,
     software_verdict,
 )
-from exporter.jmx_model import DECLARABLE_SETTINGS, ClientJmx, load_dump, parse_broker, parse_client_target
+from exporter.sources.jmx.broker_records import parse_broker
+from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, ClientJmx, parse_client_target
+from exporter.sources.jmx.rows import load_dump
 from exporter.testing.fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
@@ -41,7 +44,14 @@ from tests.conftest import FIXTURES
         ("4.0.0", "safe"),
         ("3.1.0-SNAPSHOT", "reorders"),
         ("7.0.0-ccs", "reorders"),  # Confluent Platform 7.0.0 = Apache Kafka 3.0.0
-        ("7.0.1-ccs", "safe"),
+        ("7.0.1-ccs", "reorders"),  # CP 7.0.1 still has KAFKA-13598 ...
+        ("7.0.2-ccs", "safe"),  # ... fixed in CP 7.0.2
+        ("7.1.0-ccs", "reorders"),
+        ("7.1.1-ce", "safe"),
+        ("7.2.0-ccs", "safe"),
+        ("8.0.0-ccs", "safe"),  # CP 8.x = Apache Kafka 4.x
+        ("8.1.1-ce", "safe"),
+        ("7.4.0", "safe"),  # no Apache Kafka 7: Confluent's without the suffix too
         ("6.2.4-ccs", "reorders"),  # = 2.8.4
         ("5.0.0-ccs", "no_retries"),  # = 2.0.0
         ("garbage", "unknown"),
@@ -89,15 +99,72 @@ def test_software_rule_table(name: str, version: str, verdict: str) -> None:
         (None, {}, "unknown"),
         (None, {"enable.idempotence": "true"}, "safe"),
         (None, {"max.in.flight.requests.per.connection": "1"}, "safe"),
+        # a declared transactional.id means idempotent, whatever the version's default
+        ("2.5.0", {"transactional.id": "orders-tx"}, "safe"),
+        ("3.0.0", {"transactional.id": "orders-tx", "max.in.flight.requests.per.connection": "5"}, "safe"),
+        (None, {"transactional.id": "orders-tx"}, "safe"),
+        ("3.0.0", {"transactional.id": " "}, "reorders"),  # blank is not declared
     ],
 )
 def test_declared_settings_override_the_version(version: str | None, declared: dict[str, str], verdict: str) -> None:
     assert producer_verdict(version, declared) == verdict
 
 
+@pytest.mark.parametrize(
+    ("version", "declared", "verdict"),
+    [
+        ("2.8.1", {}, "safe"),  # Connect's acks=all, one request in flight: order kept
+        ("3.0.0", {}, "safe"),  # even where a plain producer reorders by default (KAFKA-13598)
+        ("4.0.0", {}, "safe"),
+        ("3.5.0", {"max.in.flight.requests.per.connection": "5"}, "reorders"),  # override, idempotence off (KAFKA-13759)
+        ("3.5.0", {"max.in.flight.requests.per.connection": "5", "enable.idempotence": "true"}, "safe"),
+        ("3.5.0", {"acks": "0"}, "no_retries"),
+    ],
+)
+def test_kafka_connect_producers_start_from_connect_defaults(version: str, declared: dict[str, str], verdict: str) -> None:
+    assert producer_verdict(version, declared, connect=True) == verdict
+
+
+def test_connect_producers_recognised_by_their_client_id() -> None:
+    client = recorded_producer("lz4")
+    client.client_id, client.version, client.declared = "connector-producer-orders-source-0", "3.0.0", {}
+    plain = recorded_producer("gzip")
+    plain.version, plain.declared = "3.0.0", {}
+    out = Samples()
+    emit_producers([], [client, plain], None, out)
+    risk = "kafka_insight_producer_reordering_risk"
+    connect = {"target": "perf-lz4:9999", "client_id": "connector-producer-orders-source-0", "basis": "assumed_defaults"}
+    assert out.get(risk, **connect, verdict="safe") == 1
+    assert out.get(risk, **ids("gzip"), basis="assumed_defaults", verdict="reorders") == 1  # 3.0.0's own defaults
+
+
+def test_a_verdict_without_declared_settings_says_so() -> None:
+    """A Java 4.0 producer with enable.idempotence=false and acks=1 that nobody declared looks
+    like a default one over JMX: the verdict is the default's, and says it is assumed."""
+    client = recorded_producer("lz4")  # recorded with acks=1, enable.idempotence=false
+    client.version, client.declared = "4.0.0", {}
+    out = Samples()
+    emit_producers([], [client], None, out)
+    risk = "kafka_insight_producer_reordering_risk"
+    assert out.get(risk, **ids("lz4"), basis="assumed_defaults", verdict="safe") == 1
+    assert [labels for spec, rows in out if spec.name == risk for labels, _ in rows if "declared" in labels] == []
+    client.declared = {"enable.idempotence": "false", "acks": "1", "batch.size": "16384"}
+    out = Samples()
+    emit_producers([], [client], None, out)
+    assert out.get(risk, **ids("lz4"), basis="declared", verdict="reorders") == 1
+    client.declared = {"batch.size": "16384", "compression.type": "lz4"}  # nothing that decides ordering
+    out = Samples()
+    emit_producers([], [client], None, out)
+    assert out.get(risk, **ids("lz4"), basis="assumed_defaults", verdict="safe") == 1
+
+
 def test_confluent_versions_map_to_apache_kafka() -> None:
     assert parse_version("7.4.0-ccs") == (3, 4, 0)
     assert parse_version("6.1.0-ce") == (2, 7, 0)
+    assert parse_version("8.0.0-ccs") == (4, 0, 0)
+    assert parse_version("7.0.1-ccs") == (3, 0, 0)  # the rules' view: without the KAFKA-13598 fix
+    assert parse_version("7.0.2-ccs") == (3, 0, 1)
+    assert parse_version("9.0.0-ccs") is None  # not in the map: unknown, not guessed
     assert parse_version("3.9.1") == (3, 9, 1)
     assert parse_version("") is None
 
@@ -167,7 +234,9 @@ def test_topic_savings_and_codec_mismatch(producers: Samples) -> None:
 def test_recorded_producers_reordering(producers: Samples) -> None:
     """The lz4 producer (acks=1, enable.idempotence=false, 5 in flight) is the risky one."""
     for codec in CODECS:
-        verdicts = {v: producers.get("kafka_insight_producer_reordering_risk", **ids(codec), verdict=v) for v in VERDICTS}
+        verdicts = {
+            v: producers.get("kafka_insight_producer_reordering_risk", **ids(codec), basis="declared", verdict=v) for v in VERDICTS
+        }
         assert sum(v or 0 for v in verdicts.values()) == 1
         expected = "reorders" if codec == "lz4" else "safe"
         assert verdicts[expected] == 1, codec
@@ -175,19 +244,41 @@ def test_recorded_producers_reordering(producers: Samples) -> None:
         assert producers.get("kafka_insight_producer_retried_while_reordering_possible", **ids(codec)) == 0
 
 
-def test_retries_while_at_risk_are_evidence() -> None:
-    client = recorded_producer("lz4")
-    assert client.producer is not None
-    client.producer.record_retry_total = 3.0
+def test_retries_while_at_risk_are_evidence_within_a_window() -> None:
+    """Evidence follows retries in the last 10 minutes, not the cumulative total."""
+    risky, safe = recorded_producer("lz4"), recorded_producer("gzip")
+    assert risky.producer is not None and safe.producer is not None
+    window = RetryWindow()
+    evidence = "kafka_insight_producer_retried_while_reordering_possible"
+
+    def cycle(now: float, total: float) -> tuple[float | None, float | None]:
+        assert risky.producer is not None and safe.producer is not None
+        risky.producer.record_retry_total = safe.producer.record_retry_total = total
+        out = Samples()
+        emit_producers([], [risky, safe], None, out, window, now)
+        return out.get(evidence, **ids("lz4")), out.get(evidence, **ids("gzip"))
+
+    assert cycle(0.0, 7.0) == (0, 0)  # first sight: 7 old retries of unknown date are no evidence
+    assert cycle(30.0, 7.0) == (0, 0)
+    assert cycle(60.0, 10.0) == (1, 0)  # 3 retries between t = 30 and 60; the safe producer never counts
+    assert cycle(90.0, 10.0) == (1, 0)  # retries stopped, still within 10 minutes
+    assert cycle(659.0, 10.0) == (1, 0)
+    assert cycle(660.0, 10.0) == (0, 0)  # 600 s after the last growth: resolved (the total stays 10)
+    assert cycle(690.0, 12.0) == (1, 0)
+    assert cycle(720.0, 1.0) == (0, 0)  # the counter went down: the producer restarted, a new baseline
+    assert cycle(750.0, 2.0) == (1, 0)
+    # without a window (one collection alone) no retry can be dated
     out = Samples()
-    emit_producers([], [client], None, out)
-    assert out.get("kafka_insight_producer_retried_while_reordering_possible", **ids("lz4")) == 1
-    safe = recorded_producer("gzip")
-    assert safe.producer is not None
-    safe.producer.record_retry_total = 3.0
-    out = Samples()
-    emit_producers([], [safe], None, out)
-    assert out.get("kafka_insight_producer_retried_while_reordering_possible", **ids("gzip")) == 0
+    emit_producers([], [risky], None, out)
+    assert out.get(evidence, **ids("lz4")) == 0
+
+
+def test_producers_that_vanish_are_forgotten() -> None:
+    window = RetryWindow()
+    window.retried_recently(("a", "p1"), 1.0, 0.0)
+    window.retried_recently(("b", "p2"), 1.0, 0.0)
+    window.forget_all_but({("b", "p2")})
+    assert set(window.seen) == {("b", "p2")}
 
 
 def test_idle_window_gives_no_sample() -> None:
@@ -217,6 +308,30 @@ def test_default_batch_size_when_not_declared() -> None:
     assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids("none"), topic="durable") == 0
 
 
+def test_incompressible_data_is_not_codec_none() -> None:
+    """risky-rf2 has compression.type=gzip; the recorded gzip producer writes to it."""
+    state = load_metadata(FIXTURES / "metadata-healthy.json")
+    mismatch = "kafka_insight_producer_topic_codec_mismatch"
+    client = recorded_producer("gzip")  # declared compression.type=gzip
+    assert client.producer is not None
+    client.producer.topics.setdefault("risky-rf2", client.producer.topics["durable"])
+    client.producer.compression_rate_avg = 1.0  # incompressible data, gzip declared
+    out = Samples()
+    emit_producers([], [client], state, out)
+    assert out.get(mismatch, **ids("gzip"), topic="risky-rf2") == 0  # still gzip, as the topic
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **ids("gzip")) == 0
+    # nothing declared: 1.0 exactly is Kafka's value for uncompressed batches -> none, recompressed
+    client.declared = {}
+    out = Samples()
+    emit_producers([], [client], state, out)
+    assert out.get(mismatch, **ids("gzip"), topic="risky-rf2") == 1
+    # above 1.0 a codec's framing on incompressible data: some codec, not known which -> absent
+    client.producer.compression_rate_avg = 1.0213
+    out = Samples()
+    emit_producers([], [client], state, out)
+    assert out.get(mismatch, **ids("gzip"), topic="risky-rf2") is None
+
+
 # -- KIP-511 connections of the recorded brokers ----------------------------------------------
 @pytest.mark.parametrize(
     ("state", "java", "python", "unknown"),
@@ -237,7 +352,10 @@ def test_software_connections_from_recorded_brokers(state: str, java: int, pytho
     assert out.get(conn, client_software_name="unknown", client_software_version="unknown") == unknown
     risk = "kafka_insight_client_software_reordering_risk"
     py = {"client_software_name": "confluent-kafka-python", "client_software_version": "2.16.1-rdkafka-2.16.0"}
+    py["basis"] = "assumed_defaults"
     assert out.get(risk, **py, verdict="reorders") == 1
     assert out.get(risk, **py, verdict="safe") == 0
-    assert out.get(risk, client_software_name="apache-kafka-java", client_software_version="4.0.0", verdict="safe") == 1
-    assert out.get(risk, client_software_name="unknown", client_software_version="unknown", verdict="unknown") == 1
+    java = {"client_software_name": "apache-kafka-java", "client_software_version": "4.0.0", "basis": "assumed_defaults"}
+    assert out.get(risk, **java, verdict="safe") == 1
+    unknown = {"client_software_name": "unknown", "client_software_version": "unknown", "basis": "assumed_defaults"}
+    assert out.get(risk, **unknown, verdict="unknown") == 1

@@ -13,18 +13,12 @@ import pytest
 from exporter import config
 from exporter.catalogue import Samples, all_specs
 from exporter.exposition import render
-from exporter.jmx_model import (
-    JmxRow,
-    client_records,
-    load_dump,
-    parse_broker,
-    parse_client_target,
-    parse_object_name,
-    rows_from_jmxquery,
-)
-from exporter.sources.broker_jmx import emit_broker, patterns
-from exporter.sources.client_jmx import emit_clients
-from exporter.sources.jmx import _jar_error, command
+from exporter.sources.jmx.broker import emit_broker, patterns
+from exporter.sources.jmx.broker_records import parse_broker
+from exporter.sources.jmx.client import emit_clients
+from exporter.sources.jmx.client_records import client_records, parse_client_target
+from exporter.sources.jmx.query import _jar_error, command
+from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name, rows_from_jmxquery
 from tests.conftest import FIXTURES
 
 STATES = ("healthy", "broker3-down", "broker3-restarted")
@@ -260,7 +254,7 @@ def test_rows_from_jmxquery_json_and_composite_keys() -> None:
 
 
 def test_one_batched_command_and_readable_jar_errors() -> None:
-    from exporter.jmx_config import JmxAuth
+    from exporter.sources.jmx.config import JmxAuth
 
     cmd = command("h:9999", patterns(False, False), JmxAuth("u", "s3cret"))
     assert cmd.count("-q") == 1 and "service:jmx:rmi:///jndi/rmi://h:9999/jmxrmi" in cmd
@@ -327,7 +321,7 @@ def test_every_jmx_family_is_in_the_catalogue_and_promtool_clean() -> None:
 
 
 def test_two_targets_reaching_one_broker_are_exported_once() -> None:
-    from exporter.sources.broker_jmx import emit_brokers
+    from exporter.sources.jmx.broker import emit_brokers
 
     rows = load_dump(FIXTURES / "jmx-broker1-healthy.json")
     out = Samples()

@@ -24,9 +24,9 @@ from exporter import config
 from exporter.app import build_collector
 from exporter.cycle import Collector, TargetResult
 from exporter.demo.broker import free_port
-from exporter.jmx_config import JmxAuth
-from exporter.sources import jmx
-from exporter.sources.client_jmx import ClientJmxSource
+from exporter.sources.jmx import query as jvm
+from exporter.sources.jmx.client import ClientJmxSource
+from exporter.sources.jmx.config import JmxAuth
 from exporter.testing.exposition import Parsed
 from tests.conftest import SHARED, RealKafka, create_topic
 
@@ -272,7 +272,7 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
                 time.sleep(1)
             assert producer.poll() is None and consumer.poll() is None, "a perf tool exited early"
             # what the producer itself reports over JMX, read directly
-            direct = jmx.query(
+            direct = jvm.query(
                 producer_target,
                 ["kafka.producer:type=producer-metrics,client-id=jmx-live-p1/compression-rate-avg"],
                 JmxAuth(),
@@ -345,6 +345,6 @@ def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert [(c.kind, c.version) for c in record.clients] == [("consumer", "4.0.0")]
         with pytest.raises(Exception, match="SSLHandshakeException: PKIX path building failed"):
-            jmx.query(f"127.0.0.1:{port}", ["java.lang:type=Runtime/Uptime"], JmxAuth(), timeout=10)
+            jvm.query(f"127.0.0.1:{port}", ["java.lang:type=Runtime/Uptime"], JmxAuth(), timeout=10)
     finally:
         _stop(consumer)

@@ -136,7 +136,11 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
         cwd=ROOT,
     )
     exporter_port = free_port()
-    (tmp / "exporter.yml").write_text("collection:\n  timeout_seconds: 1\nclient_stats:\n  enabled: true\n")
+    # a 5 s group status window (the demo consumers commit every second): replay-after-loss,
+    # which never commits, is judged stopped within the test
+    (tmp / "exporter.yml").write_text(
+        "collection:\n  timeout_seconds: 1\nclient_stats:\n  enabled: true\ninterpretation:\n  group_status_window_seconds: 5\n"
+    )
     exporter_log = tmp / "exporter.log"
     exporter = subprocess.Popen(
         [
@@ -179,6 +183,13 @@ def live(tansu: TansuBroker) -> Iterator[Live]:
             logs,
         )
         wait_for("forwarded client statistics", lambda: live.query(cs.BATCH_SIZE.name)["data"]["result"], 30, procs, logs)
+        wait_for(
+            "a whole status window without commits of replay-after-loss",
+            lambda: live.query('kafka_insight_consumer_group_status{group="replay-after-loss", status="stopped"} == 1')["data"]["result"],
+            30,
+            procs,
+            logs,
+        )
         info = live.query(ad.CLUSTER_INFO.name)["data"]["result"]
         live.cluster_id = info[0]["metric"]["cluster_id"]
         yield live

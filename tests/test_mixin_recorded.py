@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +35,15 @@ from exporter.catalogue import all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.http import serve
-from exporter.jmx_config import JmxAuth
-from exporter.jmx_model import JmxRow, load_dump
 from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
-from exporter.model import ClusterState
 from exporter.selfmetrics import COLLECTIONS_TOTAL
-from exporter.sources import admin as ad
-from exporter.sources import jmx
+from exporter.sources.admin.records import ClusterState
+from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import SourceError
+from exporter.sources.jmx import query as jvm
+from exporter.sources.jmx.config import JmxAuth
+from exporter.sources.jmx.rows import JmxRow, load_dump
 from exporter.testing.fixture_loader import load_metadata
 from tests._prometheus import JOB, Prometheus, wait_for
 from tests.conftest import FIXTURES
@@ -149,6 +150,9 @@ def _config(tmp: Path) -> config.Config:
     clients += [{"address": f"consumer-{name}:30100", "name": name} for name in CONSUMERS]
     raw = {
         "kafka": {"bootstrap_servers": "127.0.0.1:29092"},
+        # group status is judged over a window of commits: 1 s, so the warm-up cycle below
+        # is enough for the recorded groups that never commit to be stopped
+        "interpretation": {"group_status_window_seconds": 1},
         "jmx": {
             "brokers": {"targets": [{"address": a, "broker_id": n} for a, n in BROKER_JMX.items()]},
             "clients": {"targets": clients},
@@ -171,15 +175,18 @@ def recorded() -> Iterator[Recorded]:
     tmp = Path(tempfile.mkdtemp(prefix="mixin-recorded-"))
     replay = Replay()
     patch = pytest.MonkeyPatch()
-    patch.setattr(ad.AdminSource, "collect", lambda self: replay.metadata())
-    patch.setattr(jmx, "query", replay.jmx_query)
+    patch.setattr(AdminSource, "collect", lambda self: replay.metadata())
+    patch.setattr(jvm, "query", replay.jmx_query)
     collector: Collector = build_collector(_config(tmp))
     port = free_port()
     server = serve(collector, "127.0.0.1", port)
     prometheus = Prometheus(tmp, [f"127.0.0.1:{port}"])
     fired: dict[str, dict[str, set[Any]]] = {}
     try:
-        for cycle, state in enumerate(STATES, start=1):
+        replay.state = STATES[0]
+        collector.collect_once()  # warm-up: the first look at the groups
+        time.sleep(1.1)  # a whole status window without progress
+        for cycle, state in enumerate(STATES, start=2):
             replay.state = state
             collector.collect_once()
             wait_for(

@@ -27,7 +27,7 @@ from exporter.catalogue import MetricSpec, Samples
 from exporter.cycle import Collector, Snapshot
 from exporter.demo.broker import TansuBroker
 from exporter.http import ExporterHTTPServer, serve
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Job, Source
 from exporter.testing.exposition import Parsed
 from tests.conftest import RealKafka, create_topic

@@ -17,7 +17,7 @@ from exporter import cli, config
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.http import serve
-from exporter.sources.admin import AdminSource
+from exporter.sources.admin.source import AdminSource
 from tests._security_pki import Pki, make_pki
 
 SECRET = "Kafka-Secret-Pa55word"

@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from exporter.demo import traffic
-from exporter.stats_forwarder import DEFAULT_TOPIC, StatsForwarder
+from exporter.sources.client_stats.forwarder import DEFAULT_TOPIC, StatsForwarder
 
 log = logging.getLogger(__name__)
 

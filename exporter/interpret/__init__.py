@@ -10,27 +10,10 @@ its memory cost documented where it is defined.
 * :mod:`.offsets` — P3 and lag: committed offsets beyond the log end / below the log start,
   log end offset regressions, forced flush, lag in seconds, Burrow-style group status.
 * :mod:`.producers` — P2/P4/P5 from JMX: reordering risk, compression savings, batching.
+* :mod:`.client_stats` — from librdkafka statistics: reordering risk, positions, lag in seconds.
 * :mod:`.blast_radius` — P1/P3 ahead of time: what a broker or rack failure would break now.
+* :mod:`.findings` — the findings page: plain-words statements from all of the above (runs last).
+
+This ``__init__`` imports none of them (importing one runs this file first: a cycle);
+:mod:`exporter.app` wires them.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-from exporter.interpret.blast_radius import BlastRadiusInterpreter
-from exporter.interpret.durability import DurabilityInterpreter
-from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
-from exporter.interpret.producers import ProducersInterpreter
-
-if TYPE_CHECKING:
-    from exporter.config import Config
-    from exporter.cycle import Interpreter
-
-#: one factory per interpretation step; app.py registers them in INTERPRETER_FACTORIES
-FACTORIES: list[Callable[[Config], Interpreter]] = [
-    lambda config: DurabilityInterpreter(),
-    lambda config: OffsetsInterpreter(OffsetSettings.from_raw(config.raw)),
-    lambda config: ProducersInterpreter(),
-    lambda config: BlastRadiusInterpreter(),
-]

@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING
 
 from exporter.catalogue import Samples, metric
 from exporter.interpret.durability import _bool_config, configs_failed, effective_min_isr
-from exporter.model import ClusterState, ConfigValue
+from exporter.sources.admin.records import ClusterState, ConfigValue
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 UNKNOWN_RACK = "unknown"

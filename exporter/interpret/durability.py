@@ -29,7 +29,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from exporter.catalogue import Batch, Row, Samples, metric, row_value
-from exporter.model import ClusterState, ConfigValue, Partition, Topic
+from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot

@@ -27,11 +27,11 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
 
 if TYPE_CHECKING:
     from exporter.config import Config
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SCHEMA_ID = "kafka-insight-findings/1"
 DERIVED_KEY = "findings"

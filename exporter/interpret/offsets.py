@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Batch, Row, Samples, metric
-from exporter.interpret.history import CommitHistory, History
-from exporter.model import ClusterState, ConsumerGroup, Partition, Topic
+from exporter.interpret.history import CommitHistory, GroupHistory, History
+from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
@@ -145,12 +145,14 @@ LAG_SECONDS = metric(
     "gauge",
     """How long ago the log end offset was where the group's committed offset is now: the
     age of the oldest message the group has not consumed (0 when caught up). Interpolated
-    from the exporter's history of (time, log end offset) per partition: accurate to one
+    from the exporter's history of log end offsets per partition, between the LAST time
+    the log end was seen below the committed offset and the FIRST time it was seen above
+    it (so a burst followed by quiet keeps the age of the burst): accurate to one
     collection interval inside the history window (interpretation.lag_history_points
-    cycles), extrapolated
-    at the average produce rate beyond it, and a lower bound (time since the exporter
-    first saw the partition) before it has two points. Better than lag in messages for
-    alerts: it means the same on busy and quiet topics.""",
+    distinct log end offsets), extrapolated at the average produce rate beyond it, and a
+    lower bound (time since the exporter first saw the partition) before it has two
+    points. Better than lag in messages for alerts: it means the same on busy and quiet
+    topics.""",
     ("group", "topic", "partition"),
     unit="seconds",
     source=SRC,
@@ -168,14 +170,21 @@ GROUP_LAG_SECONDS = metric(
 GROUP_STATUS = metric(
     "kafka_insight_consumer_group_status",
     "gauge",
-    """1 for the group's status, 0 for the others (Burrow-style, most urgent wins).
-    rewound: a committed offset went backwards this cycle (someone reset it; messages
-    will be re-processed). stopped: no member runs and lag > 0 - start the consumers.
-    stalled: members are present and lag > 0, but a committed offset has not moved for
-    stalled_after_seconds - the consumer is stuck (poison message, deadlock, endless
-    rebalance): check its logs. lagging: lag in seconds above lagging_after_seconds while
-    it commits - it consumes, but slower than producers write: scale it. ok: none of
-    these.""",
+    """1 for the group's status, 0 for the others (Burrow-style, judged by commit
+    progress over a sliding window of interpretation.group_status_window_seconds, default
+    600 s; most urgent wins). A partition makes no progress while it has lag > 0 and its
+    committed offset does not move (counted from when its oldest unread message was
+    written). rewound: a committed offset went backwards this cycle (someone reset it;
+    messages will be re-processed). stopped: a partition made no progress for the whole
+    window and no member was seen in the window (consumers that use assign() and commit
+    have no members: they are stopped only when their commits stop) - start the
+    consumers. stalled: members were seen in the window but a partition made no progress
+    for interpretation.stalled_after_seconds (default 300) - the consumer runs but is
+    stuck (poison message, deadlock, endless rebalance, crash loop): check its logs.
+    lagging: it commits, but its total lag is not smaller than at the start of the window
+    and its lag in seconds is at least interpretation.lagging_after_seconds (default 60)
+    - it consumes slower than producers write: scale it. ok: none of these, including
+    the first window after the exporter starts (stopped needs a whole window watched).""",
     ("group", "status"),
     source=SRC,
 )
@@ -200,6 +209,8 @@ class OffsetSettings:
     stalled_after: float = 300.0
     #: lag in seconds above this is lagging
     lagging_after: float = 60.0
+    #: the sliding window of commits the status is judged over (stopped needs all of it)
+    status_window: float = 600.0
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any] | None) -> OffsetSettings:
@@ -208,6 +219,7 @@ class OffsetSettings:
             int(section.get("lag_history_points", cls.history_points)),
             float(section.get("stalled_after_seconds", cls.stalled_after)),
             float(section.get("lagging_after_seconds", cls.lagging_after)),
+            float(section.get("group_status_window_seconds", cls.status_window)),
         )
 
 
@@ -223,6 +235,10 @@ class GroupPartitionFacts:
     below_by: int | None
     rewound: bool
     unchanged_for: float
+    #: how long the partition has had lag > 0 without its committed offset moving (0 without lag)
+    stuck_for: float = 0.0
+    #: the committed offset moved forward at some cycle (unchanged_for counts from then)
+    moved: bool = False
 
 
 @dataclass
@@ -307,7 +323,7 @@ def group_facts(
             ch = commits[ckey] = CommitHistory(committed, now)
         elif committed != ch.offset:
             rewound = committed < ch.offset
-            ch.offset, ch.since = committed, now
+            ch.offset, ch.since, ch.moved = committed, now, not rewound
         leo, start = part.log_end_offset, part.log_start_offset
         lag = None if leo is None else (leo - committed if leo > committed else 0)
         lag_seconds = None
@@ -317,6 +333,10 @@ def group_facts(
             ph = partitions.get(key)
             when = ph.time_at(committed) if ph is not None else None
             lag_seconds = None if when is None else max(0.0, now - when[0])
+        unchanged_for = now - ch.since
+        # no progress only while there was something to read: not longer than the oldest
+        # unread message's age (a consumer idle on a quiet topic is not stuck)
+        stuck_for = 0.0 if not lag else unchanged_for if lag_seconds is None else min(unchanged_for, lag_seconds)
         append(
             GroupPartitionFacts(
                 topic,
@@ -327,24 +347,44 @@ def group_facts(
                 None if leo is None else (committed - leo if committed > leo else 0),
                 None if start is None else (start - committed if start > committed else 0),
                 rewound,
-                now - ch.since,
+                unchanged_for,
+                stuck_for,
+                ch.moved,
             )
         )
-    facts.status = group_status(group, facts, settings)
+    gh = history.groups.get(gid)
+    if gh is None:
+        gh = history.groups[gid] = GroupHistory()
+    facts.status = group_status(group, facts, settings, gh, now)
     return facts
 
 
-def group_status(group: ConsumerGroup, facts: GroupFacts, settings: OffsetSettings) -> str:
-    active = bool(group.members) or group.state in ACTIVE_STATES
-    lagging_parts = [p for p in facts.partitions if p.lag]
-    if any(p.rewound for p in facts.partitions):
+def group_status(group: ConsumerGroup, facts: GroupFacts, settings: OffsetSettings, gh: GroupHistory, now: float) -> str:
+    """Burrow's evaluation over a sliding window, with what the Admin API shows.
+
+    Burrow reads every commit from __consumer_offsets; polling committed offsets only shows
+    whether they MOVED.  So progress is "a committed offset moved", and whether a consumer
+    is alive but stuck (stalled) or gone (stopped) is told by members seen within the
+    window, not in this very cycle: a crash-looping consumer, present in some cycles and
+    not in others, stays stalled instead of flipping, and a consumer that uses assign()
+    (never a member) is stopped only after a whole window without progress.
+    """
+    window = settings.status_window
+    if bool(group.members) or group.state in ACTIVE_STATES:
+        gh.members_seen = now
+    members_recent = gh.members_seen is not None and now - gh.members_seen < window
+    parts = facts.partitions
+    lags = [p.lag for p in parts if p.lag is not None]
+    growing = gh.lag_not_shrinking(now, float(sum(lags)), window) if lags else None
+    if any(p.rewound for p in parts):
         return "rewound"
-    if lagging_parts and not active:
+    if not members_recent and any(p.lag and p.stuck_for >= window for p in parts):
         return "stopped"
-    if lagging_parts and any(p.unchanged_for >= settings.stalled_after for p in lagging_parts):
+    if members_recent and any(p.lag and p.stuck_for >= settings.stalled_after for p in parts):
         return "stalled"
+    progressed = any(p.moved and p.unchanged_for < window for p in parts)
     lag_seconds = facts.lag_seconds
-    if lag_seconds is not None and lag_seconds >= settings.lagging_after:
+    if progressed and growing and lag_seconds is not None and lag_seconds >= settings.lagging_after:
         return "lagging"
     return "ok"
 
@@ -364,8 +404,11 @@ def analyse(state: ClusterState, history: History, now: float, settings: OffsetS
             seen = {(g.group, p.topic, p.partition) for g in groups for p in g.partitions}
             for gone in set(history.commits) - seen:
                 del history.commits[gone]
-        for gone_group in set(history.rewinds) - {g.group for g in groups}:
+        present = {g.group for g in groups}
+        for gone_group in set(history.rewinds) - present:
             del history.rewinds[gone_group]
+        for gone_group in set(history.groups) - present:
+            del history.groups[gone_group]
     for g in groups:
         if any(p.rewound for p in g.partitions):
             history.rewinds[g.group] = history.rewinds.get(g.group, 0) + 1

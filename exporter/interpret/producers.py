@@ -1,7 +1,8 @@
 """P2 (producers that reorder), P4 (compression read backwards), P5 (batch size after compression).
 
-Pure functions of the JMX records (:mod:`exporter.jmx_model`) of one cycle, plus the
-topic configs of the Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
+Pure functions of the JMX records (:mod:`exporter.sources.jmx.broker_records`,
+:mod:`exporter.sources.jmx.client_records`) of one cycle, plus the topic configs of the
+Admin-API :class:`ClusterState` for the codec comparison.  Stateless.
 
 P2 rests on one explicit rule table (:func:`java_default_verdict`, :func:`software_verdict`)
 and, for a Java producer whose JMX we read, on the settings the operator declared for it
@@ -15,24 +16,46 @@ and, for a Java producer whose JMX we read, on the settings the operator declare
 * ``unknown``: the version is not known (clients before Kafka 2.4 announce no name or
   version: KIP-511) or the client library is not in the table: reordering cannot be ruled
   out, and it is not called safe.
+
+Every verdict says its ``basis``: ``declared`` when settings that decide ordering were
+declared for the client, ``assumed_defaults`` when it rests on the defaults of the client's
+version (JMX does not expose a producer's settings: a Java 4.0 producer configured with
+``enable.idempotence=false`` and ``acks=1`` looks exactly like a default, safe one).
+
+"May have reordered" (:class:`RetryWindow`) needs retries within a window while the
+verdict is ``reorders``: it resolves once retries stop, unlike the cumulative counter.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exporter.catalogue import MetricSpec, Samples, metric
-from exporter.jmx_model import BrokerJmx, ClientJmx, ClientJmxTarget, client_records
-from exporter.model import ClusterState
+from exporter.sources.admin.records import ClusterState
+from exporter.sources.jmx.broker_records import BrokerJmx
+from exporter.sources.jmx.client_records import ClientJmx, ClientJmxTarget, client_records
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
 
 SRC = "interpret"
 VERDICTS = ("reorders", "safe", "no_retries", "unknown")
+#: what a verdict rests on: settings declared for the client, or its version's defaults
+BASES = ("declared", "assumed_defaults")
+#: the declarable settings that decide ordering (batch.size, linger.ms, compression.type do not)
+ORDERING_SETTINGS = ("enable.idempotence", "acks", "max.in.flight.requests.per.connection", "retries", "transactional.id")
+#: Kafka Connect names its source tasks' producers connector-producer-<connector>-<task>
+CONNECT_PRODUCER_PREFIX = "connector-producer-"
+#: what a Kafka Connect worker sets on its producers unless overridden (producer.override.*,
+#: the worker's producer.*): acks=all, one request in flight, idempotence off (KAFKA-13759)
+CONNECT_DEFAULTS = {"acks": "all", "max.in.flight.requests.per.connection": "1", "enable.idempotence": "false"}
+#: retries within this many seconds count as evidence that order may have been broken
+RETRY_WINDOW_SECONDS = 600.0
+#: compression-rate-avg at or above this: nothing saved (incompressible data, or codec none)
+NO_SAVING_RATE = 0.9999
 #: the Java producer's batch.size default
 DEFAULT_BATCH_SIZE = 16384
 #: listeners of the KRaft controllers: their connections are the nodes themselves
@@ -67,10 +90,13 @@ SOFTWARE_REORDERING = metric(
     reorders, 3.0.0 and 3.1.0 reorders (KAFKA-13598: idempotence was not really on by
     default), 3.0.1, 3.1.1 and 3.2.0+ safe (but setting acks other than all, max.in.flight
     above 5 or retries=0 silently turns idempotence off, KAFKA-13673; Kafka Connect
-    producers have it off, KAFKA-13759); librdkafka-based clients (confluent-kafka-*,
-    librdkafka) reorders (enable.idempotence defaults to false); unknown otherwise).
-    Applications may override the defaults: ask their owners. {_VERDICT_HELP}""",
-    ("client_software_name", "client_software_version", "verdict"),
+    producers have it off, KAFKA-13759); Confluent Platform builds (-ccs, -ce) by the
+    Apache Kafka release they ship (5.x = 2.x, 6.0-6.2 = 2.6-2.8, 7.x = 3.x, 8.x = 4.x;
+    the KAFKA-13598 fix is in CP 7.0.2 and 7.1.1, not 7.0.1 or 7.1.0); librdkafka-based
+    clients (confluent-kafka-*, librdkafka) reorders (enable.idempotence defaults to false);
+    unknown otherwise). basis is always assumed_defaults here: applications may override
+    the defaults, ask their owners. {_VERDICT_HELP}""",
+    ("client_software_name", "client_software_version", "basis", "verdict"),
     source=SRC,
 )
 PRODUCER_REORDERING = metric(
@@ -78,19 +104,26 @@ PRODUCER_REORDERING = metric(
     "gauge",
     f"""1 for the verdict on this Java producer, 0 for the others: the rule table applied
     to its app-info version, overridden by the settings declared for it in the exporter's
-    config (enable.idempotence, acks, max.in.flight.requests.per.connection, retries;
-    JMX does not expose them). {_VERDICT_HELP}""",
-    (*C, "verdict"),
+    config (enable.idempotence, acks, max.in.flight.requests.per.connection, retries,
+    transactional.id - a transactional producer is always idempotent; JMX does not expose
+    them). Producers of Kafka Connect source tasks (client.id connector-producer-*) start
+    from Connect's defaults: acks=all and one request in flight, so they keep order.
+    basis="declared" when any of those settings was declared for the client;
+    basis="assumed_defaults" when the verdict rests on its version's (or Connect's)
+    defaults alone - a producer configured otherwise looks the same over JMX, so declare
+    its settings before trusting a safe verdict. {_VERDICT_HELP}""",
+    (*C, "basis", "verdict"),
     source=SRC,
 )
 PRODUCER_REORDERING_EVIDENCE = metric(
     "kafka_insight_producer_retried_while_reordering_possible",
     "gauge",
-    """1 if this producer's verdict is reorders AND it has retried sends
-    (producer-metrics record-retry-total > 0): its settings never change while it runs,
-    so every retry had the chance to put a batch behind a later one - the order of its
-    records on the topic may already be broken. 0 otherwise. Fix the settings
-    (enable.idempotence=true) and check consumers that depend on order.""",
+    """1 if this producer's verdict is reorders AND it retried sends within the last 10
+    minutes (producer-metrics record-retry-total grew between two collections in that
+    window; retries before the exporter first saw the producer are not counted): every
+    retry had the chance to put a batch behind a later one - the order of its recent
+    records on the topic may be broken. Back to 0 ten minutes after retries stop. Fix the
+    settings (enable.idempotence=true) and check consumers that depend on order.""",
     C,
     source=SRC,
 )
@@ -122,8 +155,11 @@ RECOMPRESSED = metric(
     "kafka_insight_producer_topic_codec_mismatch",
     "gauge",
     """1 if the topic's own compression.type (describe_configs; not "producer") differs
-    from the codec this producer sends with (its declared compression.type, or none when
-    its compression-rate-avg is 1.0): the broker decompresses and recompresses every batch
+    from the codec this producer sends with (its declared compression.type - a declared
+    codec with compression-rate-avg at 1.0 means incompressible data, not codec none - or,
+    when none is declared, none if compression-rate-avg is exactly 1.0, as Kafka reports
+    uncompressed batches; above 1.0 a codec adds framing to incompressible data, and which
+    codec is not known): the broker decompresses and recompresses every batch
     of it, which costs broker CPU and latency. Make the producer use the topic's codec or
     set the topic's compression.type=producer. Absent when the producer's codec is not
     known.""",
@@ -175,21 +211,30 @@ def parse_version(version: str | None) -> tuple[int, int, int] | None:
     """A Kafka client version as (major, minor, patch); Confluent Platform builds mapped to Apache Kafka.
 
     ``3.7.1``, ``2.8.0-SNAPSHOT`` -> as written; ``7.4.0-ccs`` / ``7.4.0-ce`` (Confluent
-    Platform 5.0-7.x ship Apache Kafka 2.0-3.x: 5.x -> 2.x, 6.0/6.1/6.2 -> 2.6/2.7/2.8,
-    7.x -> 3.x).  Anything else -> None.
+    Platform 5.0-8.x ship Apache Kafka 2.0-4.x: 5.x -> 2.x, 6.0/6.1/6.2 -> 2.6/2.7/2.8,
+    7.x -> 3.x, 8.x -> 4.x; Apache Kafka has no release 5 or later, so such a version
+    without the suffix is Confluent's too).  CP patch numbers are not Apache ones; only
+    where a rule depends on the patch is it mapped: the KAFKA-13598 fix (Apache 3.0.1,
+    3.1.1) is in CP 7.0.2 and 7.1.1 -- CP 7.0.1 still has the bug, so it maps to 3.0.0.
+    Anything else -> None.
     """
     m = _VERSION_RE.match((version or "").strip())
     if not m:
         return None
     major, minor, patch = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-    suffix = m.group(4).lower()
-    if ("ccs" in suffix or "-ce" in suffix) and major >= 5:
+    if major >= 5:  # Confluent Platform (-ccs community, -ce enterprise builds)
         if major == 5:
             major = 2
-        elif major == 6:
+        elif major == 6 and minor <= 2:
             major, minor = 2, 6 + minor
         elif major == 7:
             major = 3
+            if minor == 0:
+                patch = 0 if patch < 2 else 1  # CP 7.0.2 is the first 7.0 with the fix
+            elif minor == 1:
+                patch = 0 if patch < 1 else 1  # CP 7.1.1
+        elif major == 8:
+            major = 4
         else:
             return None
     return major, minor, patch
@@ -231,8 +276,26 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def producer_verdict(version: str | None, declared: Mapping[str, str]) -> str:
-    """A Java producer's verdict from its version and the settings declared for it."""
+def is_connect_producer(client_id: str) -> bool:
+    """A producer created by a Kafka Connect worker for a source task (its default client.id)."""
+    return client_id.startswith(CONNECT_PRODUCER_PREFIX)
+
+
+def verdict_basis(declared: Mapping[str, str]) -> str:
+    """declared when a setting that decides ordering was declared, else assumed_defaults."""
+    return "declared" if any((declared.get(k) or "").strip() for k in ORDERING_SETTINGS) else "assumed_defaults"
+
+
+def producer_verdict(version: str | None, declared: Mapping[str, str], connect: bool = False) -> str:
+    """A Java producer's verdict from its version and the settings declared for it.
+
+    ``connect``: a Kafka Connect worker's producer, whose defaults are Connect's
+    (:data:`CONNECT_DEFAULTS`) wherever no setting was declared.
+    """
+    if connect:
+        declared = {**CONNECT_DEFAULTS, **{k: v for k, v in declared.items() if (v or "").strip()}}
+    if (declared.get("transactional.id") or "").strip():
+        return "safe"  # a transactional producer is idempotent (Kafka refuses enable.idempotence=false with it)
     idempotence = (declared.get("enable.idempotence") or "").strip().lower()
     acks = (declared.get("acks") or "").strip().lower()
     in_flight = _int(declared.get("max.in.flight.requests.per.connection"))
@@ -278,7 +341,9 @@ def producer_codec(client: ClientJmx) -> str | None:
     if declared:
         return _norm_codec(declared)
     rate = client.producer.compression_rate_avg if client.producer else None
-    if rate is not None and rate >= 0.9999:
+    # nothing declared: Kafka reports exactly 1.0 for uncompressed batches; a codec on
+    # incompressible data is at or just above 1.0 (its framing): only up to 1.0 means none
+    if rate is not None and NO_SAVING_RATE <= rate <= 1.0:
         return "none"
     return None
 
@@ -340,22 +405,62 @@ def _add(out: Samples, spec: MetricSpec, value: float | None, *labels: object) -
         out.add(spec, value, *labels)
 
 
-def emit_producers(brokers: list[BrokerJmx], clients: list[ClientJmx], state: ClusterState | None, out: Samples) -> None:
+@dataclass
+class RetryWindow:
+    """When each producer's record-retry-total last grew, to tell recent retries from old ones.
+
+    One entry per producer seen in the last cycle (about 200 bytes each); producers that
+    disappear are forgotten.  The first sight of a producer is its baseline: retries it
+    made before cannot be dated, so they are not evidence.  A counter that goes down (the
+    producer restarted) starts a new baseline.
+    """
+
+    window: float = RETRY_WINDOW_SECONDS
+    #: (target, client_id) -> (last record-retry-total, time it last grew or None)
+    seen: dict[tuple[str, str], tuple[float, float | None]] = field(default_factory=dict)
+
+    def retried_recently(self, key: tuple[str, str], total: float | None, now: float) -> bool:
+        last = self.seen.get(key)
+        if total is None:
+            return last is not None and last[1] is not None and now - last[1] < self.window
+        grew_at = None
+        if last is not None:
+            grew_at = now if total > last[0] else last[1] if total == last[0] else None
+        self.seen[key] = (total, grew_at)
+        return grew_at is not None and now - grew_at < self.window
+
+    def forget_all_but(self, keys: set[tuple[str, str]]) -> None:
+        for gone in set(self.seen) - keys:
+            del self.seen[gone]
+
+
+def emit_producers(
+    brokers: list[BrokerJmx],
+    clients: list[ClientJmx],
+    state: ClusterState | None,
+    out: Samples,
+    retries: RetryWindow | None = None,
+    now: float = 0.0,
+) -> None:
+    """``retries`` (kept by the caller between cycles) dates the retries; without it no
+    retry is evidence (one collection alone cannot tell recent retries from old ones)."""
     for (name, version), count in software_connections(brokers).items():
         out.add(SOFTWARE_CONNECTIONS, count, name, version)
         verdict = software_verdict(name, version)
         for v in VERDICTS:
-            out.add(SOFTWARE_REORDERING, 1 if v == verdict else 0, name, version, v)
+            out.add(SOFTWARE_REORDERING, 1 if v == verdict else 0, name, version, "assumed_defaults", v)
     topic_codecs = _topic_codecs(state)
     for c in clients:
         if c.kind != "producer":
             continue
         ids = (c.target, c.client_id)
-        verdict = producer_verdict(c.version, c.declared)
+        verdict = producer_verdict(c.version, c.declared, is_connect_producer(c.client_id))
+        basis = verdict_basis(c.declared)
         for v in VERDICTS:
-            out.add(PRODUCER_REORDERING, 1 if v == verdict else 0, *ids, v)
+            out.add(PRODUCER_REORDERING, 1 if v == verdict else 0, *ids, basis, v)
         p = c.producer
-        retried = p is not None and p.record_retry_total is not None and p.record_retry_total > 0
+        total = p.record_retry_total if p is not None else None
+        retried = retries is not None and retries.retried_recently(ids, total, now)
         out.add(PRODUCER_REORDERING_EVIDENCE, 1 if verdict == "reorders" and retried else 0, *ids)
         if p is None:
             continue
@@ -373,10 +478,19 @@ def emit_producers(brokers: list[BrokerJmx], clients: list[ClientJmx], state: Cl
 
 
 class ProducersInterpreter:
-    """P2/P4/P5 each cycle from the broker and client JMX payloads (stateless)."""
+    """P2/P4/P5 each cycle from the broker and client JMX payloads; keeps the :class:`RetryWindow`."""
+
+    def __init__(self) -> None:
+        self.retries = RetryWindow()
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         brokers = [b for b in snapshot.payloads("broker_jmx") if isinstance(b, BrokerJmx)]
         targets = [t for t in snapshot.payloads("client_jmx") if isinstance(t, ClientJmxTarget)]
         state = snapshot.payload("admin")
-        emit_producers(brokers, client_records(targets), state if isinstance(state, ClusterState) else None, out)
+        clients = client_records(targets)
+        emit_producers(brokers, clients, state if isinstance(state, ClusterState) else None, out, self.retries, snapshot.started)
+        # producers of targets that answered and no longer show are gone; a target that
+        # failed this cycle keeps its producers' retry history
+        answered = {t.target for t in targets}
+        keep = {key for key in self.retries.seen if key[0] not in answered}
+        self.retries.forget_all_but(keep | {(c.target, c.client_id) for c in clients if c.kind == "producer"})

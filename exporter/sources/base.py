@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from exporter.catalogue import Samples
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 
 class SourceError(Exception):

@@ -37,7 +37,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.jmx_model import DECLARABLE_SETTINGS
+from exporter.configbase import ConfigError, resolve_secret
+from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,6 @@ class JmxConfig:
 
 
 def _err(path: str, message: str) -> Exception:
-    from exporter.config import ConfigError
-
     return ConfigError(path, message)
 
 
@@ -126,8 +125,6 @@ def _str(path: str, value: Any) -> str:
 
 
 def _secret(path: str, value: Any) -> str:
-    from exporter.config import resolve_secret
-
     return resolve_secret(path, _str(path, value))
 
 

@@ -30,12 +30,15 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import RenderedBlock
+from exporter.heap import trim_heap
+from exporter.sources.admin.client import AdminCollector
+from exporter.sources.admin.emit import render_block
+from exporter.sources.admin.records import ClusterState
 from exporter.sources.base import SourceError
 from exporter.subproc import ChildProcess
 
 if TYPE_CHECKING:
     from exporter.config import Config
-    from exporter.model import ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +49,7 @@ RENEW_AFTER_CHURNED_PARTITIONS = 10_000
 def _serve(conn: Connection, config: Config, level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [admin worker]: %(message)s")
     logging.getLogger("librdkafka").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
-    from exporter.cycle import trim_heap
-    from exporter.sources.admin import AdminSource, render_block
-
-    source = AdminSource(config, isolated=False)
+    collector = AdminCollector(config)
     while True:
         try:
             request = conn.recv()
@@ -63,7 +63,7 @@ def _serve(conn: Connection, config: Config, level: int) -> None:
             state = None
             block: tuple[str, int, Any] | None = None
             try:
-                state = source.collect_here()
+                state = collector.collect()
                 reply: tuple[str, int, Any] = ("ok", seq, state)
             except SourceError as exc:
                 reply = ("error", seq, str(exc))
@@ -135,7 +135,7 @@ class AdminWorker:
         self._process, self._conn = process, parent
         return parent
 
-    def collect(self) -> Any:
+    def collect(self) -> ClusterState:
         with self._lock:
             if self._renew_due:
                 self._renew_due = False
@@ -164,8 +164,9 @@ class AdminWorker:
                 raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
             if kind == "ok":
                 self._block_due = self._seq
-                self._note_churn(value)
-                return value
+                state: ClusterState = value
+                self._note_churn(state)
+                return state
             raise SourceError(str(value))
 
     def _receive(self, conn: Connection, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
@@ -205,13 +206,13 @@ class AdminWorker:
             self._process.join(5)
         self._process = self._conn = None
 
-    def stop(self) -> None:
+    def close(self) -> None:
         with self._lock:
             self._retire()
 
 
 def main(argv: list[str]) -> None:
-    """``python -m exporter.sources.admin_worker FD``: serve the parent on that descriptor."""
+    """``python -m exporter.sources.admin.worker FD``: serve the parent on that descriptor."""
     conn = Connection(int(argv[1]))
     try:
         config, level = conn.recv()

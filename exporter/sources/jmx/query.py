@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 import jmxquery
 
-from exporter.jmx_config import JmxAuth
-from exporter.jmx_model import JmxRow, rows_from_jmxquery
 from exporter.sources.base import SourceError
+from exporter.sources.jmx.config import JmxAuth
+from exporter.sources.jmx.rows import JmxRow, rows_from_jmxquery
 
 log = logging.getLogger(__name__)
 

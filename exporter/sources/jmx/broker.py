@@ -1,0 +1,227 @@
+"""Broker JMX source: ReplicaManager, controller, traffic, idle ratios and KIP-511 client versions.
+
+Targets are explicit (``jmx.brokers.targets``) and/or discovered from the previous cycle's
+Admin-API brokers plus one JMX port (``jmx.brokers.discover``); discovered targets appear
+from the second cycle on and survive an Admin-API failure (the last known broker list is
+kept).  Each target is its own job: one jmxquery JVM per target per cycle with every MBean
+pattern batched, targets in parallel (at most ``jmx.max_parallel`` JVMs at once), each
+killed at ``jmx.timeout_seconds``; the cycle reports ``source_up{source="broker_jmx",
+target=host:port}`` per target.
+
+Sample output::
+
+    kafka_insight_broker_under_min_isr_partitions{broker_id="1"} 3.0
+    kafka_insight_controller_active{broker_id="1"} 1.0
+    kafka_insight_broker_client_connections{broker_id="1",listener="PLAINTEXT",client_software_name="apache-kafka-java",client_software_version="4.0.0"} 2.0
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from exporter.catalogue import Samples
+from exporter.sources.admin.records import Broker, ClusterState
+from exporter.sources.base import Job, Source
+from exporter.sources.jmx import query as jvm
+from exporter.sources.jmx.broker_records import BrokerJmx, parse_broker
+from exporter.sources.jmx.broker_specs import (
+    BROKER_JMX_INFO,
+    BROKER_RUNNING,
+    CLIENT_CONNECTIONS,
+    CONTROLLER_SPECS,
+    NETWORK_IDLE,
+    PARTITION_SPECS,
+    REQUEST_HANDLER_IDLE,
+    REQUEST_HANDLER_POOLS,
+    RM_SPECS,
+    SRC,
+    TRAFFIC,
+)
+from exporter.sources.jmx.config import BrokerTarget, JmxAuth, JmxConfig, of
+
+if TYPE_CHECKING:
+    from exporter.config import Config
+    from exporter.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+#: a discovered broker the Admin API stopped listing stays a target this long (seconds)
+FORGET_BROKER_AFTER = 3600.0
+
+
+def patterns(per_topic: bool, per_partition: bool) -> list[str]:
+    """The MBean patterns of one broker, batched into one jmxquery call."""
+    found = [
+        "kafka.server:type=ReplicaManager,*/Value",
+        "kafka.server:type=ReplicaManager,*/Count",
+        "kafka.controller:type=KafkaController,*/Value",
+        "kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec/Count",
+        f"kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
+        "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count",
+        "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/OneMinuteRate",
+        "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
+        "kafka.server:type=socket-server-metrics,*/connections",
+        "kafka.server:type=app-info,*",
+        "kafka.server:type=KafkaServer,name=BrokerState/Value",
+    ]
+    if per_partition:
+        found += ["kafka.cluster:type=Partition,*/Value", "kafka.log:type=Log,*/Value"]
+    return found
+
+
+class BrokerJmxSource(Source):
+    """One job per broker JMX target; payload :class:`~exporter.sources.jmx.broker_records.BrokerJmx`."""
+
+    name = SRC
+
+    def __init__(self, settings: JmxConfig, cycle_timeout: float = 20.0) -> None:
+        self.settings = settings
+        # a JVM must be killed before the cycle's deadline so that the job reports its own error
+        self.timeout = max(0.5, min(settings.timeout, cycle_timeout - 0.5))
+        self.limiter = jvm.Limiter(settings.max_parallel)
+        self.patterns = patterns(settings.per_topic, settings.per_partition)
+        #: broker id -> (broker, monotonic time last listed by the Admin API)
+        self._seen: dict[int, tuple[Broker, float]] = {}
+        self._lock = threading.Lock()
+
+    def _known_brokers(self, previous: Snapshot | None) -> list[Broker]:
+        """Brokers the Admin API listed within :data:`FORGET_BROKER_AFTER` seconds.
+
+        describe_cluster lists live brokers only: a crashed broker would vanish from the
+        targets instead of showing ``source_up 0``, so a broker stays a target for an hour
+        after it was last listed (a decommissioned one then disappears).
+        """
+        state = previous.payload("admin") if previous is not None else None
+        now = time.monotonic()
+        with self._lock:
+            if isinstance(state, ClusterState):
+                for b in state.brokers:
+                    self._seen[b.id] = (b, now)
+            for bid, (_, seen) in list(self._seen.items()):
+                if now - seen > FORGET_BROKER_AFTER:
+                    del self._seen[bid]
+            return [b for b, _ in sorted(self._seen.values(), key=lambda item: item[0].id)]
+
+    def targets(self, previous: Snapshot | None) -> list[BrokerTarget]:
+        """Explicit targets, then discovered ones (Admin-API brokers + the discovery port)."""
+        brokers = self._known_brokers(previous)
+        racks = {b.id: b.rack for b in brokers}
+        found: dict[str, BrokerTarget] = {}
+        for t in self.settings.brokers:
+            rack = t.rack if t.rack is not None else racks.get(t.broker_id) if t.broker_id is not None else None
+            found[t.address] = BrokerTarget(t.address, t.broker_id, rack, t.auth)
+        discover = self.settings.discover
+        if discover is not None:
+            for b in brokers:
+                address = f"{b.host}:{discover.port_for(b.id)}"
+                found.setdefault(address, BrokerTarget(address, b.id, b.rack, discover.auth))
+        return list(found.values())
+
+    def jobs(self, previous: Snapshot | None) -> list[Job]:
+        started = time.monotonic()
+        targets = self.targets(previous)
+        with self._lock:
+            racks = {bid: b.rack for bid, (b, _) in self._seen.items()}
+        return [Job(SRC, t.address, self._collector(t, started, racks)) for t in targets]
+
+    def _collector(self, target: BrokerTarget, started: float, racks: dict[int, str | None]) -> Callable[[], BrokerJmx]:
+        def run() -> BrokerJmx:
+            return self.collect(target, started, racks)
+
+        return run
+
+    def collect(
+        self, target: BrokerTarget, started: float | None = None, racks: dict[int, str | None] | None = None
+    ) -> BrokerJmx:
+        budget = self.timeout - (time.monotonic() - started if started is not None else 0.0)
+        rows = jvm.query(
+            target.address,
+            self.patterns,
+            target.auth or JmxAuth(),
+            timeout=budget,
+            java=self.settings.java,
+            limiter=self.limiter,
+        )
+        record = parse_broker(
+            rows,
+            target.address,
+            broker_id=target.broker_id,
+            rack=target.rack,
+            per_topic=self.settings.per_topic,
+            per_partition=self.settings.per_partition,
+        )
+        if record.rack is None and record.broker_id is not None:
+            record.rack = (racks or {}).get(record.broker_id)
+        if not rows:
+            record.errors.append(f"JMX {target.address}: no Kafka broker MBeans found (is this a Kafka broker's JMX port?)")
+        return record
+
+    def emit(self, snapshot: Snapshot, out: Samples) -> None:
+        emit_brokers(snapshot.payloads(SRC), out)
+
+
+def emit_brokers(records: list[BrokerJmx], out: Samples) -> None:
+    """Every broker once: two targets that reach the same broker (e.g. an explicit target
+    and a discovered one under another host name) would expose duplicate series, which
+    makes Prometheus reject the whole scrape; the first target (explicit ones come first) wins."""
+    seen: dict[int | None, str] = {}
+    for record in records:
+        first = seen.setdefault(record.broker_id, record.target)
+        if first != record.target:
+            log.warning(
+                "JMX targets %s and %s both report broker id %s; exporting %s only", first, record.target, record.broker_id, first
+            )
+            continue
+        emit_broker(record, out)
+
+
+def emit_broker(b: BrokerJmx, out: Samples) -> None:
+    """BrokerJmx -> samples.  Pure: tested on the recorded dumps."""
+    if b.dropped:
+        out.dropped[SRC] = out.dropped.get(SRC, 0) + b.dropped
+    bid = "" if b.broker_id is None else str(b.broker_id)
+    roles = ",".join(r for r, on in (("broker", b.is_broker), ("controller", b.is_controller)) if on)
+    out.add(BROKER_JMX_INFO, 1, bid, b.rack or "", b.target, b.version or "", roles)
+    if b.broker_state is not None:
+        out.add(BROKER_RUNNING, 1 if b.broker_state == 3 else 0, bid)
+    rm = b.replica_manager
+    for attr, spec in RM_SPECS:
+        value = getattr(rm, attr)
+        if value is not None:
+            out.add(spec, value, bid)
+    if b.controller is not None:
+        for attr, spec in CONTROLLER_SPECS:
+            value = getattr(b.controller, attr)
+            if value is not None:
+                out.add(spec, value, bid)
+    for topic, traffic in b.topics.items():
+        for attr, (total_spec, topic_spec) in TRAFFIC.items():
+            value = getattr(traffic, attr)
+            if value is None:
+                continue
+            if topic is None:
+                out.add(total_spec, value, bid)
+            elif topic_spec is not None:
+                out.add(topic_spec, value, bid, topic)
+    if b.request_handler_idle_seconds_total is not None:
+        out.add(REQUEST_HANDLER_IDLE, b.request_handler_idle_seconds_total, bid)
+        out.add(REQUEST_HANDLER_POOLS, b.request_handler_pools, bid)
+    if b.network_processor_idle_ratio is not None:
+        out.add(NETWORK_IDLE, b.network_processor_idle_ratio, bid)
+    for c in b.client_connections:
+        out.add(CLIENT_CONNECTIONS, c.connections, bid, c.listener, c.software_name, c.software_version)
+    for (topic, pid), part in sorted(b.partitions.items()):
+        for attr, spec in PARTITION_SPECS:
+            value = getattr(part, attr)
+            if value is not None:
+                out.add(spec, value, bid, topic, pid)
+
+
+def factory(config: Config) -> Source | None:
+    settings = of(config)
+    if settings is None or not settings.brokers_configured:
+        return None
+    return BrokerJmxSource(settings, config.timeout)
