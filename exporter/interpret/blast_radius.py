@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from exporter.catalogue import Samples, metric
 from exporter.interpret.durability import _bool_config, configs_failed, effective_min_isr
@@ -134,14 +134,14 @@ RACK_EXPOSED = metric(
 PartitionKey = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionFacts:
-    """What the blast radius needs to know of one partition that has a leader now."""
+class PartitionFacts(NamedTuple):
+    """What the blast radius needs to know of one partition that has a leader now (a tuple:
+    10k of them are made every cycle, and a tuple is the cheapest record to make)."""
 
     topic: str
     partition: int
-    replicas: frozenset[int]
-    isr: frozenset[int]
+    replicas: list[int]
+    isr: list[int]
     min_isr: int
     unclean: bool
 
@@ -152,21 +152,14 @@ class PartitionFacts:
 
 def outcomes(p: PartitionFacts, failed: frozenset[int] | set[int]) -> tuple[str, ...]:
     """The outcomes (:data:`OUTCOMES`) of stopping ``failed`` for one partition."""
-    surviving = p.isr - failed
+    surviving = len([r for r in p.isr if r not in failed])
     if not surviving:
-        if p.unclean and p.replicas - failed:
+        if p.unclean and any(r not in failed for r in p.replicas):
             return ("no_insync_copy", "unclean_election")
         return ("offline", "no_insync_copy")
-    if len(surviving) < p.min_isr <= len(p.isr):
+    if surviving < p.min_isr <= len(p.isr):
         return ("under_min_isr",)
     return ()
-
-
-def breaks(found: Iterable[str], access: str) -> bool:
-    found = set(found)
-    if access == "reads":
-        return "offline" in found
-    return bool(found & {"under_min_isr", "no_insync_copy"})
 
 
 @dataclass
@@ -192,6 +185,8 @@ class BlastRadius:
     racks: dict[str, FailureImpact]
     #: live broker id -> rack ("unknown" when unset)
     rack_of: dict[int, str]
+    #: exposed() by (kind, access): asked for by the metrics, the findings and worst()
+    _exposed: dict[tuple[str, str], set[PartitionKey]] = field(default_factory=dict, repr=False)
 
     def _impacts(self, kind: str) -> dict[str, FailureImpact]:
         if kind == "broker":
@@ -200,9 +195,11 @@ class BlastRadius:
 
     def exposed(self, kind: str, access: str) -> set[PartitionKey]:
         """Partitions some single failure of ``kind`` ("broker" or "rack") would break."""
-        found: set[PartitionKey] = set()
-        for impact in self._impacts(kind).values():
-            found |= impact.broken(access)
+        found = self._exposed.get((kind, access))
+        if found is None:
+            found = self._exposed[(kind, access)] = set()
+            for impact in self._impacts(kind).values():
+                found |= impact.broken(access)
         return found
 
     def survives(self, kind: str, access: str) -> bool:
@@ -232,27 +229,24 @@ def partition_facts(state: ClusterState, configs: dict[str, dict[str, ConfigValu
         if topic_configs is None:
             continue
         unclean = _bool_config(topic_configs, "unclean.leader.election.enable")
+        by_count: dict[int, int] = {}  # effective min ISR by replica count: one config parse per topic
         for p in topic.partitions:
             if p.leader < 0:
                 continue
-            found.append(
-                PartitionFacts(
-                    name,
-                    p.partition,
-                    frozenset(p.replicas),
-                    frozenset(p.isr),
-                    effective_min_isr(topic_configs, len(p.replicas)),
-                    unclean,
-                )
-            )
+            count = len(p.replicas)
+            min_isr = by_count.get(count)
+            if min_isr is None:
+                min_isr = by_count[count] = effective_min_isr(topic_configs, count)
+            found.append(PartitionFacts(name, p.partition, p.replicas, p.isr, min_isr, unclean))
     return found
 
 
 def _impact(failed: frozenset[int], candidates: Iterable[PartitionFacts]) -> FailureImpact:
     impact = FailureImpact(failed)
+    lists = impact.partitions
     for p in candidates:
         for outcome in outcomes(p, failed):
-            impact.partitions[outcome].append(p.key)
+            lists[outcome].append((p.topic, p.partition))
     for keys in impact.partitions.values():
         keys.sort()
     return impact
@@ -280,7 +274,7 @@ def blast_radius(state: ClusterState, configs: dict[str, dict[str, ConfigValue]]
         seen: dict[PartitionKey, PartitionFacts] = {}
         for b in sorted(failed):
             for p in by_broker[b]:
-                seen.setdefault(p.key, p)
+                seen.setdefault((p.topic, p.partition), p)
         racks[rack] = _impact(failed, seen.values())
     return BlastRadius(brokers, racks, rack_of)
 
