@@ -14,13 +14,41 @@ import html
 import json
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from exporter import __version__
 
-if TYPE_CHECKING:
-    from exporter.http import Status
+
+class TargetLike(Protocol):
+    """A source target's status (exporter.http.TargetStatus; structural, so that this module
+    and exporter.http, which renders with it, do not import each other)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def up(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def duration(self) -> float: ...
+
+
+class Status(Protocol):
+    """What the page shows besides the findings (exporter.http.Status)."""
+
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def finished(self) -> float: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def targets(self) -> Sequence[TargetLike]: ...
+
 
 #: the runbook as HTML, generated with the alerts (python -m exporter.mixin.generate) and
 #: shipped in the package, so /runbook costs the serving process one file read
