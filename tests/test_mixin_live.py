@@ -91,6 +91,7 @@ DEMO_FIRES = {
     "KafkaConsumerGroupStopped": "replay-after-loss has committed offsets, lag and no member",
     "KafkaCommittedOffsetBeyondLogEnd": "the demo points replay-after-loss beyond the log end of payments[0]",
     "KafkaProducerCanReorder": "the demo's librdkafka producers run with librdkafka's defaults",
+    "KafkaClusterNotSingleBrokerSafe": "Tansu is one broker: its failure takes every partition offline",
 }
 
 
