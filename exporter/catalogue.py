@@ -32,6 +32,7 @@ EMITTING_MODULES: list[str] = [
     "exporter.interpret.durability",
     "exporter.interpret.offsets",
     "exporter.interpret.producers",
+    "exporter.interpret.librdkafka_batches",
     "exporter.interpret.blast_radius",
 ]
 

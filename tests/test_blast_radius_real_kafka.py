@@ -30,7 +30,7 @@ from exporter.app import build_collector
 from exporter.cycle import Collector, Snapshot
 from exporter.interpret.blast_radius import BlastRadius, blast_radius
 from exporter.sources.admin.records import ClusterState
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, RealKafka, create_topic
 
 TOPICS = {  # name: (partitions, RF, min.insync.replicas)

@@ -30,7 +30,7 @@ from exporter.sources.client_stats.parse import parse_message
 from exporter.sources.client_stats.records import InvalidStatsError
 from exporter.sources.client_stats.store import StatsStore
 from exporter.stats_forwarder import StatsForwarder
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 
 DATA = "cs-data"
@@ -595,8 +595,9 @@ def test_demo_clients_forward_statistics_including_the_external_offset_consumer(
         collector = build_collector(cfg)
         try:
             def ready(p: Parsed) -> bool:
+                # statistics come every 2 s: wait until the ledger has read from every partition
                 return bool(
-                    p.series("kafka_insight_librdkafka_consumer_position", client_id="demo-ledger")
+                    len(p.series("kafka_insight_librdkafka_consumer_position", client_id="demo-ledger")) == 3
                     and p.series("kafka_insight_librdkafka_producer_batch_size_avg_bytes", client_id="demo-zstd")
                 )
 

@@ -29,7 +29,7 @@ from exporter.interpret import findings as fi
 from exporter.mixin import alerts
 from exporter.mixin.settings import DEFAULTS
 from exporter.sources.admin.source import AdminSource
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES, ROOT
 
 SCHEMA = json.loads((ROOT / "docs" / "findings.schema.json").read_text())

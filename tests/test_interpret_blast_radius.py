@@ -12,7 +12,7 @@ from exporter.catalogue import Samples
 from exporter.interpret.blast_radius import OUTCOMES, BlastRadiusInterpreter, blast_radius, emit_blast_radius
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, Partition, Topic
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 

@@ -1,6 +1,6 @@
 """P2 reordering verdicts, P4 compression savings, P5 batching: rule table and recorded Kafka 4.0 JMX.
 
-Expected numbers are written by hand from shared/fixtures/README.md ("Producers") and from
+Expected numbers are written by hand from tests/fixtures/README.md ("Producers") and from
 the recorded broker dumps (KIP-511 connections on the PLAINTEXT listener, summed by hand).
 """
 
@@ -23,7 +23,7 @@ from exporter.interpret.producers import (
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, ClientJmx, parse_client_target
 from exporter.sources.jmx.rows import load_dump
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 
@@ -194,6 +194,11 @@ def ids(codec: str) -> dict[str, str]:
     return {"target": f"perf-{codec}:9999", "client_id": f"perf-producer-{codec}"}
 
 
+def kind(codec: str) -> dict[str, str]:
+    """The compression/batching families also carry the client kind."""
+    return {**ids(codec), "client_kind": "java"}
+
+
 @pytest.mark.parametrize(
     ("codec", "saving", "raw", "fill", "limit"),
     [
@@ -207,28 +212,28 @@ def test_compression_and_batching_from_recorded_producers(
     producers: Samples, codec: str, saving: float, raw: float, fill: float, limit: int
 ) -> None:
     out = producers
-    assert out.get("kafka_insight_producer_compression_savings_ratio", **ids(codec)) == pytest.approx(saving, abs=5e-5)
-    assert out.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **ids(codec)) == pytest.approx(raw, abs=0.05)
-    assert out.get("kafka_insight_producer_batch_fill_ratio", **ids(codec)) == pytest.approx(fill, abs=5e-6)
-    assert out.get("kafka_insight_producer_batch_size_limit_bytes", **ids(codec), origin="declared") == limit
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **kind(codec)) == pytest.approx(saving, abs=5e-5)
+    assert out.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **kind(codec)) == pytest.approx(raw, abs=0.05)
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **kind(codec)) == pytest.approx(fill, abs=5e-6)
+    assert out.get("kafka_insight_producer_batch_size_limit_bytes", **kind(codec), origin="declared") == limit
 
 
 def test_zstd_raw_batch_exceeds_batch_size(producers: Samples) -> None:
     """batch.size caps the estimated COMPRESSED size: ~86,891 raw bytes per 64 KiB batch."""
-    raw = producers.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **ids("zstd"))
+    raw = producers.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **kind("zstd"))
     assert raw is not None and raw > 65536
 
 
 def test_topic_savings_and_codec_mismatch(producers: Samples) -> None:
     out = producers
     # the per-topic compression-rate of the gzip producer on durable: 0.27768
-    got = out.get("kafka_insight_producer_topic_compression_savings_ratio", **ids("gzip"), topic="durable")
+    got = out.get("kafka_insight_producer_topic_compression_savings_ratio", **kind("gzip"), topic="durable")
     assert got == pytest.approx(1 - 0.27768, abs=5e-6)
     # risky-rf2 has compression.type=gzip, the lz4 producer writes to it: the broker recompresses
-    assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids("lz4"), topic="risky-rf2") == 1
+    assert out.get("kafka_insight_producer_topic_codec_mismatch", **kind("lz4"), topic="risky-rf2") == 1
     # durable inherits compression.type=producer: kept as sent
     for codec in ("none", "gzip", "zstd"):
-        assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids(codec), topic="durable") == 0
+        assert out.get("kafka_insight_producer_topic_codec_mismatch", **kind(codec), topic="durable") == 0
 
 
 def test_recorded_producers_reordering(producers: Samples) -> None:
@@ -288,9 +293,9 @@ def test_idle_window_gives_no_sample() -> None:
     client.producer.batch_size_avg = None
     out = Samples()
     emit_producers([], [client], None, out)
-    assert out.get("kafka_insight_producer_compression_savings_ratio", **ids("gzip")) is None
-    assert out.get("kafka_insight_producer_batch_fill_ratio", **ids("gzip")) is None
-    assert out.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **ids("gzip")) is None
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **kind("gzip")) is None
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **kind("gzip")) is None
+    assert out.get("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **kind("gzip")) is None
     assert out.dropped == {}  # absent, not counted as garbage
 
 
@@ -299,13 +304,13 @@ def test_default_batch_size_when_not_declared() -> None:
     client.declared = {}
     out = Samples()
     emit_producers([], [client], None, out)
-    assert out.get("kafka_insight_producer_batch_size_limit_bytes", **ids("none"), origin="default") == 16384
-    assert out.get("kafka_insight_producer_batch_fill_ratio", **ids("none")) == pytest.approx(12489.12 / 16384, abs=1e-6)
+    assert out.get("kafka_insight_producer_batch_size_limit_bytes", **kind("none"), origin="default") == 16384
+    assert out.get("kafka_insight_producer_batch_fill_ratio", **kind("none")) == pytest.approx(12489.12 / 16384, abs=1e-6)
     # no declared codec, compression-rate-avg 1.0: it sends uncompressed
     state = load_metadata(FIXTURES / "metadata-healthy.json")
     out = Samples()
     emit_producers([], [client], state, out)
-    assert out.get("kafka_insight_producer_topic_codec_mismatch", **ids("none"), topic="durable") == 0
+    assert out.get("kafka_insight_producer_topic_codec_mismatch", **kind("none"), topic="durable") == 0
 
 
 def test_incompressible_data_is_not_codec_none() -> None:
@@ -318,18 +323,18 @@ def test_incompressible_data_is_not_codec_none() -> None:
     client.producer.compression_rate_avg = 1.0  # incompressible data, gzip declared
     out = Samples()
     emit_producers([], [client], state, out)
-    assert out.get(mismatch, **ids("gzip"), topic="risky-rf2") == 0  # still gzip, as the topic
-    assert out.get("kafka_insight_producer_compression_savings_ratio", **ids("gzip")) == 0
+    assert out.get(mismatch, **kind("gzip"), topic="risky-rf2") == 0  # still gzip, as the topic
+    assert out.get("kafka_insight_producer_compression_savings_ratio", **kind("gzip")) == 0
     # nothing declared: 1.0 exactly is Kafka's value for uncompressed batches -> none, recompressed
     client.declared = {}
     out = Samples()
     emit_producers([], [client], state, out)
-    assert out.get(mismatch, **ids("gzip"), topic="risky-rf2") == 1
+    assert out.get(mismatch, **kind("gzip"), topic="risky-rf2") == 1
     # above 1.0 a codec's framing on incompressible data: some codec, not known which -> absent
     client.producer.compression_rate_avg = 1.0213
     out = Samples()
     emit_producers([], [client], state, out)
-    assert out.get(mismatch, **ids("gzip"), topic="risky-rf2") is None
+    assert out.get(mismatch, **kind("gzip"), topic="risky-rf2") is None
 
 
 # -- KIP-511 connections of the recorded brokers ----------------------------------------------

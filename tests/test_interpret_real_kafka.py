@@ -28,8 +28,8 @@ from exporter.app import build_collector
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.interpret.offsets import GROUP_STATUSES
-from exporter.testing.exposition import Parsed
-from tests.conftest import QUIET, SHARED, RealKafka, commit_offsets, create_topic, produce_exactly
+from tests._exposition import Parsed
+from tests.conftest import KAFKA_BIN, QUIET, RealKafka, commit_offsets, create_topic, produce_exactly
 
 TOPICS = {  # name: (partitions, RF, min.insync.replicas)
     "interp-rf2-min1": (3, 2, "1"),
@@ -238,7 +238,7 @@ def _perf_producer(bootstrap: str, topic: str, jmx_port: int, log_dir: str, prop
     args = ["--topic", topic, "--num-records", "10000000", "--record-size", "800", "--throughput", "2000"]
     return subprocess.Popen(
         [
-            str(SHARED / "kafka" / "dist" / "bin" / "kafka-producer-perf-test.sh"),
+            str(KAFKA_BIN / "kafka-producer-perf-test.sh"),
             *args,
             "--producer-props",
             f"bootstrap.servers={bootstrap}",
@@ -274,15 +274,16 @@ def test_java_producer_compression_batching_and_reordering(real_kafka: RealKafka
         }
         collector = build_collector(config.load(None, overrides))
         key = {"target": "p", "client_id": "interp-p1"}
+        java = {**key, "client_kind": "java"}
         try:
             deadline = time.monotonic() + 90  # a cap: about 15 s on an idle machine
             while True:
                 m = scrape(collector)
-                if m.value("kafka_insight_producer_compression_savings_ratio", **key) is not None or time.monotonic() > deadline:
+                if m.value("kafka_insight_producer_compression_savings_ratio", **java) is not None or time.monotonic() > deadline:
                     break
                 time.sleep(1)
             assert producer.poll() is None, "the perf producer exited early"
-            saving = m.value("kafka_insight_producer_compression_savings_ratio", **key)
+            saving = m.value("kafka_insight_producer_compression_savings_ratio", **java)
             rate = m.value("kafka_insight_producer_compressed_size_ratio", **key)
             batch = m.value("kafka_insight_producer_batch_size_avg_bytes", **key)
             assert saving is not None and rate is not None and batch is not None, m.series(
@@ -290,12 +291,12 @@ def test_java_producer_compression_batching_and_reordering(real_kafka: RealKafka
             )
             assert 0 < saving < 1  # random letters compress, not to nothing
             assert saving == pytest.approx(1 - rate)
-            assert m.value("kafka_insight_producer_batch_fill_ratio", **key) == pytest.approx(min(1.0, batch / 32768))
-            assert m.value("kafka_insight_producer_batch_size_limit_bytes", **key, origin="declared") == 32768
-            raw = m.value("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **key)
+            assert m.value("kafka_insight_producer_batch_fill_ratio", **java) == pytest.approx(min(1.0, batch / 32768))
+            assert m.value("kafka_insight_producer_batch_size_limit_bytes", **java, origin="declared") == 32768
+            raw = m.value("kafka_insight_producer_batch_uncompressed_size_estimate_bytes", **java)
             assert raw == pytest.approx(batch / rate) and raw > batch
             # the topic says gzip, the producer sends zstd: the broker recompresses
-            assert m.value("kafka_insight_producer_topic_codec_mismatch", **key, topic=topic) == 1
+            assert m.value("kafka_insight_producer_topic_codec_mismatch", **java, topic=topic) == 1
             assert m.value("kafka_insight_producer_reordering_risk", **key, basis="declared", verdict="reorders") == 1
             assert m.value("kafka_insight_producer_reordering_risk", **key, basis="declared", verdict="safe") == 0
         finally:

@@ -12,6 +12,12 @@ offset management" do: ``enable.auto.commit=false``, never commits, and ``assign
 partitions at the offsets from its own store (here a dict, as if it were a database row
 written in the same transaction as the processing).  Kafka's Admin API shows no group and
 no lag for it; its statistics show its position and lag.
+
+The ``restored`` consumer keeps its offsets outside Kafka too, but its store is AHEAD of
+the log of ``orders`` partition 0 (:data:`RESTORED_AHEAD` messages), as after a broker lost
+acknowledged data while the application's own store kept the offsets it had reached: the
+client-statistics "beyond the log end" gauge shows it.  (Tansu answers such fetches with
+nothing rather than OFFSET_OUT_OF_RANGE, so it simply waits there.)
 """
 
 from __future__ import annotations
@@ -29,11 +35,14 @@ from exporter.sources.client_stats.forwarder import DEFAULT_TOPIC, StatsForwarde
 
 log = logging.getLogger(__name__)
 
-#: the demo collects every 5 s; statistics every 5 s keep the dashboards current
-INTERVAL_MS = 5000
+#: the demo collects every 5 s; statistics every 2 s arrive before its second cycle (every
+#: headline gauge of the producers needs one statistics message)
+INTERVAL_MS = 2000
 LEDGER_TOPIC = "orders"
 #: messages per second the ledger processes (orders get 20/s): it keeps up, with some lag
 LEDGER_RATE = 30.0
+#: how far the restored consumer's own offset store is ahead of the log end
+RESTORED_AHEAD = 100000
 
 
 class DemoClientStats:
@@ -52,6 +61,7 @@ class DemoClientStats:
         traffic.CLIENT_HOOKS.append(self._hook)
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
+        self.restored: threading.Thread | None = None
         #: the ledger's own offset store: partition -> next offset to process
         self.ledger_offsets: dict[int, int] = {}
 
@@ -59,16 +69,35 @@ class DemoClientStats:
         return self.forwarder.configure(conf)
 
     def start_ledger(self) -> None:
-        """Start the externally-stored-offset consumer (after the demo topics exist)."""
-        self.thread = threading.Thread(target=self._guarded_ledger, name="consumer-ledger", daemon=True)
+        """Start the externally-stored-offset consumers (after the demo topics exist)."""
+        self.thread = threading.Thread(target=self._guarded, args=(self._ledger,), name="consumer-ledger", daemon=True)
         self.thread.start()
+        self.restored = threading.Thread(target=self._guarded, args=(self._restored,), name="consumer-restored", daemon=True)
+        self.restored.start()
 
-    def _guarded_ledger(self) -> None:
+    def _guarded(self, target: Callable[[], None]) -> None:
         try:
-            self._ledger()
+            target()
         except Exception:
             if not self.stop_event.is_set():
-                log.exception("demo ledger consumer stopped")
+                log.exception("demo consumer %s stopped", target.__name__)
+
+    def _restored(self) -> None:
+        settings = {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": "restored",  # required by the client; never joined, never committed
+            "client.id": "demo-restored",
+            "enable.auto.commit": False,
+            **traffic.QUIET,
+        }
+        consumer = Consumer(self.forwarder.configure(settings, offset_storage="external"))
+        try:
+            _, end = consumer.get_watermark_offsets(TopicPartition(LEDGER_TOPIC, 0), timeout=10)
+            consumer.assign([TopicPartition(LEDGER_TOPIC, 0, end + RESTORED_AHEAD)])
+            while not self.stop_event.is_set():
+                consumer.poll(0.5)
+        finally:
+            consumer.close()
 
     def _ledger(self) -> None:
         settings = {
@@ -95,8 +124,9 @@ class DemoClientStats:
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)
+        for thread in (self.thread, self.restored):
+            if thread is not None:
+                thread.join(timeout=10)
         if self._hook in traffic.CLIENT_HOOKS:
             traffic.CLIENT_HOOKS.remove(self._hook)
         self.forwarder.flush(2)

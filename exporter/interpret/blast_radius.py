@@ -5,8 +5,9 @@ the cluster as a whole: what would happen to each partition if that broker, or e
 of that rack, stopped now.  A pure function of one :class:`ClusterState` and the topics'
 configs (min.insync.replicas, unclean.leader.election.enable).
 
-A partition is judged by its replicas R, in-sync replicas I, effective min ISR m (the rule
-of :func:`exporter.interpret.durability.effective_min_isr`) and unclean flag; F is the set
+A partition is judged by its replicas R, in-sync replicas I, effective min ISR m (as the
+durability step computed it for the partition's leader: capped at the replica count from
+Kafka 3.7; :func:`exporter.interpret.durability.effective_min_isr`) and unclean flag; F is the set
 of brokers that stop, S = I - F the in-sync replicas that survive:
 
 * ``no_insync_copy``: S is empty — every copy that acknowledged writes is on a stopped
@@ -22,9 +23,8 @@ of brokers that stop, S = I - F the in-sync replicas that survive:
 never overlaps them.  A partition breaks acks=all writes when it would be ``under_min_isr``
 or ``no_insync_copy``, and breaks reads when it would be ``offline``.  Partitions without
 a leader now are skipped (they are broken already: ``kafka_insight_partition_offline``).
-Internal topics count like any other (``__consumer_offsets`` going offline stops every
-consumer group it coordinates) — when the Admin source collects them
-(``filters.topics.include_internal``).
+Kafka's internal topics count like any other, also when the topic filters leave them out
+(``__consumer_offsets`` going offline stops every consumer group it coordinates).
 
 The model is the controller's: it assumes the KRaft controller quorum survives the
 failure (it elects leaders and shrinks ISRs).  Losing a majority of the controller voters
@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from exporter.catalogue import Samples, metric
-from exporter.interpret.durability import _bool_config, configs_failed, effective_min_isr
+from exporter.interpret import durability as du
+from exporter.interpret.durability import DEFAULT_MIN_ISR, _bool_config, _int_config, configs_failed, effective_min_isr
 from exporter.sources.admin.records import ClusterState, ConfigValue
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ _OUTCOME_HELP = """outcome offline: no in-sync replica survives and no leader ca
     replica survives, unclean.leader.election.enable=true and an out-of-sync replica does - it
     becomes leader and truncates acknowledged writes. Example: ISR {1,2} with effective min ISR 2
     goes under_min_isr if broker 1 or 2 stops; ISR {2} goes offline if broker 2 stops.
-    Partitions without a leader now are not counted; internal topics are."""
+    Partitions without a leader now are not counted; Kafka's internal topics are."""
 
 BROKER_FAILURE = metric(
     "kafka_insight_broker_failure_partitions",
@@ -220,23 +221,36 @@ def _sortable(name: str) -> tuple[int, int | str]:
     return (0, int(name)) if name.isdigit() else (1, name)
 
 
-def partition_facts(state: ClusterState, configs: dict[str, dict[str, ConfigValue]]) -> list[PartitionFacts]:
-    """The partitions with a leader, with their topic's min ISR and unclean setting;
-    topics missing from ``configs`` (never described) are left out rather than guessed."""
+def partition_facts(
+    state: ClusterState,
+    configs: dict[str, dict[str, ConfigValue]],
+    effective: dict[PartitionKey, int] | None = None,
+) -> list[PartitionFacts]:
+    """The partitions with a leader (Kafka's internal topics included, also when the topic
+    filters leave them out), with their effective min ISR and their topic's unclean setting.
+
+    ``effective``: each partition's effective min ISR as the durability step computed it
+    (the leader's version decides whether min.insync.replicas is capped at the replica count);
+    a partition missing from it gets :func:`~exporter.interpret.durability.effective_min_isr`
+    with the version unknown.  Topics missing from ``configs`` (never described) are left
+    out rather than guessed."""
     found = []
-    for name, topic in state.topics.items():
+    topics = state.topics
+    if state.internal_topics:
+        topics = {**topics, **{n: t for n, t in state.internal_topics.items() if n not in topics}}
+    known = effective or {}
+    for name, topic in topics.items():
         topic_configs = configs.get(name)
         if topic_configs is None:
             continue
         unclean = _bool_config(topic_configs, "unclean.leader.election.enable")
-        by_count: dict[int, int] = {}  # effective min ISR by replica count: one config parse per topic
+        configured = _int_config(topic_configs, "min.insync.replicas", DEFAULT_MIN_ISR)
         for p in topic.partitions:
             if p.leader < 0:
                 continue
-            count = len(p.replicas)
-            min_isr = by_count.get(count)
+            min_isr = known.get((name, p.partition))
             if min_isr is None:
-                min_isr = by_count[count] = effective_min_isr(topic_configs, count)
+                min_isr = effective_min_isr(configured, len(p.replicas))
             found.append(PartitionFacts(name, p.partition, p.replicas, p.isr, min_isr, unclean))
     return found
 
@@ -252,12 +266,17 @@ def _impact(failed: frozenset[int], candidates: Iterable[PartitionFacts]) -> Fai
     return impact
 
 
-def blast_radius(state: ClusterState, configs: dict[str, dict[str, ConfigValue]] | None = None) -> BlastRadius:
+def blast_radius(
+    state: ClusterState,
+    configs: dict[str, dict[str, ConfigValue]] | None = None,
+    effective: dict[PartitionKey, int] | None = None,
+) -> BlastRadius:
     """Blast radius of every live broker and rack.  ``configs``: topic configs by topic
-    (default: those in ``state``), e.g. the last known ones where describe_configs failed."""
+    (default: those in ``state``), e.g. the last known ones where describe_configs failed;
+    ``effective``: as in :func:`partition_facts`."""
     if configs is None:
-        configs = {name: topic.configs for name, topic in state.topics.items()}
-    facts = partition_facts(state, configs)
+        configs = {name: topic.configs for name, topic in {**state.internal_topics, **state.topics}.items()}
+    facts = partition_facts(state, configs, effective)
     rack_of = {b.id: b.rack or UNKNOWN_RACK for b in state.brokers}
     by_broker: dict[int, list[PartitionFacts]] = {b: [] for b in rack_of}
     for p in facts:
@@ -300,17 +319,20 @@ class BlastRadiusInterpreter:
     def __init__(self) -> None:
         self.configs: dict[str, dict[str, ConfigValue]] = {}
 
-    def analyse(self, state: ClusterState) -> BlastRadius:
-        for name, topic in state.topics.items():
+    def analyse(self, state: ClusterState, effective: dict[PartitionKey, int] | None = None) -> BlastRadius:
+        topics = {**state.internal_topics, **state.topics}
+        for name, topic in topics.items():
             if not configs_failed(state, name):
                 self.configs[name] = topic.configs
-        for gone in set(self.configs) - set(state.topics):
+        for gone in set(self.configs) - set(topics):
             del self.configs[gone]
-        return blast_radius(state, self.configs)
+        return blast_radius(state, self.configs, effective)
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.payload("admin")
         if isinstance(state, ClusterState):
-            radius = self.analyse(state)
+            durability = snapshot.derived.get(du.DERIVED_KEY) or []
+            effective = {(p.topic, p.partition): p.effective_min_isr for t in durability for p in t.partitions}
+            radius = self.analyse(state, effective)
             snapshot.derived[DERIVED_KEY] = radius  # for the findings (exporter.interpret.findings)
             emit_blast_radius(radius, out)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.catalogue import Samples, metric
 from exporter.interpret.history import PartitionHistory
+from exporter.interpret.librdkafka_batches import emit_librdkafka_batches
+from exporter.interpret.producers import topic_codecs
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.client_stats.records import ClientStatsState
 from exporter.sources.client_stats.specs import INSTANCE, PART, SRC
@@ -175,9 +177,12 @@ def derive(
     partitions consumers read are recorded at ``now`` and lag seconds are derived.
     """
     read: set[tuple[str, int]] = set()
+    codecs = topic_codecs(cluster)
     for inst in state.instances:
         ids = (inst.client_id, inst.instance)
         if inst.role == "producer":
+            # P4/P5: compression savings and raw batch size, estimated from the statistics
+            emit_librdkafka_batches(inst, inst.previous_totals, codecs, out)
             s = inst.producer_settings
             source = "declared" if s.declared else "statistics"
             out.add(REORDERING_RISK, 1 if s.can_reorder else 0, *ids, source, "declared" if s.declared else "assumed_defaults")

@@ -142,8 +142,8 @@ def _no_tolerance_topics(ctx: Context) -> set[str]:
 def _topic_settings(ctx: Context, topic: str) -> str:
     rf = "? replicas"
     configured = "?"
-    if ctx.state is not None and topic in ctx.state.topics:
-        t = ctx.state.topics[topic]
+    t = None if ctx.state is None else ctx.state.topics.get(topic) or ctx.state.internal_topics.get(topic)
+    if t is not None:
         rf = _plural(t.replication_factor, "replica")
         cv = t.configs.get("min.insync.replicas")
         if cv is None or cv.value is None:

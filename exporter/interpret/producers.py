@@ -62,6 +62,15 @@ DEFAULT_BATCH_SIZE = 16384
 CONTROLLER_LISTENERS = ("CONTROLLER",)
 C = ("target", "client_id")
 CT = ("target", "client_id", "topic")
+#: the compression and batching families cover Java (JMX) and librdkafka (statistics)
+#: producers alike; client_kind says which, and target is the JMX target or the
+#: librdkafka client instance (host/pid/handle with the forwarder)
+CK = (*C, "client_kind")
+CTK = (*CT, "client_kind")
+JAVA = "java"
+_KINDS = """client_kind="java": a Java producer read over JMX (target = its JMX target);
+    client_kind="librdkafka": a librdkafka producer's forwarded statistics (target = the
+    client instance)"""
 
 # -- catalogue -------------------------------------------------------------------------
 _VERDICT_HELP = """reorders: with these settings a batch that fails and is retried can
@@ -130,74 +139,88 @@ PRODUCER_REORDERING_EVIDENCE = metric(
 SAVINGS = metric(
     "kafka_insight_producer_compression_savings_ratio",
     "gauge",
-    """Share of bytes compression saves: 1 - compression-rate-avg (producer-metrics;
-    Kafka's compression-rate-avg is compressed/uncompressed, 1.0 = none, so it reads
-    backwards). 0 = no saving (codec none, or incompressible data; 0 also when
-    compression made batches larger), 0.75 = batches are a quarter of the raw size. Low
-    with a codec set means CPU spent for nothing: try zstd or lz4, or larger batches.
-    Absent when the producer sent nothing in its metrics window (2 x 30 s).""",
-    C,
+    f"""Share of bytes compression saves: 1 - compressed/uncompressed size, clamped to 0-1.
+    Java: 1 - compression-rate-avg (producer-metrics; Kafka's compression-rate-avg is
+    compressed/uncompressed, 1.0 = none, so it reads backwards). librdkafka: an ESTIMATE
+    from the statistics, over all topics of the last statistics window: batchsize.avg /
+    (batchcnt.avg x mean message size), see
+    kafka_insight_librdkafka_producer_compressed_size_estimate_ratio; it includes record
+    and batch framing, so uncompressed data gives a ratio of about 1.03 and 0 savings. 0 = no saving
+    (codec none, or incompressible data; 0 also when compression made batches larger),
+    0.75 = batches are a quarter of the raw size. Low with a codec set means CPU spent for
+    nothing: try zstd or lz4, or larger batches. Absent when the producer sent nothing in
+    its window (Java: 2 x 30 s; librdkafka: one statistics interval). {_KINDS}.""",
+    CK,
     unit="ratio",
     source=SRC,
 )
 TOPIC_SAVINGS = metric(
     "kafka_insight_producer_topic_compression_savings_ratio",
     "gauge",
-    """1 - compression-rate of this producer's batches to this topic
-    (producer-topic-metrics compression-rate): 0 nothing saved, 0.75 batches are a
+    f"""1 - compressed/uncompressed size of this producer's batches to this topic, clamped
+    to 0-1 (Java: producer-topic-metrics compression-rate; librdkafka: the per-topic
+    estimate from its statistics, incl. framing): 0 nothing saved, 0.75 batches are a
     quarter of their raw size. Low on a topic with a codec set: the data does not
-    compress or batches are too small; see kafka_insight_producer_compression_savings_ratio.""",
-    CT,
+    compress or batches are too small; see kafka_insight_producer_compression_savings_ratio.
+    {_KINDS}.""",
+    CTK,
     unit="ratio",
     source=SRC,
 )
 RECOMPRESSED = metric(
     "kafka_insight_producer_topic_codec_mismatch",
     "gauge",
-    """1 if the topic's own compression.type (describe_configs; not "producer") differs
-    from the codec this producer sends with (its declared compression.type - a declared
-    codec with compression-rate-avg at 1.0 means incompressible data, not codec none - or,
-    when none is declared, none if compression-rate-avg is exactly 1.0, as Kafka reports
-    uncompressed batches; above 1.0 a codec adds framing to incompressible data, and which
-    codec is not known): the broker decompresses and recompresses every batch
-    of it, which costs broker CPU and latency. Make the producer use the topic's codec or
-    set the topic's compression.type=producer. Absent when the producer's codec is not
-    known.""",
-    CT,
+    f"""1 if the topic's own compression.type (describe_configs; not "producer") differs
+    from the codec this producer sends with (its declared compression.type; for Java a
+    declared codec with compression-rate-avg at 1.0 means incompressible data, not codec
+    none - or, when none is declared, none if compression-rate-avg is exactly 1.0, as
+    Kafka reports uncompressed batches; above 1.0 a codec adds framing to incompressible
+    data, and which codec is not known): the broker decompresses and recompresses every
+    batch of it, which costs broker CPU and latency. Make the producer use the topic's
+    codec or set the topic's compression.type=producer. Absent when the producer's codec
+    is not known. {_KINDS}.""",
+    CTK,
     source=SRC,
 )
 RAW_BATCH = metric(
     "kafka_insight_producer_batch_uncompressed_size_estimate_bytes",
     "gauge",
-    """ESTIMATE of the raw (pre-compression) bytes per batch: batch-size-avg /
-    compression-rate-avg (a ratio of two window averages, so an estimate). It may exceed
-    batch.size legitimately: the producer closes a batch when its estimated COMPRESSED
-    size reaches batch.size (or linger.ms expires first). Use it to size batch.size and
-    buffer.memory in raw terms.""",
-    C,
+    f"""ESTIMATE of the raw (pre-compression) bytes per batch. Java: batch-size-avg /
+    compression-rate-avg (a ratio of two window averages); it may exceed batch.size
+    legitimately: the Java producer closes a batch when its estimated COMPRESSED size
+    reaches batch.size (or linger.ms expires first). librdkafka: batchcnt.avg x mean
+    message size (the change of the partitions' txbytes/txmsgs between two statistics
+    messages), averaged over all topics' batches of the last statistics window; message
+    bytes only, no framing; librdkafka's batch.size bounds the UNCOMPRESSED batch. Use it
+    to size batch.size and buffer memory in raw terms. {_KINDS}.""",
+    CK,
     unit="bytes",
     source=SRC,
 )
 FILL = metric(
     "kafka_insight_producer_batch_fill_ratio",
     "gauge",
-    """batch-size-avg / batch.size, both after compression: how full batches are when they
-    leave (capped at 1; records larger than batch.size make bigger batches). Low with a
-    short linger.ms means batches leave before they fill: raise linger.ms (Kafka 4.0's
-    default is 5 ms, before 0) for fewer, larger requests; low with a long linger.ms means
-    the producer simply has little data. Uses the declared batch.size, else the default
-    16384 (see kafka_insight_producer_batch_size_limit_bytes).""",
-    C,
+    f"""How full batches are when they leave, against batch.size (capped at 1). Java:
+    batch-size-avg / batch.size, both after compression (the Java producer fills batches
+    by their estimated compressed size). librdkafka: the larger of batchsize.avg (as
+    written) and the raw estimate, / batch.size (librdkafka fills batches by their
+    uncompressed size). Low with a short linger.ms means batches leave before they fill:
+    raise linger.ms (Java 4.0's default is 5 ms, before 0; librdkafka's 5 ms) for fewer,
+    larger requests; low with a long linger.ms means the producer simply has little data.
+    Uses the declared batch.size, else the client's default (see
+    kafka_insight_producer_batch_size_limit_bytes). {_KINDS}.""",
+    CK,
     unit="ratio",
     source=SRC,
 )
 BATCH_LIMIT = metric(
     "kafka_insight_producer_batch_size_limit_bytes",
     "gauge",
-    """The batch.size the fill ratio is computed against: origin="declared" when set for
-    this client in the exporter's config, "default" for the Java producer's default 16384
-    (JMX does not expose a client's configuration).""",
-    (*C, "origin"),
+    f"""The batch.size the fill ratio is computed against: origin="declared" when set for
+    this client (Java: in the exporter's config, JMX does not expose a client's
+    configuration; librdkafka: in the settings its forwarder sent), "default" for the
+    client's default (Java 16384, librdkafka 1000000). {_KINDS}.""",
+    (*C, "origin", "client_kind"),
     unit="bytes",
     source=SRC,
 )
@@ -389,7 +412,7 @@ def software_connections(brokers: Iterable[BrokerJmx]) -> dict[tuple[str, str], 
     return dict(sorted(totals.items()))
 
 
-def _topic_codecs(state: ClusterState | None) -> dict[str, str | None]:
+def topic_codecs(state: ClusterState | None) -> dict[str, str | None]:
     if state is None:
         return {}
     codecs: dict[str, str | None] = {}
@@ -449,7 +472,7 @@ def emit_producers(
         verdict = software_verdict(name, version)
         for v in VERDICTS:
             out.add(SOFTWARE_REORDERING, 1 if v == verdict else 0, name, version, "assumed_defaults", v)
-    topic_codecs = _topic_codecs(state)
+    codecs = topic_codecs(state)
     for c in clients:
         if c.kind != "producer":
             continue
@@ -464,17 +487,17 @@ def emit_producers(
         out.add(PRODUCER_REORDERING_EVIDENCE, 1 if verdict == "reorders" and retried else 0, *ids)
         if p is None:
             continue
-        _add(out, SAVINGS, savings(p.compression_rate_avg), *ids)
+        _add(out, SAVINGS, savings(p.compression_rate_avg), *ids, JAVA)
         codec = producer_codec(c)
         for topic, pt in sorted(p.topics.items()):
-            _add(out, TOPIC_SAVINGS, savings(pt.compression_rate), *ids, topic)
-            mismatch = codec_mismatch(topic_codecs.get(topic), codec)
+            _add(out, TOPIC_SAVINGS, savings(pt.compression_rate), *ids, topic, JAVA)
+            mismatch = codec_mismatch(codecs.get(topic), codec)
             if mismatch is not None:
-                out.add(RECOMPRESSED, 1 if mismatch else 0, *ids, topic)
+                out.add(RECOMPRESSED, 1 if mismatch else 0, *ids, topic, JAVA)
         bf = batch_facts(c)
-        _add(out, RAW_BATCH, bf.raw_estimate, *ids)
-        _add(out, FILL, bf.fill, *ids)
-        out.add(BATCH_LIMIT, bf.limit, *ids, bf.origin)
+        _add(out, RAW_BATCH, bf.raw_estimate, *ids, JAVA)
+        _add(out, FILL, bf.fill, *ids, JAVA)
+        out.add(BATCH_LIMIT, bf.limit, *ids, bf.origin, JAVA)
 
 
 class ProducersInterpreter:

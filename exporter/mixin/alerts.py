@@ -36,6 +36,7 @@ ALERTED_RISKS = 'reason=~"single_copy_ack|no_failure_tolerance|unclean_election"
 STALLED = 'status="stalled"'
 REORDERS = 'verdict="reorders"'
 CODEC_SET = 'setting="compression.type", value!~"none|"'
+LIBRDKAFKA_CODEC_SET = 'compression_type!~"none|"'
 STOPPED = 'status="stopped"'
 
 
@@ -278,8 +279,11 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
             NotEnoughReplicas.""",
             dash.CLUSTER_UID,
             Runbook(
-                "Fewer replicas are in sync than the effective `min.insync.replicas` (capped at the replica count, "
-                "as the brokers do since KIP-966). The leader refuses `acks=all` writes with NOT_ENOUGH_REPLICAS: "
+                "Fewer replicas are in sync than the effective `min.insync.replicas` (capped at the replica count by "
+                "leaders running Kafka 3.7 or later, KAFKA-15583; the configured value on older leaders — "
+                "`kafka_insight_broker_min_isr_rule_info` says which rule each broker gets). Kafka's internal topics "
+                "(`__consumer_offsets`, `__transaction_state`) are always included: under min ISR there, groups "
+                "cannot commit offsets or transactions cannot complete. The leader refuses `acks=all` writes with NOT_ENOUGH_REPLICAS: "
                 "producers that care about durability are failing right now; `acks=1` producers still succeed "
                 "with fewer copies than you asked for.",
                 "`kafka-topics.sh --bootstrap-server <b> --describe --under-min-isr-partitions` (it ignores the cap "
@@ -334,7 +338,10 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
                 "`kafka-topics.sh --bootstrap-server <b> --describe --under-replicated-partitions` shows which "
                 "replica is missing from the Isr column; check that broker's log and disk.",
                 "Restart or repair the missing broker. If one broker is the lagging replica everywhere, look at its "
-                "disk and network. Brief blips during rolling restarts are normal (hence the `for:`).",
+                "disk and network. Brief blips during rolling restarts are normal (hence the `for:`). A partition "
+                "reassignment (`kafka-reassign-partitions.sh`, Cruise Control) does not fire this: like the brokers, "
+                "the exporter does not count the replicas being added (`kafka_insight_partition_reassigning` shows "
+                "them), only original replicas that drop out of the ISR during the move.",
             ),
             ("topic",),
         ),
@@ -679,7 +686,12 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             b.with_cluster(
                 f"({b.m(pr.SAVINGS)} > 0 and {b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g})"
                 f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
-                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})", without_admin=True
+                f" and on ({BY_EXPORTER}, target, client_id) {b.m(cj.DECLARED_SETTING, CODEC_SET)})"
+                # librdkafka producers: the codec from their forwarded settings (target = client instance)
+                f" or ({b.m(pr.SAVINGS)} < {s.compression_savings_min_ratio:g}"
+                f" and on ({BY_EXPORTER}, target, client_id) label_replace({b.m(ic.SETTINGS_INFO, LIBRDKAFKA_CODEC_SET)},"
+                ' "target", "$1", "client_instance", "(.*)"))',
+                without_admin=True,
             ),
             s.compression_ineffective_for,
             "A Kafka producer compresses but saves almost nothing.",
@@ -688,7 +700,9 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
             dash.PRODUCERS_UID,
             Runbook(
                 "Savings are 1 - compression-rate-avg: Kafka's compression-rate-avg is compressed/uncompressed size, "
-                "so 1.0 means nothing was saved — the name reads backwards. Savings near 0 with a codec set mean the "
+                "so 1.0 means nothing was saved — the name reads backwards. For librdkafka producers the ratio is "
+                "estimated from their statistics (batch size as written over messages per batch x mean message "
+                "size). Savings near 0 with a codec set mean the "
                 "data does not compress (already compressed, encrypted, random) or batches are too small for the "
                 "codec to find repetition; both cost producer CPU and, if the topic's codec differs, broker CPU "
                 "for recompression.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
+from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
 from exporter.mixin.blast_radius import blast_radius_row
@@ -291,8 +292,9 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         ),
         _stat(
             "Under-replicated",
-            """Partitions whose ISR is smaller than their replicas. Good: 0. Short blips during restarts
-            are normal; persistent values mean a replica's broker is down or cannot keep up.""",
+            """Partitions whose ISR is smaller than their target replica count (replicas being added by a
+            reassignment do not count). Good: 0. Short blips during restarts are normal; persistent values
+            mean a replica's broker is down or cannot keep up.""",
             q(du.CLUSTER_UNDER_REPLICATED),
             color="orange",
         ),
@@ -370,12 +372,15 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         ),
         PanelDef(
             "Offline and under-replicated partitions by topic",
-            """Per topic, partitions without a leader (outage) and partitions with fewer in-sync replicas than
-            replicas (reduced durability). Good: no line.""",
+            """Per topic, partitions without a leader (outage), partitions with fewer in-sync replicas than
+            their target replica count (reduced durability) and partitions being reassigned (replicas being
+            copied: not under-replicated while the original replicas stay in sync). Good: no offline or
+            under-replicated line; a reassigning line that never ends is a stuck or over-throttled move.""",
             "short",
             (
                 Query(f"sum by (topic) ({q(du.OFFLINE, *t)}) > 0", "offline {{topic}}"),
                 Query(f"sum by (topic) ({q(du.UNDER_REPLICATED, *t)}) > 0", "under-replicated {{topic}}"),
+                Query(f"sum by (topic) ({q(du.REASSIGNING, *t)}) > 0", "reassigning {{topic}}"),
             ),
         ),
         PanelDef(
@@ -806,8 +811,9 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             content=PRODUCER_TEXT,
         ),
         PanelDef(
-            "Compression savings (Java producers)",
-            """Share of bytes compression saves per producer: 1 - compression-rate-avg. Good: well above 0 for
+            "Compression savings",
+            """Share of bytes compression saves per producer: 1 - compression-rate-avg for Java producers, 1 - the
+            estimated compressed/raw ratio for librdkafka producers (client_kind). Good: well above 0 for
             text-like data (50-80 % is common with zstd/lz4). Near 0 with a codec set: the data does not
             compress (already compressed or encrypted) or batches are too small — CPU spent for nothing. 0 with
             codec none is simply no compression.""",
@@ -817,7 +823,7 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             max=1,
         ),
         PanelDef(
-            "Compression savings by topic (Java producers)",
+            "Compression savings by topic",
             """The same savings per producer and topic (producer-topic-metrics compression-rate). Topics whose
             data does not compress stand out here.""",
             "percentunit",
@@ -829,9 +835,13 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             "Compressed / uncompressed size (Kafka's compression-rate-avg)",
             """The raw ratio Kafka reports as compression-rate-avg: compressed size divided by uncompressed
             size. It reads backwards: LOWER IS BETTER. 1.0 (100 %) = no compression; 0.2 (20 %) = 80 %
-            saved. Windowed average (default 2 x 30 s); absent when nothing was sent in the window.""",
+            saved. Windowed average (default 2 x 30 s); absent when nothing was sent in the window. librdkafka
+            producers: the estimate per topic from their statistics, incl. framing (uncompressed reads ~103 %).""",
             "percentunit",
-            (Query(q(_s("kafka_insight_producer_compressed_size_ratio"), client), "{{client_id}} {{target}}"),),
+            (
+                Query(q(_s("kafka_insight_producer_compressed_size_ratio"), client), "{{client_id}} {{target}}"),
+                Query(q(lb.RATIO, client, TOPIC), "{{client_id}} / {{topic}} (estimate)"),
+            ),
             min=0,
             max=1,
         ),
@@ -852,7 +862,8 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             producer closes a batch when its estimated compressed size reaches batch.size, or when linger.ms
             expires first. The raw (pre-compression) estimate is batch-size-avg / compression-rate-avg (a ratio of
             two window averages) and can legitimately exceed batch.size. batch.size is the declared value, or the
-            Java default 16384 when none is declared.""",
+            client's default (Java 16384, librdkafka 1000000). librdkafka producers' raw estimate is
+            batchcnt.avg x mean message size.""",
             "bytes",
             (
                 Query(q(_s("kafka_insight_producer_batch_size_avg_bytes"), client), "after compression {{client_id}}"),
@@ -861,8 +872,9 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             ),
         ),
         PanelDef(
-            "Batch fill (Java producers)",
-            """batch-size-avg / batch.size, both after compression: how full batches are when they leave. Low
+            "Batch fill",
+            """batch-size-avg / batch.size, both after compression (librdkafka: the raw size, which its batch.size
+            bounds): how full batches are when they leave. Low
             with a short linger.ms: batches leave before they fill — raise linger.ms for fewer, larger requests
             and better compression. Low with a long linger.ms: the producer simply has little data.""",
             "percentunit",
@@ -873,10 +885,13 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
         PanelDef(
             "Batch size (librdkafka producers)",
             """Average batch size per librdkafka producer and topic, as written (after compression), from the
-            forwarded statistics. librdkafka reports no uncompressed size, so no savings are derived for
-            these producers.""",
+            forwarded statistics, next to the estimated raw size (batchcnt.avg x mean message size), which
+            librdkafka's batch.size bounds.""",
             "bytes",
-            (Query(q(cs.BATCH_SIZE, client, TOPIC), "{{client_id}} / {{topic}}"),),
+            (
+                Query(q(cs.BATCH_SIZE, client, TOPIC), "{{client_id}} / {{topic}}"),
+                Query(q(lb.RAW_BATCH, client, TOPIC), "raw estimate {{client_id}} / {{topic}}"),
+            ),
         ),
         PanelDef(
             "Messages per batch (librdkafka producers)",

@@ -238,6 +238,19 @@ class ClientInstance:
     brokers: list[BrokerStats] = field(default_factory=list)
     topics: list[TopicStats] = field(default_factory=list)
     partitions: list[PartitionStats] = field(default_factory=list)
+    #: :attr:`tx_totals` of the same handle's previous statistics message (set by the
+    #: store), None for its first: the window's messages and bytes are the difference
+    previous_totals: dict[str, tuple[int, int]] | None = None
+
+    @property
+    def tx_totals(self) -> dict[str, tuple[int, int]]:
+        """(txmsgs, txbytes) per topic, summed over its partitions: cumulative message counts
+        and bytes (key + value, before compression) the producer wrote into batches."""
+        totals: dict[str, tuple[int, int]] = {}
+        for p in self.partitions:
+            m, b = totals.get(p.topic, (0, 0))
+            totals[p.topic] = (m + p.txmsgs, b + p.txbytes)
+        return totals
 
     @property
     def producer_settings(self) -> ProducerSettings:

@@ -251,9 +251,10 @@ BATCH_SIZE = metric(
     "gauge",
     f"""Average size of the producer's batches (MessageSets) to the topic over the last
     statistics window, as written, i.e. AFTER compression (topics.*.batchsize.avg,
-    {_FROM}). librdkafka reports no pre-compression batch size and no compression ratio, so
-    this exporter derives neither for librdkafka producers. Absent when no batch was sent
-    in the window.""",
+    {_FROM}). librdkafka reports no pre-compression batch size and no compression ratio;
+    the exporter estimates both (kafka_insight_librdkafka_producer_batch_uncompressed_size_estimate_bytes,
+    kafka_insight_librdkafka_producer_compressed_size_estimate_ratio). Absent when no batch
+    was sent in the window.""",
     TOPIC,
     unit="bytes",
     source=SRC,

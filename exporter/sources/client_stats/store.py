@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
@@ -15,7 +16,8 @@ class StatsStore:
     """Latest statistics per client instance, bounded; thread-safe.
 
     Memory: one parsed :class:`ClientInstance` per instance (roughly 1 KB plus ~300 bytes
-    per partition and broker it reports), at most ``max_instances`` of them.
+    per partition and broker it reports, plus ~150 bytes per topic of a producer for the
+    previous message's totals), at most ``max_instances`` of them.
     """
 
     def __init__(self, max_instances: int, expire_after_intervals: float, default_interval: float) -> None:
@@ -65,6 +67,9 @@ class StatsStore:
             elif known is not None and inst.ts_us and known.ts_us and inst.ts_us < known.ts_us and known.name == inst.name:
                 outcome = "out_of_order"  # two partitions, or a replay: keep the newer one
             else:
+                if known is not None and known.name == inst.name and inst.role == "producer":
+                    # the window's message sizes are the change since this handle's previous message
+                    inst = dataclasses.replace(inst, previous_totals=known.tx_totals)
                 self._latest[inst.instance] = inst
                 outcome = "accepted"
         if outcome == "instance_cap":
