@@ -175,3 +175,29 @@ def test_recorded_states(state: str, brokers: dict[int, dict[str, int]], writes:
     assert len(r.exposed("broker", "acks_all_writes")) == writes
     assert len(r.exposed("broker", "reads")) == reads
     assert len(r.exposed("rack", "acks_all_writes")) == writes
+
+
+def test_effective_min_isr_comes_from_the_durability_step() -> None:
+    # "over": min.insync.replicas 3 above RF 2, ISR {3,4}: a 3.7+ leader enforces 2, so either
+    # broker's failure takes it under min ISR; a pre-3.7 leader enforces 3: it is under min ISR
+    # already, and a failure changes nothing there
+    state = hand_built()
+    assert ("over", 0) in blast_radius(state).brokers[3].partitions["under_min_isr"]
+    uncapped = blast_radius(state, effective={("over", 0): 3})
+    assert ("over", 0) not in uncapped.brokers[3].partitions["under_min_isr"]
+    # through the cycle: the durability interpreter's records reach the blast radius
+    from exporter.interpret.durability import DurabilityInterpreter
+
+    snapshot = Snapshot(0.0, results=[TargetResult("admin", "-", True, 0.1, state)])
+    out = Samples()
+    DurabilityInterpreter()(snapshot, out)
+    BlastRadiusInterpreter()(snapshot, out)
+    assert snapshot.derived["blast_radius"].brokers[3].partitions["under_min_isr"] == [("over", 0), ("t3", 1)]
+
+
+def test_internal_topics_left_out_by_the_filters_still_count() -> None:
+    state = hand_built()
+    internal = state.topics.pop("__consumer_offsets")
+    state.internal_topics["__consumer_offsets"] = internal
+    r = blast_radius(state)
+    assert ("__consumer_offsets", 0) in r.racks["r1"].partitions["offline"]
