@@ -10,11 +10,11 @@ One scenario, two failures:
    between the two cycles are measured and left out, and must be few.
 2. **Broker 2 killed as well** — the loss of a rack holding brokers 1 and 2. Its prediction
    (made with every broker up, racks relabelled so that 1 and 2 share one) is checked with real
-   acks=all writes through broker 3: every partition predicted to break refuses them, and the
-   partitions whose replicas all sit on broker 3 keep taking them. Two of three combined
-   broker/controller nodes down also lose the KRaft quorum, which the model leaves out (no
-   leader election, no ISR shrink): more partitions break than predicted, and the test records
-   which ones without asserting on them.
+   acks=all writes through broker 3: every partition predicted to break refuses them. Two of
+   three combined broker/controller nodes down also lose the KRaft quorum, which the model
+   leaves out (no leader election, no ISR shrink): more partitions break than predicted (seen:
+   one more, or every one, even those only on broker 3), and the test records which ones
+   without asserting on them.
 """
 
 from __future__ import annotations
@@ -168,10 +168,10 @@ def test_predicted_blast_radius_matches_real_broker_failures(real_kafka: RealKaf
         refused = {k for k, ok in written.items() if not ok}
         predicted_broken = broken_writes(rack_radius, "rA") & ours
         assert predicted_broken and predicted_broken <= refused, predicted_broken - refused
-        only_on_3 = {(t.name, p.partition) for t in before.topics.values() for p in t.partitions if set(p.replicas) == {3}}
-        assert only_on_3 & ours and not (only_on_3 & ours & refused)  # predicted safe, and really safe
+        # beyond the prediction, the lost quorum decides (no election, no ISR shrink, the
+        # survivor may stop serving): recorded, not asserted. Seen: 1 partition more, or all.
         beyond = sorted(refused - predicted_broken)
-        print(f"broken beyond the prediction (controller quorum lost, no ISR shrink): {beyond}")
+        print(f"broken beyond the prediction (controller quorum lost): {len(beyond)} of {len(ours)}: {beyond}")
     finally:
         collector.stop()
         restart_errors = []
