@@ -60,7 +60,7 @@ def collector_for(cluster: RealKafka) -> Collector:
 
 def cycle(collector: Collector) -> tuple[Snapshot, ClusterState]:
     snap = collector.collect_once()
-    state = snap.payload("admin")
+    state = snap.admin
     assert isinstance(state, ClusterState), [r.error for r in snap.results]
     return snap, state
 
@@ -143,7 +143,7 @@ def test_predicted_blast_radius_matches_real_broker_failures(real_kafka: RealKaf
         deadline = time.monotonic() + 90
         while True:
             # a cycle may fail while the cluster reacts (a request to the dead broker times out)
-            after = collector.collect_once().payload("admin")
+            after = collector.collect_once().admin
             if isinstance(after, ClusterState) and settled(after, {1}):
                 break
             assert time.monotonic() < deadline, "broker 1 was not fenced out of the ISRs"

@@ -35,11 +35,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from exporter import webconfig
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.demo.traffic import COMPRESSED_TOPICS, READ_TOPICS
-from exporter.http import serve
+from tests._serving import published, serve
 from tests.test_findings import EXPECTED, SCHEMA, Replay, replaying
 
 #: what the demo sets up on purpose: every topic RF 1 on one broker without a rack, a group
@@ -186,12 +185,13 @@ def test_recorded_broker_down_state_lists_exactly_the_expected_findings(
     browser: WebDriver, replayed: tuple[Collector, Replay]
 ) -> None:
     collector, replay = replayed
-    port = free_port()
-    server = serve(collector, "127.0.0.1", port)
+    server = serve(collector)
+    port = server.server_address[1]
     try:
         for state in ("healthy", "broker3-down"):
             replay.state = state
             collector.collect_once()
+        published(server)
         browser.get(f"http://127.0.0.1:{port}/")
         assert console_errors(browser) == []
         expected = EXPECTED["broker3-down"]
@@ -214,11 +214,11 @@ def test_basic_auth_guards_the_page(browser: WebDriver, replayed: tuple[Collecto
     password = "s3cret-findings"
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  oncall: {hashed}\n")
-    port = free_port()
-    server = serve(collector, "127.0.0.1", port, web=webconfig.load(str(tmp_path / "web.yml")))
-    url = f"http://127.0.0.1:{port}"
+    server = serve(collector, web_config_file=str(tmp_path / "web.yml"))
+    url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         collector.collect_once()
+        published(server)
         for path in ("/", "/findings.json", "/runbook"):
             with pytest.raises(urllib.error.HTTPError) as denied:
                 urllib.request.urlopen(url + path, timeout=10)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.blast_radius import OUTCOMES, BlastRadiusInterpreter, blast_radius, emit_blast_radius
+from exporter.metrics import Samples
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, Partition, Topic
 from tests._fixture_loader import load_metadata
@@ -127,7 +127,7 @@ def test_configs_of_a_failed_describe_are_remembered() -> None:
     state.errors.append("describe_configs over: timed out")
     again = interpreter.analyse(state)
     assert as_dict(again.brokers[4]) == as_dict(first.brokers[4])  # still min ISR 2, not Kafka's default 1
-    snapshot = Snapshot(0.0, results=[TargetResult("admin", "-", True, 0.1, state)])
+    snapshot = Snapshot.of(0.0, [TargetResult("admin", "-", True, 0.1, state)])
     out = Samples()
     interpreter(snapshot, out)
     assert snapshot.derived["blast_radius"].brokers[4].count("under_min_isr") == 1
@@ -188,7 +188,7 @@ def test_effective_min_isr_comes_from_the_durability_step() -> None:
     # through the cycle: the durability interpreter's records reach the blast radius
     from exporter.interpret.durability import DurabilityInterpreter
 
-    snapshot = Snapshot(0.0, results=[TargetResult("admin", "-", True, 0.1, state)])
+    snapshot = Snapshot.of(0.0, [TargetResult("admin", "-", True, 0.1, state)])
     out = Samples()
     DurabilityInterpreter()(snapshot, out)
     BlastRadiusInterpreter()(snapshot, out)

@@ -41,9 +41,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from exporter.catalogue import Samples, metric
 from exporter.interpret import durability as du
 from exporter.interpret.durability import DEFAULT_MIN_ISR, _bool_config, _int_config, configs_failed, effective_min_isr
+from exporter.metrics import Samples, metric
 from exporter.sources.admin.records import ClusterState, ConfigValue
 
 if TYPE_CHECKING:
@@ -329,8 +329,8 @@ class BlastRadiusInterpreter:
         return blast_radius(state, self.configs, effective)
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload("admin")
-        if isinstance(state, ClusterState):
+        state = snapshot.admin
+        if state is not None:
             durability = snapshot.derived.get(du.DERIVED_KEY) or []
             effective = {(p.topic, p.partition): p.effective_min_isr for t in durability for p in t.partitions}
             radius = self.analyse(state, effective)

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
-from exporter.catalogue import MetricSpec, Samples
 from exporter.interpret import blast_radius as br
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.metrics import MetricSpec, Samples
 from exporter.sources.admin.records import ClusterState
 
 if TYPE_CHECKING:
@@ -397,8 +397,7 @@ class FindingsInterpreter:
         self.first_seen: dict[str, float] = {}
 
     def document(self, snapshot: Snapshot, out: Samples) -> dict[str, Any]:
-        state = snapshot.payload("admin")
-        ctx = Context(out, state if isinstance(state, ClusterState) else None, snapshot.derived.get(br.DERIVED_KEY), snapshot)
+        ctx = Context(out, snapshot.admin, snapshot.derived.get(br.DERIVED_KEY), snapshot)
         now = snapshot.started or time.time()
         groups: dict[str, list[dict[str, Any]]] = {p: [] for p in PITFALLS}
         seen: dict[str, float] = {}
