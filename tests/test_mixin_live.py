@@ -94,6 +94,7 @@ DEMO_FIRES = {
     "KafkaLibrdkafkaConsumerBeyondLogEnd": "demo-restored keeps its offsets outside Kafka, beyond the log end of orders",
     "KafkaProducerCanReorder": "demo-payments runs with librdkafka's default: idempotence off",
     "KafkaCompressionIneffective": "demo-gzip compresses random bytes: nothing saved",
+    "KafkaClusterNotSingleBrokerSafe": "Tansu is one broker: its failure takes every partition offline",
 }
 
 

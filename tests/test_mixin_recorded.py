@@ -86,10 +86,15 @@ if RECORDED_CLIENT != OWN_CLIENT:
     GROUPS["KafkaClientVersionCanReorder"] = {RECORDED_CLIENT}
 #: alert -> the label values that must fire (alert expression, for: aside) in each state;
 #: every alert not listed for a state must return nothing
+#: blast radius: with every broker up, one broker's failure breaks single (RF 1, 3), strict
+#: (min ISR 3 = RF, 3) and minisr-over-rf (effective min 2 = RF, 2): 8 partitions; with node 3 down
+#: 20 (tests/test_interpret_blast_radius.py works them out)
+NOT_SAFE = "KafkaClusterNotSingleBrokerSafe"
 EXPECTED: dict[str, dict[str, set[Any]]] = {
-    "healthy": GROUPS,
+    "healthy": {**GROUPS, NOT_SAFE: {8.0}},
     "broker3-down": {
         **GROUPS,
+        NOT_SAFE: {20.0},
         "KafkaInsightSourceDown": {("broker_jmx", "127.0.0.1:30001")},  # node 3's JMX refuses connections
         "KafkaFencedBrokers": {1.0},  # both surviving controllers report 1: max, not sum
         # node 3 is a combined broker+controller: its JMX target is a controller target, and the
@@ -103,7 +108,7 @@ EXPECTED: dict[str, dict[str, set[Any]]] = {
         # strict: min 3 with 2 in sync; minisr-over-rf: effective min min(3, RF 2) = 2 with 1 in sync
         "KafkaPartitionsUnderMinIsr": {"strict", "minisr-over-rf"},
     },
-    "broker3-restarted": GROUPS,
+    "broker3-restarted": {**GROUPS, NOT_SAFE: {8.0}},
 }
 #: may fire, and only with these values: lag in seconds extrapolates the log end offsets between
 #: cycles that the replay runs a second apart though they were recorded minutes apart (and the
@@ -118,7 +123,7 @@ def _key(alert: str, metric: dict[str, str], value: str) -> Any:
         return (metric["source"], metric["target"])
     if alert == "KafkaControllerTargetDown":
         return metric["target"]
-    if alert in ("KafkaFencedBrokers", "KafkaBrokerCountDropped"):
+    if alert in ("KafkaFencedBrokers", "KafkaBrokerCountDropped", NOT_SAFE):
         return float(value)
     if alert == "KafkaClientVersionCanReorder":
         return (metric["client_software_name"], metric["client_software_version"])

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 SRC = "interpret"
 
+#: where the cycle's list of TopicDurability is kept in ``Snapshot.derived``
+DERIVED_KEY = "durability"
 #: Kafka's defaults, used when a broker reports no value (Tansu reports no topic configs)
 DEFAULT_MIN_ISR = 1
 
@@ -625,5 +627,7 @@ class DurabilityInterpreter:
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.admin
         if state is not None:
-            emit_durability(self.analyse(state, snapshot.broker_jmx), out)
+            topics = self.analyse(state, snapshot.broker_jmx)
+            snapshot.derived[DERIVED_KEY] = topics  # the blast radius judges partitions by their effective min ISR
+            emit_durability(topics, out)
             emit_min_isr_rules(self.rules, out)

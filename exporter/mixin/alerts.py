@@ -13,6 +13,7 @@ from typing import Any
 
 from exporter.mixin import connect as connect_mixin
 from exporter.mixin.rules.base import AlertDef, Builder, Runbook, Severity
+from exporter.mixin.rules.blast_radius_rules import blast_radius_alerts
 from exporter.mixin.rules.cluster_rules import cluster_alerts
 from exporter.mixin.rules.consumer_rules import consumer_alerts
 from exporter.mixin.rules.durability_rules import durability_alerts
@@ -35,10 +36,12 @@ CONNECT_BEHAVIOUR = (
 def connect_alerts(b: Builder) -> list[AlertDef]:
     """Kafka Connect (issue 18), defined in exporter.mixin.connect (which cannot import this module).
     They are per Connect cluster as its exporter sees it (job, instance), hence ``per_exporter``."""
-    return [
-        AlertDef(**{**row, "runbook": Runbook(*row["runbook"], behaviour=CONNECT_BEHAVIOUR), "per_exporter": True})
-        for row in connect_mixin.alert_rows(b.s, b.m)
-    ]
+    alerts = []
+    for row in connect_mixin.alert_rows(b.s, b.m):
+        meaning, confirm, action = row["runbook"]
+        runbook = Runbook(meaning, confirm, action, CONNECT_BEHAVIOUR)
+        alerts.append(AlertDef(**{**row, "runbook": runbook, "per_exporter": True}))
+    return alerts
 
 
 ALERT_BUILDERS: list[Callable[[Builder], list[AlertDef]]] = [
@@ -47,6 +50,7 @@ ALERT_BUILDERS: list[Callable[[Builder], list[AlertDef]]] = [
     durability_alerts,
     consumer_alerts,
     producer_alerts,
+    blast_radius_alerts,
     connect_alerts,
 ]
 

@@ -100,7 +100,9 @@ def datasource_var() -> Variable:
     return Variable("datasource", "Data source", "", description="The Prometheus that scrapes the exporter.")
 
 
-def label_var(name: str, label: str, spec: MetricSpec, matchers: str, *, include_all: bool = False, description: str = "") -> Variable:
+def label_var(
+    name: str, label: str, spec: MetricSpec, matchers: str, *, include_all: bool = False, description: str = ""
+) -> Variable:
     return Variable(
         name,
         label,

@@ -62,6 +62,8 @@ class Settings:
     under_replicated_for: str = "10m"
     durability_risk_for: str = "30m"
     replicas_one_rack_for: str = "30m"
+    #: how long the cluster may be unsafe against one broker failure (blast radius) before alerting
+    not_single_broker_safe_for: str = "15m"
     #: how long KafkaLogEndOffsetDecreased / KafkaUncleanLeaderElection keep firing after the event
     data_loss_window: str = "30m"
 
@@ -108,7 +110,12 @@ class Settings:
             value = getattr(self, f.name)
             if f.name.endswith(("_for", "_window", "_memory")) and not _DURATION_RE.match(str(value)):
                 raise ValueError(f"{f.name}: {value!r} is not a Prometheus duration such as 5m or 1h30m")
-        for name in ("compression_savings_min_ratio", "lag_retention_warning_ratio", "lag_retention_critical_ratio", "producer_queue_full_ratio"):
+        for name in (
+            "compression_savings_min_ratio",
+            "lag_retention_warning_ratio",
+            "lag_retention_critical_ratio",
+            "producer_queue_full_ratio",
+        ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name}: must be a 0-1 ratio")
 

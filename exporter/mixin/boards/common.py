@@ -37,7 +37,12 @@ def _vars(settings: Settings, *extra: Variable, instance_from_build_info: bool =
         )
         return (datasource_var(), job, instance, cluster, *extra)
     cluster = label_var(
-        "cluster_id", "Cluster", ad.CLUSTER_INFO, 'job=~"$job"', include_all=True, description="Kafka cluster id (describe_cluster)."
+        "cluster_id",
+        "Cluster",
+        ad.CLUSTER_INFO,
+        'job=~"$job"',
+        include_all=True,
+        description="Kafka cluster id (describe_cluster).",
     )
     instance = label_var(
         "instance",
@@ -59,7 +64,7 @@ def _client_var() -> Variable:
     return Variable(
         "client_id",
         "Client",
-        f"label_values({{__name__=~\"{cj.CLIENT_INFO.name}|{cs.CLIENT_INFO.name}\", job=~\"$job\", instance=~\"$instance\"}}, client_id)",
+        f'label_values({{__name__=~"{cj.CLIENT_INFO.name}|{cs.CLIENT_INFO.name}", job=~"$job", instance=~"$instance"}}, client_id)',
         include_all=True,
         multi=True,
         description="client.id of the producers and consumers (Java via JMX, librdkafka via forwarded statistics).",
@@ -101,4 +106,3 @@ better* (0.2 = 80 % saved). This dashboard shows the savings (1 - ratio) next to
 compressed* size reaches `batch.size` (or `linger.ms` expires). The raw data per batch is about
 batch-size-avg / compression-rate-avg, which can legitimately exceed `batch.size`.
 """
-

@@ -195,7 +195,9 @@ def _clients_row() -> tuple[PanelDef, ...]:
             is stuck or throttled.""",
             "cps",
             (
-                Query(f"rate({q(_s('kafka_insight_consumer_records_consumed_total'), CLIENT)}{RATE})", "{{client_id}} {{target}}"),
+                Query(
+                    f"rate({q(_s('kafka_insight_consumer_records_consumed_total'), CLIENT)}{RATE})", "{{client_id}} {{target}}"
+                ),
                 Query(f"rate({q(cs.MESSAGES_RECEIVED, CLIENT)}{RATE})", "{{client_id}} {{client_instance}}"),
             ),
         ),
@@ -222,7 +224,10 @@ def consumers_dashboard(settings: Settings) -> DashboardDef:
         "Kafka Insight / Consumers and lag",
         "Consumer lag in seconds and messages, group status, and committed offsets that no longer fit the log.",
         _vars(settings, _topic_var(), _group_var(), _client_var()),
-        (("Lag", _lag_row()), ("Groups", _groups_row()), ("Offsets that no longer fit the log", _lost_row()), ("Consumer clients", _clients_row())),
+        (
+            ("Lag", _lag_row()),
+            ("Groups", _groups_row()),
+            ("Offsets that no longer fit the log", _lost_row()),
+            ("Consumer clients", _clients_row()),
+        ),
     )
-
-

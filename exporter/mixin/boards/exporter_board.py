@@ -163,7 +163,10 @@ def exporter_dashboard(settings: Settings) -> DashboardDef:
         "Kafka Insight / Exporter",
         "Is the exporter itself healthy: per-source status, durations, errors and the age of the data.",
         _vars(settings, instance_from_build_info=True),
-        (("Status", _status_row()), ("Sources", _sources_row()), ("Collection cycle", _cycle_row()), ("Client statistics source", _client_stats_row())),
+        (
+            ("Status", _status_row()),
+            ("Sources", _sources_row()),
+            ("Collection cycle", _cycle_row()),
+            ("Client statistics source", _client_stats_row()),
+        ),
     )
-
-

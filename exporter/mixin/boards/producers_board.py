@@ -296,5 +296,3 @@ def producers_dashboard(settings: Settings) -> DashboardDef:
             ("Clients and ordering", _ordering_row()),
         ),
     )
-
-

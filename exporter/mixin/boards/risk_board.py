@@ -14,6 +14,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.mixin.blast_radius import blast_radius_row
 from exporter.mixin.boards.common import RISK_UID, _vars, lag_retention_share
 from exporter.mixin.panels import SCOPE, DashboardDef, PanelDef, Query, q
 from exporter.mixin.settings import Settings
@@ -48,7 +49,9 @@ NOT_PROGRESSING = 'status=~"stalled|stopped"'
 REORDERS = 'verdict="reorders"'
 
 
-def _stat(title: str, description: str, expr: str, thresholds: tuple[tuple[float | None, str], ...], unit: str = "short") -> PanelDef:
+def _stat(
+    title: str, description: str, expr: str, thresholds: tuple[tuple[float | None, str], ...], unit: str = "short"
+) -> PanelDef:
     return PanelDef(title, description, unit, (Query(expr),), kind="stat", width=4, height=5, thresholds=thresholds)
 
 
@@ -136,7 +139,12 @@ def _partitions_row() -> Row:
     return (
         "Partitions at risk",
         (
-            _stat("Offline partitions", "Partitions without a leader: an outage for their producers and consumers. Good: 0.", f"max({q(du.CLUSTER_OFFLINE)})", GOOD_AT_0),
+            _stat(
+                "Offline partitions",
+                "Partitions without a leader: an outage for their producers and consumers. Good: 0.",
+                f"max({q(du.CLUSTER_OFFLINE)})",
+                GOOD_AT_0,
+            ),
             _stat(
                 "Under min ISR",
                 "Partitions whose acks=all writes are refused now (fewer in-sync replicas than min ISR). Good: 0.",
@@ -168,7 +176,7 @@ def _partitions_row() -> Row:
 
 
 def _consumers_row() -> Row:
-    not_progressing = f'max by (group, status) ({q(of.GROUP_STATUS, NOT_PROGRESSING)}) == 1'
+    not_progressing = f"max by (group, status) ({q(of.GROUP_STATUS, NOT_PROGRESSING)}) == 1"
     return (
         "Consumers at risk",
         (
@@ -238,7 +246,14 @@ def _producers_row() -> Row:
 
 
 #: the rows, top to bottom: append a builder to add a row
-RISK_ROWS: list[Callable[[], Row]] = [_reachable_row, _firing_row, _partitions_row, _consumers_row, _producers_row]
+RISK_ROWS: list[Callable[[], Row]] = [
+    _reachable_row,
+    _firing_row,
+    _partitions_row,
+    blast_radius_row,
+    _consumers_row,
+    _producers_row,
+]
 
 
 def risk_dashboard(settings: Settings) -> DashboardDef:

@@ -23,7 +23,9 @@ Severity = Literal["critical", "warning", "info"]
 BY_EXPORTER = "job, instance"
 #: names the cluster in descriptions of alerts that fire even without the Admin API's cluster id
 CLUSTER = "{{ if $labels.cluster_id }}cluster {{ $labels.cluster_id }}{{ else }}the cluster of {{ $labels.instance }}{{ end }}"
-CLUSTER_CAP = "{{ if $labels.cluster_id }}Cluster {{ $labels.cluster_id }}{{ else }}The cluster of {{ $labels.instance }}{{ end }}"
+CLUSTER_CAP = (
+    "{{ if $labels.cluster_id }}Cluster {{ $labels.cluster_id }}{{ else }}The cluster of {{ $labels.instance }}{{ end }}"
+)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ def cluster_alerts(b: Builder) -> list[AlertDef]:
             s.cluster_unreachable_for,
             "No exporter reaches the Kafka cluster's Admin API: the cluster is down or cut off.",
             """No exporter has reached the Admin API of {CLUSTER} for {for_}: every admin-derived series
-            (offline partitions, ISR, lag) is absent, so their alerts cannot fire.""".replace("{for_}", s.cluster_unreachable_for),
+            (offline partitions, ISR, lag) is absent, so their alerts cannot fire.""".replace(
+                "{for_}", s.cluster_unreachable_for
+            ),
             dash.CLUSTER_UID,
             Runbook(
                 "The Admin-API source of every exporter watching the cluster failed for the whole `for:`: no "
@@ -170,7 +172,9 @@ def cluster_alerts(b: Builder) -> list[AlertDef]:
             s.broker_not_running_for,
             "A Kafka broker answers JMX but is not in the RUNNING state.",
             """Broker {{ $labels.broker_id }} of {CLUSTER} has not reported BrokerState
-            RUNNING for {for_}: it is starting, recovering its logs or shutting down.""".replace("{for_}", s.broker_not_running_for),
+            RUNNING for {for_}: it is starting, recovering its logs or shutting down.""".replace(
+                "{for_}", s.broker_not_running_for
+            ),
             dash.CLUSTER_UID,
             Runbook(
                 "The broker process is up (its JMX answers) but its BrokerState is not 3 (RUNNING): log recovery after "

@@ -33,11 +33,10 @@ REPAIR = (
 def consumer_alerts(b: Builder) -> list[AlertDef]:
     s = b.s
     by_group_topic = f"{BY_EXPORTER}, group, topic"
-    retention = f"({b.m(ad.TOPIC_RETENTION_SECONDS)} > 0 unless on ({BY_EXPORTER}, topic) {b.m(ad.TOPIC_CONFIG_INFO, COMPACT_ONLY)})"
-    lag_share = (
-        f"max by ({by_group_topic}) ({b.m(of.LAG_SECONDS)})"
-        f" / on ({BY_EXPORTER}, topic) group_left () {retention}"
+    retention = (
+        f"({b.m(ad.TOPIC_RETENTION_SECONDS)} > 0 unless on ({BY_EXPORTER}, topic) {b.m(ad.TOPIC_CONFIG_INFO, COMPACT_ONLY)})"
     )
+    lag_share = f"max by ({by_group_topic}) ({b.m(of.LAG_SECONDS)}) / on ({BY_EXPORTER}, topic) group_left () {retention}"
     poll_age = spec("kafka_insight_consumer_last_poll_age_seconds")
     return [
         AlertDef(
@@ -162,8 +161,7 @@ def consumer_alerts(b: Builder) -> list[AlertDef]:
                 "`Resetting offset`).",
                 "If nobody reset it on purpose, check for KafkaLogEndOffsetDecreased / KafkaCommittedOffsetBelowLogStart "
                 "and make sure the downstream tolerates the duplicates.",
-                f"Keeps firing for {s.rewound_window} after the rewind. HA pair: each exporter counts the rewind; "
-                "one alert.",
+                f"Keeps firing for {s.rewound_window} after the rewind. HA pair: each exporter counts the rewind; one alert.",
             ),
             ("group",),
         ),
@@ -201,7 +199,10 @@ def consumer_alerts(b: Builder) -> list[AlertDef]:
             "KafkaLibrdkafkaConsumerBeyondLogEnd",
             "critical",
             b.per_cluster(
-                f"count by ({BY_EXPORTER}, client_id, group, topic) ({b.m(ic.BEYOND_LOG_END)} == 1)", "client_id", "group", "topic"
+                f"count by ({BY_EXPORTER}, client_id, group, topic) ({b.m(ic.BEYOND_LOG_END)} == 1)",
+                "client_id",
+                "group",
+                "topic",
             ),
             s.offset_beyond_log_end_for,
             "A librdkafka consumer reads beyond the log end: data was lost and it will reset or skip.",
@@ -271,8 +272,7 @@ def consumer_alerts(b: Builder) -> list[AlertDef]:
                 "`kafka-consumer-groups.sh --bootstrap-server <b> --describe --group <group> --members`.",
                 "Process less per poll (`max.poll.records`), speed up or decouple the slow step, or raise "
                 "`max.poll.interval.ms` to the real worst case.",
-                "From the consumer's JMX: unaffected by an outage of the Admin API. HA pair: one alert per target "
-                "and client.",
+                "From the consumer's JMX: unaffected by an outage of the Admin API. HA pair: one alert per target and client.",
             ),
             ("client_id",),
         ),

@@ -27,10 +27,11 @@ def durability_alerts(b: Builder) -> list[AlertDef]:
         return b.per_cluster(f"count by ({by_topic}) ({spec_expr})", "topic")
 
     one_rack = (
-        f"count by ({BY_EXPORTER}) ({b.m(du.IN_ONE_RACK)} == 1"
-        f" unless on ({by_topic}) ({b.m(ad.TOPIC_REPLICATION_FACTOR)} == 1))"
+        f"count by ({BY_EXPORTER}) ({b.m(du.IN_ONE_RACK)} == 1 unless on ({by_topic}) ({b.m(ad.TOPIC_REPLICATION_FACTOR)} == 1))"
     )
-    racks_unset = f'label_replace({one_rack} unless on ({BY_EXPORTER}) {b.m(ad.BROKER_INFO, RACK_SET)}, "reason", "racks_unset", "", "")'
+    racks_unset = (
+        f'label_replace({one_rack} unless on ({BY_EXPORTER}) {b.m(ad.BROKER_INFO, RACK_SET)}, "reason", "racks_unset", "", "")'
+    )
     placement = f'label_replace({one_rack} and on ({BY_EXPORTER}) {b.m(ad.BROKER_INFO, RACK_SET)}, "reason", "placement", "", "")'
     return [
         AlertDef(

@@ -77,7 +77,7 @@ def exporter_alerts(b: Builder) -> list[AlertDef]:
             Runbook(
                 "The last collections of one source (Admin API, a broker's JMX, a client's JMX, ...) from one target "
                 "failed or timed out. Only that source's series are missing; alerts built on them cannot fire. "
-                "For `source=\"admin\"` the exporter sees nothing of the cluster (KafkaClusterUnreachable pages "
+                'For `source="admin"` the exporter sees nothing of the cluster (KafkaClusterUnreachable pages '
                 "when no exporter reaches it).",
                 "The exporter log has one line per failure with the reason (`source X target Y is down: ...`). "
                 "Check the target by hand: `kafka-broker-api-versions.sh --bootstrap-server <target>` for the "
