@@ -13,6 +13,7 @@ from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
 from exporter.interpret.producers import ProducersInterpreter
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
+from exporter.sources.canary import source as canary
 from exporter.sources.client_stats import consumer as client_stats
 from exporter.sources.jmx import broker as broker_jmx
 from exporter.sources.jmx import client as client_jmx
@@ -42,3 +43,6 @@ def build_collector(config: Config) -> Collector:
             sources.append(source)
     interpreters = [factory(config) for factory in INTERPRETER_FACTORIES]
     return Collector(sources, interpreters, interval=config.interval, timeout=config.timeout)
+
+# the durability canary (issue 19): opt-in, writes to its own topic
+SOURCE_FACTORIES.append(canary.factory)

@@ -28,6 +28,7 @@ EMITTING_MODULES: list[str] = [
     "exporter.sources.jmx.broker_specs",
     "exporter.sources.jmx.client_specs",
     "exporter.sources.client_stats.specs",
+    "exporter.sources.canary.specs",
     "exporter.interpret.client_stats",
     "exporter.interpret.durability",
     "exporter.interpret.offsets",

@@ -137,6 +137,31 @@ SCHEMA: dict[str, Any] = {
         ),
         "retention_seconds": Opt("float", 3600.0, "retention.ms of the statistics topic when the exporter creates it.", 60, 31536000),
     },
+    "canary": {
+        "enabled": Opt(
+            "bool",
+            False,
+            "Run the durability canary (docs/canary.md): it WRITES small records to its own topic with acks=all and reads them back to prove acknowledged writes survive. Off by default.",
+        ),
+        "topic": Opt("str", "kafka-insight-canary", "The canary topic (nothing else may write to it)."),
+        "records_per_second": Opt("float", 1.0, "Records sent per canary partition per second.", 0.01, 100),
+        "replication_factor": Opt(
+            "int", 3, "Replication factor of the canary topic when the exporter creates it (capped at the broker count).", 1, 100
+        ),
+        "min_insync_replicas": Opt(
+            "int", 2, "min.insync.replicas of the canary topic when the exporter creates it (capped at the replication factor).", 1, 100
+        ),
+        "create_topic": Opt(
+            "bool", True, "Create the canary topic (one partition per broker, each broker leading one) when it does not exist; when false it must exist."
+        ),
+        "window_records": Opt(
+            "int",
+            10000,
+            "Acknowledged records remembered per canary partition (about 100 bytes each); a record is checked for loss while it is in the window.",
+            10,
+            10000000,
+        ),
+    },
     "log": {
         "level": Opt("level", "info", "Log level: debug, info, warning, error."),
     },
