@@ -84,6 +84,18 @@ def test_truncated_log_end_loses_what_lies_beyond() -> None:
     assert ledger.snapshot(0).lost == {(0, 1, "beyond_log_end"): 4}
 
 
+def test_a_new_acknowledgement_at_an_acknowledged_offset_means_the_old_record_is_lost() -> None:
+    """Truncated and refilled before the reader or the log-end check saw it: the producer's own
+    acknowledgement of a new record at the same offset proves the old one is gone."""
+    ledger = Ledger("t", "s1", window=100)
+    for i in range(5):
+        ack(ledger, 0, i, 10 + i, broker=1)
+    for i in range(5, 8):  # offsets 12..14 acknowledged again by the new (unclean) leader
+        ack(ledger, 0, i, 7 + i, broker=2)
+    assert ledger.snapshot(0).lost == {(0, 1, "different_record"): 3}
+    assert ledger.acked_offsets(0) == {10: 0, 11: 1, 12: 5, 13: 6, 14: 7}
+
+
 def test_restart_does_not_report_the_previous_sessions_records_as_lost() -> None:
     before = Ledger("t", "old-session", window=100)
     old = [ack(before, 0, i, i) for i in range(5)]

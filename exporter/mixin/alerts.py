@@ -17,6 +17,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.mixin import canary
 from exporter.mixin import dashboards as dash
 from exporter.mixin.promql import sel
 from exporter.mixin.settings import Settings
@@ -710,7 +711,19 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
     ]
 
 
-ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [_exporter_alerts, _cluster_alerts, _consumer_alerts, _producer_alerts]
+def _canary_alerts(b: _Builder) -> list[AlertDef]:
+    return [
+        AlertDef(**{**f, "runbook": Runbook(*f["runbook"])}) for f in canary.alert_fields(b, dash.CLUSTER_UID)
+    ]
+
+
+ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [
+    _exporter_alerts,
+    _cluster_alerts,
+    _consumer_alerts,
+    _producer_alerts,
+    _canary_alerts,
+]
 
 
 def all_alerts(settings: Settings) -> list[AlertDef]:

@@ -12,6 +12,7 @@ from exporter.interpret import durability as du
 from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.mixin import canary
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
 from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
@@ -608,7 +609,7 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         "Kafka Insight / Cluster health and durability",
         "Brokers and controller, partitions at risk, and whether the topics' settings can survive a broker loss.",
         _vars(settings, _topic_var()),
-        (("Overview", overview), ("Partitions", partitions), ("Durability", durability), ("Brokers (JMX)", brokers)),
+        (("Overview", overview), ("Partitions", partitions), ("Durability", durability), canary.dashboard_row(), ("Brokers (JMX)", brokers)),
     )
 
 

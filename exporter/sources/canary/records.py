@@ -140,6 +140,10 @@ class Ledger:
         with self._lock:
             p = record.partition
             window = self._acks.setdefault(p, OrderedDict())
+            previous = window.get(offset)
+            if previous is not None and previous.sequence != record.sequence:
+                # the log was truncated and refilled: the record acknowledged here before is gone
+                self._lose(p, offset, "different_record")
             window[offset] = Acked(record.sequence, record.sent_ns, broker)
             while len(window) > self.window:  # bounded memory: the oldest leave unchecked
                 window.popitem(last=False)

@@ -123,7 +123,7 @@ class CanaryRunner:
         assignment = plan_assignment(brokers, s.replication_factor)
         rf = len(assignment[0])
         config = {"min.insync.replicas": str(min(s.min_insync_replicas, rf)), "retention.ms": str(3600 * 1000)}
-        future = admin.create_topics([NewTopic(s.topic, replica_assignment=assignment, config=config)], request_timeout=10)[s.topic]
+        future = admin.create_topics([NewTopic(s.topic, len(assignment), replica_assignment=assignment, config=config)], request_timeout=10)[s.topic]
         try:
             future.result()
             log.info("canary: created topic %s (%d partitions, RF %d)", s.topic, len(assignment), rf)
