@@ -65,7 +65,11 @@ SCHEMA: dict[str, Any] = {
             "include": Opt("regexes", [".*"], "Topics to collect: full-match regexes."),
             "exclude": Opt("regexes", [], "Topics to drop even if included."),
             "include_internal": Opt(
-                "bool", False, "Also collect internal topics (names starting with `__`, e.g. `__consumer_offsets`)."
+                "bool",
+                False,
+                "Also collect internal topics (names starting with `__`, e.g. `__consumer_offsets`). Kafka's own "
+                "(`__consumer_offsets`, `__transaction_state`, `__share_group_state`) always get the partition "
+                "durability flags (offline, under/at min ISR, under-replicated), whatever this and the filters say.",
             ),
         },
         "groups": {

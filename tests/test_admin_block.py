@@ -21,11 +21,13 @@ from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.specs import PARTITION_LOG_END
 from exporter.sources.admin.worker import AdminWorker
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import commit_offsets, create_topic, produce_exactly
 
 TOPIC = "block-topic"
 GROUP = "block-group"
+
+pytestmark = pytest.mark.tansu  # the module's cluster fixture starts one
 
 
 @pytest.fixture(scope="module")

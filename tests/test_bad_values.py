@@ -18,7 +18,7 @@ from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 from exporter.sources.admin.specs import BROKERS
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 GARBAGE: list[object] = [
     float("nan"), float("inf"), float("-inf"), "NaN", "nan", "inf", "-Infinity", "1e999", "abc", "", " ", "12abc", "0x10",

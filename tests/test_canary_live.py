@@ -21,7 +21,7 @@ from exporter.sources.canary.config import CanarySettings
 from exporter.sources.canary.records import CanarySnapshot
 from exporter.sources.canary.runner import CanaryRunner, plan_assignment
 from exporter.sources.canary.source import CanarySource
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, RealKafka
 
 

@@ -30,7 +30,7 @@ from exporter.sources.client_stats.parse import parse_message
 from exporter.sources.client_stats.records import InvalidStatsError
 from exporter.sources.client_stats.store import StatsStore
 from exporter.stats_forwarder import StatsForwarder
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 
 DATA = "cs-data"

@@ -20,7 +20,7 @@ from exporter.http import serve
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.worker import AdminWorker
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 # a spec of the test's own, deliberately not registered: the product's catalogue (README,
 # dashboards) must not change because a test module was imported
@@ -135,6 +135,7 @@ def test_scrapes_do_not_wait_for_a_running_collection(server: tuple[Collector, s
     assert max(durations) < 1.0, max(durations)
 
 
+@pytest.mark.tansu
 def test_broker_killed_then_back(tmp_path: object) -> None:
     """The broker dies while the exporter runs: /metrics still answers, source_up 0, no stale
     Kafka series; the broker comes back on the same port: values return without a restart."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import config
+from exporter import config, healthcheck
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -73,5 +73,9 @@ def test_port_user_and_healthcheck() -> None:
     # the last USER comes after every RUN that installs as root
     last_user = max(i for i, (w, _) in enumerate(ins) if w == "USER")
     assert all(w != "RUN" for w, _ in ins[last_user:])
+    # the health check follows the listen address the image sets (tests/test_healthcheck.py runs it)
     health = [args for word, args in ins if word == "HEALTHCHECK"]
-    assert health and f"127.0.0.1:{default_port}/healthz" in health[0]
+    assert len(health) == 1 and json.loads(health[0].split(" CMD ", 1)[1]) == ["python", "-m", "exporter.healthcheck"]
+    env = " ".join(args for word, args in ins if word == "ENV")
+    assert f"KAFKA_INSIGHT_WEB_LISTEN_ADDRESS=:{default_port}" in env
+    assert healthcheck.target(healthcheck.DEFAULT_ADDRESS) == ("127.0.0.1", default_port)

@@ -8,15 +8,15 @@ import subprocess
 
 from exporter.catalogue import Samples, all_specs
 from exporter.exposition import render
-from exporter.interpret.durability import DurabilityInterpreter, emit_durability
+from exporter.interpret.durability import DurabilityInterpreter, emit_durability, emit_min_isr_rules
 from exporter.interpret.history import History
 from exporter.interpret.offsets import OffsetSettings, analyse, emit_offsets
 from exporter.interpret.producers import emit_producers
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, parse_client_target
 from exporter.sources.jmx.rows import load_dump
-from exporter.testing.exposition import Parsed
-from exporter.testing.fixture_loader import load_metadata
+from tests._exposition import Parsed
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 MODULES = ("exporter.interpret.durability", "exporter.interpret.offsets", "exporter.interpret.producers")
@@ -28,12 +28,13 @@ def derived_from_fixtures() -> Samples:
     history = History()
     settings = OffsetSettings()
     out = Samples()
+    brokers = [parse_broker(load_dump(FIXTURES / f"jmx-broker{n}-healthy.json"), f"n{n}", broker_id=n) for n in (1, 2, 3)]
     for i, state_name in enumerate(("healthy", "broker3-down", "broker3-restarted")):
         state = load_metadata(FIXTURES / f"metadata-{state_name}.json", include_internal=True)
         out = Samples()
-        emit_durability(durability.analyse(state), out)
+        emit_durability(durability.analyse(state, brokers), out)
+        emit_min_isr_rules(durability.rules, out)
         emit_offsets(analyse(state, history, 1000.0 + 30 * i, settings), history, out)
-    brokers = [parse_broker(load_dump(FIXTURES / f"jmx-broker{n}-healthy.json"), f"n{n}", broker_id=n) for n in (1, 2, 3)]
     clients = []
     for codec in ("none", "gzip", "lz4", "zstd"):
         path = FIXTURES / f"jmx-producer-{codec}.json"

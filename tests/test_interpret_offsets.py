@@ -1,6 +1,6 @@
 """P3 (lost data) and lag gauges: recorded Kafka 4.0 fixtures plus successive hand-made snapshots.
 
-Expected numbers come from shared/fixtures/README.md ("Consumer groups") or are written by
+Expected numbers come from tests/fixtures/README.md ("Consumer groups") or are written by
 hand for the synthetic cycles below, never recomputed with the code under test.
 """
 
@@ -14,7 +14,7 @@ from exporter.catalogue import Samples
 from exporter.interpret.history import History, PartitionHistory
 from exporter.interpret.offsets import GROUP_STATUSES, OffsetSettings, analyse, emit_offsets
 from exporter.sources.admin.records import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 STATES = ("healthy", "broker3-down", "broker3-restarted")

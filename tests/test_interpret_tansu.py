@@ -23,7 +23,7 @@ from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.admin.source import AdminSource
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 
 TOPIC = "interp-ledger"

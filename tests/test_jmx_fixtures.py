@@ -1,4 +1,4 @@
-"""JMX mapping on the recorded Kafka 4.0 dumps (shared/fixtures/jmx-*.json): exact values, no timing.
+"""JMX mapping on the recorded Kafka 4.0 dumps (tests/fixtures/jmx-*.json): exact values, no timing.
 
 Expected numbers are the ones fixtures/README.md reads from the same files.
 """

@@ -66,6 +66,11 @@ MAY_BE_EMPTY: dict[tuple[str, str, str], str] = {
         "Offline and under-replicated partitions by topic",
         "under-replicated {{topic}}",
     ): "healthy: full ISRs",
+    (
+        dashboards.CLUSTER_UID,
+        "Offline and under-replicated partitions by topic",
+        "reassigning {{topic}}",
+    ): "nobody reassigns a demo partition",
     (dashboards.CLUSTER_UID, "Log end offset regressions", "{{topic}}[{{partition}}]"): "healthy: no data lost",
     (dashboards.CLUSTER_UID, "Topic durability settings", "unclean election"): (
         "Tansu's describe_configs does not report unclean.leader.election.enable (a real broker does)"

@@ -29,7 +29,7 @@ from exporter.demo.broker import TansuBroker
 from exporter.http import ExporterHTTPServer, serve
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import RealKafka, create_topic
 
 #: deliberately not registered in the catalogue: it only exists in these tests

@@ -190,7 +190,9 @@ def test_wrong_security_against_plaintext_broker_is_a_clear_source_error(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     cfg = load_client(tmp_path, client, tansu.bootstrap)
-    collector = Collector([AdminSource(cfg)], interval=5, timeout=4)
+    # the request fails after kafka.request_timeout_seconds (2 s) with the cause; the cycle's
+    # deadline is longer so that a loaded machine (the worker process starting) still sees it
+    collector = Collector([AdminSource(cfg)], interval=30, timeout=20)
     server = serve(collector, "127.0.0.1", 0)
     try:
         snap = collector.collect_once()

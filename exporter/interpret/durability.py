@@ -8,11 +8,24 @@ Pure functions of one :class:`ClusterState` plus two tiny memories kept by
 * the last known topic configs of every topic, used for a cycle in which
   ``describe_configs`` failed for that topic (one small dict per topic).
 
-Effective min ISR: ``min(min.insync.replicas, replica count)``, as the Kafka 4.0 brokers
-compute it (their ``UnderMinIsrPartitionCount``/``AtMinIsrPartitionCount`` JMX match it in
-every recorded fixture state); ``kafka-topics.sh --under-min-isr-partitions`` uses the
-configured value instead and lists a topic with ``min.insync.replicas`` above its
-replication factor as under-min forever.
+Effective min ISR (:func:`effective_min_isr`) depends on the leader's Kafka version.  Brokers
+from Kafka 3.7 (KAFKA-15583, apache/kafka#14594) use ``min(min.insync.replicas, replica
+count)`` for ``acks=all`` writes and for their own ``UnderMinIsr``/``AtMinIsr`` JMX (which
+match it in every recorded Kafka 4.0 fixture state); older brokers use the configured value
+and refuse ``acks=all`` writes whenever the ISR is smaller, even when it exceeds the replica
+count.  ``kafka-topics.sh --under-min-isr-partitions`` always uses the configured value.  The
+leader's version comes from the broker JMX ``kafka.server:type=app-info`` Version (remembered
+while its JMX is unreachable); without it the 3.7 rule is assumed (see :data:`BROKER_MIN_ISR_RULE`).
+
+Reassignment: while a partition is being reassigned the metadata lists the union of its old
+and new replicas, and the added ones are out of the ISR until they catch up.  Kafka's
+``Partition.isUnderReplicated`` compares the ISR with ``replicas - addingReplicas`` (the
+"replication factor" of an ongoing reassignment), so the brokers do not count a reassigning
+partition as under-replicated; neither do we (:func:`replica_targets`).
+
+Kafka's internal topics (``__consumer_offsets``, ``__transaction_state``, ``__share_group_state``)
+are always judged, whatever the topic filters say: the Admin source passes the ones its
+filters leave out in ``ClusterState.internal_topics`` (metadata and configs only).
 
 A partition without a leader (offline) gets ``partition_offline`` 1 and 0 in both the
 at-min and under-min flags, like the brokers' own counters (only a leader counts its
@@ -29,7 +42,9 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from exporter.catalogue import Batch, Row, Samples, metric, row_value
+from exporter.interpret.producers import parse_version
 from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
+from exporter.sources.jmx.broker_records import BrokerJmx
 
 if TYPE_CHECKING:
     from exporter.cycle import Snapshot
@@ -44,8 +59,10 @@ ISR_HEADROOM = metric(
     "kafka_insight_partition_isr_headroom",
     "gauge",
     """In-sync replicas the partition can lose before acks=all writes are refused:
-    ISR size - effective min ISR, effective = min(min.insync.replicas, replicas) as the
-    brokers compute it. Good: 1 or more. 0 (at min ISR): one more broker loss stops
+    ISR size - effective min ISR. Effective = min(min.insync.replicas, replicas) on
+    leaders running Kafka 3.7 or later (KAFKA-15583), min.insync.replicas as configured on
+    older ones (kafka_insight_broker_min_isr_rule_info says which rule each broker gets and
+    why). Good: 1 or more. 0 (at min ISR): one more broker loss stops
     acks=all writes. Negative (under min ISR): producers with acks=all get
     NotEnoughReplicas now - bring the missing brokers back or, as a last resort, lower
     min.insync.replicas. Absent while the partition has no leader (see
@@ -67,20 +84,24 @@ AT_MIN_ISR = metric(
 UNDER_MIN_ISR = metric(
     "kafka_insight_partition_under_min_isr",
     "gauge",
-    """1 if fewer replicas are in sync than the effective min ISR
-    (min(min.insync.replicas, replicas)): acks=all writes are being refused with
-    NotEnoughReplicas. Restart or repair the brokers missing from the ISR. Matches the
-    brokers' UnderMinIsrPartitionCount, not kafka-topics.sh --under-min-isr-partitions
-    (which ignores the cap at the replica count). 0 while the partition has no leader.""",
+    """1 if fewer replicas are in sync than the effective min ISR: acks=all writes are
+    being refused with NotEnoughReplicas. Effective = min(min.insync.replicas, replicas)
+    on leaders running Kafka 3.7 or later, the configured value on older ones (see
+    kafka_insight_broker_min_isr_rule_info). Restart or repair the brokers missing from
+    the ISR. Matches the brokers' UnderMinIsrPartitionCount; kafka-topics.sh
+    --under-min-isr-partitions ignores the 3.7 cap. 0 while the partition has no leader.""",
     ("topic", "partition"),
     source=SRC,
 )
 UNDER_REPLICATED = metric(
     "kafka_insight_partition_under_replicated",
     "gauge",
-    """1 if the ISR is smaller than the replica list: a replica's broker is down or lagging
-    (replica.lag.time.max.ms). Data currently has fewer copies than configured; find the
-    broker missing from the ISR.""",
+    """1 if the ISR is smaller than the partition's target replica count: a replica's
+    broker is down or lagging (replica.lag.time.max.ms). Data currently has fewer copies
+    than configured; find the broker missing from the ISR. Like the brokers'
+    UnderReplicated, replicas being added by a reassignment are not counted: a
+    reassigning partition (kafka_insight_partition_reassigning 1) is under-replicated only
+    when its ISR is smaller than the replica count it had before the reassignment.""",
     ("topic", "partition"),
     source=SRC,
 )
@@ -90,7 +111,22 @@ OFFLINE = metric(
     """1 if the partition has no leader: nothing can be produced to or consumed from it.
     Usually every replica's broker is down (RF 1 topics lose availability with one
     broker); start that broker. Unclean leader election would bring it back at the cost
-    of data.""",
+    of data. Kafka's internal topics (__consumer_offsets: group commits;
+    __transaction_state: transactions) are always covered, whatever the topic filters.""",
+    ("topic", "partition"),
+    source=SRC,
+)
+REASSIGNING = metric(
+    "kafka_insight_partition_reassigning",
+    "gauge",
+    """1 if the partition is being reassigned: the metadata lists more replicas than its
+    target count (the replica count it had when last fully in sync, or else the largest
+    replica count of the topic's fully in-sync partitions), the extra ones being copied.
+    Not a problem in itself: it is not counted as under-replicated, but copying costs
+    network and disk (throttle with kafka-reassign-partitions.sh --throttle). 1 for hours
+    means a stuck or heavily throttled reassignment: kafka-reassign-partitions.sh --verify.
+    When every broker's JMX is read and their ReassigningPartitions sum to 0, this is 0;
+    with per-partition broker JMX, the leader's own ReplicasCount is the target.""",
     ("topic", "partition"),
     source=SRC,
 )
@@ -117,11 +153,15 @@ IN_ONE_RACK = metric(
 EFFECTIVE_MIN_ISR = metric(
     "kafka_insight_topic_effective_min_insync_replicas",
     "gauge",
-    """min(min.insync.replicas, replication factor): the min ISR the brokers enforce.
-    Below kafka_insight_topic_min_insync_replicas (the configured value) means
-    min.insync.replicas exceeds the replication factor: Kafka accepts it, the brokers cap
-    it at the replica count, and kafka-topics.sh --under-min-isr-partitions lists the
-    topic forever. Fix the config so the two agree.""",
+    """The min ISR the brokers enforce for acks=all writes to the topic:
+    min(min.insync.replicas, replication factor) when its partitions' leaders run Kafka
+    3.7 or later, min.insync.replicas as configured when any of them runs an older
+    version (see kafka_insight_broker_min_isr_rule_info). Below
+    kafka_insight_topic_min_insync_replicas (the configured value) means
+    min.insync.replicas exceeds the replication factor: Kafka accepts it, 3.7+ brokers
+    cap it at the replica count, older brokers refuse every acks=all write, and
+    kafka-topics.sh --under-min-isr-partitions lists the topic forever. Fix the config so
+    the two agree.""",
     ("topic",),
     source=SRC,
 )
@@ -178,6 +218,32 @@ CLUSTER_OFFLINE = metric(
     "Partitions without a leader: unavailable for produce and consume. Above 0 is an outage.",
     source=SRC,
 )
+CLUSTER_REASSIGNING = metric(
+    "kafka_insight_cluster_reassigning_partitions",
+    "gauge",
+    """Partitions being reassigned (count of kafka_insight_partition_reassigning == 1).
+    Non-zero during kafka-reassign-partitions.sh or Cruise Control moves; these partitions
+    are not counted as under-replicated while their original replicas stay in sync.""",
+    source=SRC,
+)
+BROKER_MIN_ISR_RULE = metric(
+    "kafka_insight_broker_min_isr_rule_info",
+    "gauge",
+    """Always 1 per live broker: the rule by which it, as a partition leader, turns
+    min.insync.replicas into the ISR size acks=all writes need, as the at/under min ISR
+    flags and the ISR headroom apply it. rule="capped": min(min.insync.replicas,
+    replicas), Kafka 3.7 and later (KAFKA-15583). rule="configured": min.insync.replicas
+    as set, Kafka before 3.7, which refuses acks=all writes whenever the ISR is smaller,
+    even when min.insync.replicas exceeds the replica count. basis="broker_version": from
+    the broker's JMX app-info Version (kafka_insight_broker_jmx_info). basis="assumed":
+    the version is unknown (no broker JMX target for it, or never read) and "capped" is
+    assumed - Kafka 3.7+ is what current releases run, and the rules differ only for
+    topics with min.insync.replicas above their replica count, which
+    kafka_insight_topic_effective_min_insync_replicas shows; configure the broker JMX
+    targets to know rather than assume.""",
+    ("broker_id", "rule", "basis"),
+    source=SRC,
+)
 CLUSTER_ONE_RACK = metric(
     "kafka_insight_cluster_partitions_in_one_rack",
     "gauge",
@@ -201,6 +267,79 @@ RISK_REASONS = ("single_copy_ack", "no_failure_tolerance", "unclean_election", "
 
 
 # -- pure computation -------------------------------------------------------------------
+#: min ISR rules (see BROKER_MIN_ISR_RULE): Kafka 3.7+ caps min.insync.replicas at the replica count
+CAPPED = "capped"
+CONFIGURED = "configured"
+#: the first Apache Kafka version with the cap (KAFKA-15583, apache/kafka#14594)
+CAPPED_SINCE = (3, 7, 0)
+#: the rule assumed for a broker whose version is unknown (reasons in BROKER_MIN_ISR_RULE)
+ASSUMED_RULE = CAPPED
+
+
+def min_isr_rule(broker_version: str | None) -> tuple[str, str]:
+    """(rule, basis) a partition leader of this Kafka version applies to min.insync.replicas.
+
+    ``rule`` is :data:`CAPPED` or :data:`CONFIGURED`; ``basis`` is ``"broker_version"`` or,
+    when the version is unknown or unreadable, ``"assumed"`` (with :data:`ASSUMED_RULE`).
+    Confluent Platform versions (``7.6.0-ccs``) are mapped to Apache Kafka's.
+    """
+    version = parse_version(broker_version)
+    if version is None:
+        return ASSUMED_RULE, "assumed"
+    return (CAPPED if version >= CAPPED_SINCE else CONFIGURED), "broker_version"
+
+
+def effective_min_isr(min_insync_replicas: int, replicas: int, broker_version: str | None = None) -> int:
+    """The ISR size below which a leader of ``broker_version`` refuses acks=all writes.
+
+    ``replicas`` is the partition's whole replica list as the metadata shows it (the leader
+    caps at all its replicas, including any being added by a reassignment).  Kafka 3.7+
+    (and an unknown version, see :func:`min_isr_rule`): ``min(min.insync.replicas,
+    replicas)``; older: ``min.insync.replicas`` itself.  The partition is at min ISR when
+    its ISR size equals this, under min ISR when below.
+    """
+    return _effective(min_insync_replicas, replicas, min_isr_rule(broker_version)[0] == CAPPED)
+
+
+def _effective(min_isr: int, replicas: int, capped: bool) -> int:
+    return min(min_isr, replicas) if capped else min_isr
+
+
+def replica_targets(parts: list[Partition], settled: dict[int, int], known: dict[int, int] | None = None) -> list[int]:
+    """The target replica count of each partition: what Kafka calls its replication factor.
+
+    A reassignment lists old and new replicas together until the new ones are in sync, and
+    the brokers count ``replicas - addingReplicas`` (``OngoingReassignmentState``), which no
+    Admin API of confluent-kafka reveals (no ListPartitionReassignments).  A partition whose
+    ISR is complete cannot be mid-reassignment (the controller completes it as the last new
+    replica joins), so its replica count is its target: remembered in ``settled`` (partition
+    id -> count, updated here) for later cycles.  A partition never seen complete takes the
+    largest count among the topic's complete partitions this cycle, or else its own count.
+    ``known``: partition id -> the leader's own count (broker JMX ``ReplicasCount``, when
+    per-partition JMX is collected), which wins over all of that.  A target is never above
+    the partition's replica count.
+    """
+    topic_target = 0
+    targets = []
+    behind = False
+    for p in parts:
+        n = len(p.replicas)
+        targets.append(n)
+        if p.leader >= 0 and len(p.isr) >= n:
+            settled[p.partition] = n
+            if n > topic_target:
+                topic_target = n
+        else:
+            behind = True
+    if behind:  # only a partition out of sync can be mid-reassignment
+        for i, p in enumerate(parts):
+            n = targets[i]
+            target = (known and known.get(p.partition)) or settled.get(p.partition) or topic_target or n
+            if target < n:
+                targets[i] = target
+    return targets
+
+
 @dataclass(slots=True)  # not frozen: a frozen init costs ~1 us more, 10 ms a cycle at 10k partitions
 class PartitionDurability:
     topic: str
@@ -215,6 +354,8 @@ class PartitionDurability:
     racks: int
     in_one_rack: bool
     leader_not_preferred: bool
+    #: more replicas listed than the target count (replicas being added)
+    reassigning: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,11 +400,20 @@ def partition_racks(replicas: Iterable[int], racks: dict[int, str | None]) -> tu
 
 
 def partition_durability(
-    p: Partition, min_isr: int, racks: dict[int, str | None], rack_cache: dict[tuple[int, ...], tuple[int, bool]] | None = None
+    p: Partition,
+    min_isr: int,
+    racks: dict[int, str | None],
+    rack_cache: dict[tuple[int, ...], tuple[int, bool]] | None = None,
+    *,
+    target: int | None = None,
+    capped: bool = True,
 ) -> PartitionDurability:
     """``rack_cache``: :func:`partition_racks` by replica list, for one ``racks`` (a cluster
-    has few distinct replica lists; one cache per cycle spares most of the work)."""
-    effective = min(min_isr, len(p.replicas))
+    has few distinct replica lists; one cache per cycle spares most of the work).
+    ``target``: the partition's target replica count (:func:`replica_targets`; default its
+    replica count).  ``capped``: its leader applies the 3.7 cap (:func:`min_isr_rule`)."""
+    n = len(p.replicas)
+    effective = min(min_isr, n) if capped else min_isr
     offline = p.leader < 0
     headroom = None if offline else len(p.isr) - effective
     if rack_cache is None:
@@ -274,6 +424,8 @@ def partition_durability(
         if found is None:
             found = rack_cache[replicas] = partition_racks(replicas, racks)
         n_racks, one_rack = found
+    if target is None:
+        target = n
     return PartitionDurability(
         topic=p.topic,
         partition=p.partition,
@@ -281,11 +433,12 @@ def partition_durability(
         headroom=headroom,
         at_min=headroom == 0,
         under_min=headroom is not None and headroom < 0,
-        under_replicated=len(p.isr) < len(p.replicas),
+        under_replicated=len(p.isr) < target,
         offline=offline,
         racks=n_racks,
         in_one_rack=one_rack,
         leader_not_preferred=offline or p.leader != p.preferred_leader,
+        reassigning=target < n,
     )
 
 
@@ -294,13 +447,30 @@ def topic_durability(
     configs: dict[str, ConfigValue],
     racks: dict[int, str | None],
     rack_cache: dict[tuple[int, ...], tuple[int, bool]] | None = None,
+    *,
+    settled: dict[int, int] | None = None,
+    uncapped_leaders: frozenset[int] | set[int] = frozenset(),
+    no_reassignment: bool = False,
+    known_targets: dict[int, int] | None = None,
 ) -> TopicDurability:
-    """Everything P1 says about one topic, from its metadata and (last known) configs."""
+    """Everything P1 says about one topic, from its metadata and (last known) configs.
+
+    ``settled``: the topic's memory for :func:`replica_targets` (None: no reassignment
+    detection).  ``uncapped_leaders``: brokers known to apply the pre-3.7 rule.
+    ``no_reassignment``: the brokers say no partition is reassigning (the memory still learns).
+    ``known_targets``: the leaders' own target counts by partition id (broker JMX)."""
     min_isr = _int_config(configs, "min.insync.replicas", DEFAULT_MIN_ISR)
-    rf = topic.replication_factor
     cache = {} if rack_cache is None else rack_cache
-    parts = [partition_durability(p, min_isr, racks, cache) for p in topic.partitions]
-    effective = min(min_isr, rf)
+    parts_meta = topic.partitions
+    learnt = None if settled is None else replica_targets(parts_meta, settled, known_targets)
+    targets = learnt if learnt is not None and not no_reassignment else [len(p.replicas) for p in parts_meta]
+    parts = [
+        partition_durability(p, min_isr, racks, cache, target=t, capped=p.leader not in uncapped_leaders)
+        for p, t in zip(parts_meta, targets, strict=True)
+    ]
+    rf = max(targets, default=0)
+    capped = not (uncapped_leaders and any(p.leader in uncapped_leaders for p in parts_meta))
+    effective = _effective(min_isr, rf, capped)
     risks = {
         "single_copy_ack": rf >= 2 and effective <= 1,
         "no_failure_tolerance": rf > 0 and rf <= min_isr,
@@ -318,7 +488,15 @@ def configs_failed(state: ClusterState, topic: str) -> bool:
 
 
 def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
-    counts = {"at_min": 0, "under_min": 0, "under_replicated": 0, "offline": 0, "one_rack": 0, "not_preferred": 0}
+    counts = {
+        "at_min": 0,
+        "under_min": 0,
+        "under_replicated": 0,
+        "offline": 0,
+        "one_rack": 0,
+        "reassigning": 0,
+        "not_preferred": 0,
+    }
     risk_counts = dict.fromkeys(RISK_REASONS, 0)
     for spec in (CLUSTER_RISK_TOPICS, DURABILITY_RISK):
         out.declare(spec)
@@ -340,6 +518,7 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
                 "under_replicated": [(k, 1 if pd.under_replicated else 0) for k, pd in rows],
                 "offline": [(k, 1 if pd.offline else 0) for k, pd in rows],
                 "one_rack": [(k, 1 if pd.in_one_rack else 0) for k, pd in rows],
+                "reassigning": [(k, 1 if pd.reassigning else 0) for k, pd in rows],
             }
             batch.extend_units(
                 labels,
@@ -351,6 +530,7 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
                     (OFFLINE, flags["offline"]),
                     (REPLICA_RACKS, [(k, pd.racks) for k, pd in rows]),
                     (IN_ONE_RACK, flags["one_rack"]),
+                    (REASSIGNING, flags["reassigning"]),
                 ),
             )
             for name, flagged in flags.items():
@@ -363,39 +543,91 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
     out.add(CLUSTER_UNDER_REPLICATED, counts["under_replicated"])
     out.add(CLUSTER_OFFLINE, counts["offline"])
     out.add(CLUSTER_ONE_RACK, counts["one_rack"])
+    out.add(CLUSTER_REASSIGNING, counts["reassigning"])
     out.add(CLUSTER_NOT_PREFERRED, counts["not_preferred"])
 
 
 _not_preferred = attrgetter("leader_not_preferred")
 
 
+def emit_min_isr_rules(rules: dict[int, tuple[str, str]], out: Samples) -> None:
+    """:data:`BROKER_MIN_ISR_RULE` from broker id -> (rule, basis)."""
+    for broker_id, (rule, basis) in sorted(rules.items()):
+        out.add(BROKER_MIN_ISR_RULE, 1, broker_id, rule, basis)
+
+
 # -- the stateful step -----------------------------------------------------------------
 class DurabilityInterpreter:
-    """P1 each cycle; remembers broker racks and topic configs (bounded by brokers/topics)."""
+    """P1 each cycle; remembers broker racks and versions, topic configs and the replica
+    count of every partition when it was last fully in sync (bounded by brokers/partitions)."""
 
     def __init__(self) -> None:
         self.racks: dict[int, str | None] = {}
         self.configs: dict[str, dict[str, ConfigValue]] = {}
+        #: broker id -> Kafka version (JMX app-info), kept while its JMX is unreachable
+        self.versions: dict[int, str] = {}
+        #: topic -> (topic id, partition id -> replica count when last fully in sync); a
+        #: re-created topic (new id) starts afresh.  ~1 dict entry per partition.
+        self.settled: dict[str, tuple[str | None, dict[int, int]]] = {}
+        #: broker id -> (rule, basis) of the last cycle (BROKER_MIN_ISR_RULE)
+        self.rules: dict[int, tuple[str, str]] = {}
 
-    def analyse(self, state: ClusterState) -> list[TopicDurability]:
+    def analyse(self, state: ClusterState, brokers_jmx: Iterable[BrokerJmx] = ()) -> list[TopicDurability]:
         for broker in state.brokers:
             if broker.rack or broker.id not in self.racks:
                 self.racks[broker.id] = broker.rack
+        jmx = {b.broker_id: b for b in brokers_jmx if b.broker_id is not None}
+        for bid, b in jmx.items():
+            if b.version:
+                self.versions[bid] = b.version
+        self.rules = {b.id: min_isr_rule(self.versions.get(b.id)) for b in state.brokers}
+        uncapped = {bid for bid, (rule, _) in self.rules.items() if rule != CAPPED}
+        # every live broker's JMX says no partition is reassigning: trust it over the heuristic
+        reported = [jmx[b.id].replica_manager.reassigning if b.id in jmx else None for b in state.brokers]
+        none_reassigning = bool(reported) and all(r is not None for r in reported) and not any(reported)
+        # per-partition JMX (when collected): each leader's own target count (followers say 0)
+        leader_targets: dict[str, dict[int, int]] = {}
+        for b in jmx.values():
+            for (tname, pid), values in b.partitions.items():
+                if values.replicas_count:
+                    leader_targets.setdefault(tname, {})[pid] = int(values.replicas_count)
         result = []
         rack_cache: dict[tuple[int, ...], tuple[int, bool]] = {}  # for this cycle's racks only
-        for name, topic in state.topics.items():
+        # Kafka's internal topics are always judged, even when the topic filters leave them out
+        topics = state.topics
+        if state.internal_topics:
+            topics = {**topics, **{n: t for n, t in state.internal_topics.items() if n not in topics}}
+        for name, topic in topics.items():
             if configs_failed(state, name):
                 configs = self.configs.get(name)
                 if configs is None:
                     continue  # never seen its configs: no guessing of min ISR or unclean election
             else:
                 configs = self.configs[name] = topic.configs
-            result.append(topic_durability(topic, configs, self.racks, rack_cache))
-        for gone in set(self.configs) - set(state.topics):
+            known = self.settled.get(name)
+            if known is None or known[0] != topic.topic_id:
+                known = self.settled[name] = (topic.topic_id, {})
+            result.append(
+                topic_durability(
+                    topic,
+                    configs,
+                    self.racks,
+                    rack_cache,
+                    settled=known[1],
+                    uncapped_leaders=uncapped,
+                    no_reassignment=none_reassigning,
+                    known_targets=leader_targets.get(name),
+                )
+            )
+        for gone in set(self.configs) - set(topics):
             del self.configs[gone]
+        for gone in set(self.settled) - set(topics):
+            del self.settled[gone]
         return result
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.payload("admin")
         if isinstance(state, ClusterState):
-            emit_durability(self.analyse(state), out)
+            brokers = [b for b in snapshot.payloads("broker_jmx") if isinstance(b, BrokerJmx)]
+            emit_durability(self.analyse(state, brokers), out)
+            emit_min_isr_rules(self.rules, out)

@@ -279,8 +279,11 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
             NotEnoughReplicas.""",
             dash.CLUSTER_UID,
             Runbook(
-                "Fewer replicas are in sync than the effective `min.insync.replicas` (capped at the replica count, "
-                "as the brokers do since KIP-966). The leader refuses `acks=all` writes with NOT_ENOUGH_REPLICAS: "
+                "Fewer replicas are in sync than the effective `min.insync.replicas` (capped at the replica count by "
+                "leaders running Kafka 3.7 or later, KAFKA-15583; the configured value on older leaders — "
+                "`kafka_insight_broker_min_isr_rule_info` says which rule each broker gets). Kafka's internal topics "
+                "(`__consumer_offsets`, `__transaction_state`) are always included: under min ISR there, groups "
+                "cannot commit offsets or transactions cannot complete. The leader refuses `acks=all` writes with NOT_ENOUGH_REPLICAS: "
                 "producers that care about durability are failing right now; `acks=1` producers still succeed "
                 "with fewer copies than you asked for.",
                 "`kafka-topics.sh --bootstrap-server <b> --describe --under-min-isr-partitions` (it ignores the cap "
@@ -335,7 +338,10 @@ def _cluster_alerts(b: _Builder) -> list[AlertDef]:
                 "`kafka-topics.sh --bootstrap-server <b> --describe --under-replicated-partitions` shows which "
                 "replica is missing from the Isr column; check that broker's log and disk.",
                 "Restart or repair the missing broker. If one broker is the lagging replica everywhere, look at its "
-                "disk and network. Brief blips during rolling restarts are normal (hence the `for:`).",
+                "disk and network. Brief blips during rolling restarts are normal (hence the `for:`). A partition "
+                "reassignment (`kafka-reassign-partitions.sh`, Cruise Control) does not fire this: like the brokers, "
+                "the exporter does not count the replicas being added (`kafka_insight_partition_reassigning` shows "
+                "them), only original replicas that drop out of the ISR during the move.",
             ),
             ("topic",),
         ),

@@ -292,8 +292,9 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         ),
         _stat(
             "Under-replicated",
-            """Partitions whose ISR is smaller than their replicas. Good: 0. Short blips during restarts
-            are normal; persistent values mean a replica's broker is down or cannot keep up.""",
+            """Partitions whose ISR is smaller than their target replica count (replicas being added by a
+            reassignment do not count). Good: 0. Short blips during restarts are normal; persistent values
+            mean a replica's broker is down or cannot keep up.""",
             q(du.CLUSTER_UNDER_REPLICATED),
             color="orange",
         ),
@@ -371,12 +372,15 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
         ),
         PanelDef(
             "Offline and under-replicated partitions by topic",
-            """Per topic, partitions without a leader (outage) and partitions with fewer in-sync replicas than
-            replicas (reduced durability). Good: no line.""",
+            """Per topic, partitions without a leader (outage), partitions with fewer in-sync replicas than
+            their target replica count (reduced durability) and partitions being reassigned (replicas being
+            copied: not under-replicated while the original replicas stay in sync). Good: no offline or
+            under-replicated line; a reassigning line that never ends is a stuck or over-throttled move.""",
             "short",
             (
                 Query(f"sum by (topic) ({q(du.OFFLINE, *t)}) > 0", "offline {{topic}}"),
                 Query(f"sum by (topic) ({q(du.UNDER_REPLICATED, *t)}) > 0", "under-replicated {{topic}}"),
+                Query(f"sum by (topic) ({q(du.REASSIGNING, *t)}) > 0", "reassigning {{topic}}"),
             ),
         ),
         PanelDef(

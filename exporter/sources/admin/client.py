@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, Off
 from exporter.config import Config, redact, scrub
 from exporter.sources.admin.records import (
     GROUP_STATES,
+    KAFKA_INTERNAL_TOPICS,
     Broker,
     ClusterState,
     ConfigValue,
@@ -162,14 +163,15 @@ class AdminCollector:
         except KafkaException as exc:
             raise SourceError(f"describe_cluster failed: {_kafka_error(exc)}") from None
         brokers = sorted((Broker(n.id, n.host, n.port, n.rack or None) for n in cluster.nodes), key=lambda b: b.id)
-        topics = self._topics(metadata)
+        topics, internal = self._topics(metadata)
 
         configs_f: dict[Any, Future[Any]] = {}
         ids_f: dict[str, Future[Any]] = {}
-        if topics:
+        if topics or internal:
             configs_f = admin.describe_configs(
-                [ConfigResource(ResourceType.TOPIC, name) for name in topics], request_timeout=timeout
+                [ConfigResource(ResourceType.TOPIC, name) for name in (*topics, *internal)], request_timeout=timeout
             )
+        if topics:
             # topic ids tell a deleted-and-recreated topic from one that lost data (the
             # metadata request of list_topics does not carry them in confluent-kafka)
             ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=timeout)
@@ -179,29 +181,34 @@ class AdminCollector:
         self._offsets(admin, topics, errors)
         self._topic_ids(topics, ids_f, errors)
         for resource, entries in _settled(configs_f, "describe_configs", lambda r: str(r.name), errors):
-            topics[resource.name].configs = {
+            (topics.get(resource.name) or internal[resource.name]).configs = {
                 name: ConfigValue(
                     entry.value, _config_source(entry.source), _config_source(entry.source) == "DYNAMIC_TOPIC_CONFIG"
                 )
                 for name, entry in entries.items()
                 if name in TOPIC_CONFIGS
             }
-        return ClusterState(cluster.cluster_id or "", brokers, topics, groups, errors)
+        return ClusterState(cluster.cluster_id or "", brokers, topics, groups, errors, internal)
 
-    def _topics(self, metadata: Any) -> dict[str, Topic]:
+    def _topics(self, metadata: Any) -> tuple[dict[str, Topic], dict[str, Topic]]:
+        """(the topics the filters select, Kafka's internal topics they leave out).
+
+        The second are kept for the durability checks only (their configs are read, their
+        offsets are not): offline or under-min partitions of ``__consumer_offsets`` stop every
+        group's commits whatever topics the user watches (issue 13)."""
         topics: dict[str, Topic] = {}
+        left_out: dict[str, Topic] = {}
         allow = self.config.topics.allows
         for name, tm in metadata.topics.items():
             internal = name.startswith("__")
-            if (internal and not self.config.include_internal_topics) or not allow(name):
-                continue
-            if tm.error is not None:
+            selected = not (internal and not self.config.include_internal_topics) and allow(name)
+            if (not selected and name not in KAFKA_INTERNAL_TOPICS) or tm.error is not None:
                 continue
             parts = [
                 Partition(name, pid, pm.leader, list(pm.replicas), list(pm.isrs)) for pid, pm in sorted(tm.partitions.items())
             ]
-            topics[name] = Topic(name, internal, parts)
-        return dict(sorted(topics.items()))
+            (topics if selected else left_out)[name] = Topic(name, internal, parts)
+        return dict(sorted(topics.items())), dict(sorted(left_out.items()))
 
     @staticmethod
     def _topic_ids(topics: dict[str, Topic], futures: dict[str, Future[Any]], errors: list[str]) -> None:

@@ -86,6 +86,12 @@ GROUP_STATES = (
 )
 
 
+#: the internal topics Kafka itself creates: consumer group offsets, transaction state and
+#: (Kafka 4.0, KIP-932) share group state.  Losing their availability or durability breaks
+#: every group or transactional producer, whatever topics a user chose to watch.
+KAFKA_INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state", "__share_group_state")
+
+
 @dataclass
 class ClusterState:
     """Everything the Admin API told us in one cycle."""
@@ -96,6 +102,10 @@ class ClusterState:
     groups: dict[str, ConsumerGroup]
     #: parts of the collection that failed this cycle (e.g. "describe_configs: timed out")
     errors: list[str] = field(default_factory=list)
+    #: Kafka's own internal topics (:data:`KAFKA_INTERNAL_TOPICS`) that the topic filters left
+    #: out of ``topics``: metadata and configs only (no offsets), for the durability checks,
+    #: which always cover them (committed offsets and transactions live there)
+    internal_topics: dict[str, Topic] = field(default_factory=dict)
 
     def partition(self, topic: str, partition: int) -> Partition | None:
         t = self.topics.get(topic)

@@ -95,6 +95,9 @@ class PartitionJmx:
     under_min_isr: float | None = None
     at_min_isr: float | None = None
     under_replicated: float | None = None
+    #: ReplicasCount: the leader's replication factor, ``replicas - addingReplicas`` during a
+    #: reassignment (what UnderReplicated compares the ISR with); 0 on followers
+    replicas_count: float | None = None
     log_start_offset: float | None = None
     log_end_offset: float | None = None
     size_bytes: float | None = None
@@ -184,7 +187,12 @@ _TOPIC_METERS = {
     "ReplicationBytesInPerSec": "replication_bytes_in_total",
     "ReplicationBytesOutPerSec": "replication_bytes_out_total",
 }
-_PARTITION_FLAGS = {"UnderMinIsr": "under_min_isr", "AtMinIsr": "at_min_isr", "UnderReplicated": "under_replicated"}
+_PARTITION_FLAGS = {
+    "UnderMinIsr": "under_min_isr",
+    "AtMinIsr": "at_min_isr",
+    "UnderReplicated": "under_replicated",
+    "ReplicasCount": "replicas_count",
+}
 _LOG_VALUES = {"LogStartOffset": "log_start_offset", "LogEndOffset": "log_end_offset", "Size": "size_bytes"}
 
 

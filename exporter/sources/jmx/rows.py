@@ -1,7 +1,7 @@
 """JMX rows: what jmxquery (or a recorded dump) returns, and the parsing both JMX sources share.
 
 Both JMX sources (``broker_jmx``, ``client_jmx``) read MBeans with jmxquery as rows of
-``(mbean, attribute, value)``; the recorded dumps in ``shared/fixtures/jmx-*.json`` hold
+``(mbean, attribute, value)``; the recorded dumps in ``tests/fixtures/jmx-*.json`` hold
 the same rows.  :func:`parse_broker` and :func:`parse_client_target` turn such rows into
 the records below; they do no I/O, so the mapping is tested on the recorded dumps.
 
