@@ -159,7 +159,10 @@ def test_clean_failures_lose_nothing_refuse_writes_and_all_down_keeps_serving(re
         def refused() -> bool:
             return any(e.startswith("NOT_ENOUGH_REPLICAS") for (_, _, e) in snap(runner).failures)
 
-        wait_for("NOT_ENOUGH_REPLICAS produce failures", refused, timeout=60)
+        try:
+            wait_for("NOT_ENOUGH_REPLICAS produce failures", refused, timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; failures seen: {snap(runner).failures}") from None
         assert snap(runner).led.get(1, 0) >= 1
         # all brokers down: the canary says so, the exporter keeps rendering
         kafka.kill_broker(1)
