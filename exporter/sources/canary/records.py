@@ -166,8 +166,8 @@ class Ledger:
             ours = record is not None and record.session == self.session and record.partition == partition
             if expected is not None and not (ours and record is not None and record.sequence == expected.sequence):
                 self._lose(partition, offset, "different_record")
-            if not ours or record is None:
-                return
+            if not ours or record is None or record.sequence < 0:
+                return  # another session's, or a classifier record (see runner._classify)
             broker = self.leaders.get(partition, -1)
             last = self._last_read.get(partition)
             if last is not None and offset <= last[0]:

@@ -8,6 +8,7 @@ propagates to the rest of the exporter.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -61,6 +62,8 @@ class CanaryRunner:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._spread_warned: frozenset[int] = frozenset()
+        self._probe: Producer | None = None
+        self._classified: dict[int, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -148,9 +151,32 @@ class CanaryRunner:
             }
         )
 
+    def _classifier(self) -> Producer:
+        """acks=all, no retries, no idempotence: one record tells why the idempotent producer's
+        sends time out (it retries NOT_ENOUGH_REPLICAS until its delivery timeout, so its own
+        reports only say _MSG_TIMED_OUT)."""
+        return Producer(
+            {**self.base, "acks": "all", "enable.idempotence": False, "retries": 0, "linger.ms": 0, "message.timeout.ms": 5000}
+        )
+
+    def _classify(self, partition: int, broker: int) -> None:
+        now = time.monotonic()
+        if now - self._classified.get(partition, 0.0) < 1.0 or self._probe is None:
+            return
+        self._classified[partition] = now
+        value = CanaryRecord(self.session, partition, -1, time.time_ns()).encode()  # sequence -1: not checked
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if err is not None and err.name() != "_MSG_TIMED_OUT":
+                self.ledger.failed(partition, broker, err.name())
+
+        with contextlib.suppress(BufferError, KafkaException):  # the next timeout asks again
+            self._probe.produce(self.settings.topic, value, partition=partition, on_delivery=delivered)
+
     def _produce_loop(self) -> None:
         admin = AdminClient(dict(self.base))
         producer = self._producer()
+        self._probe = self._classifier()
         fatal = threading.Event()
         sequence: dict[int, int] = {}
         next_metadata = next_send = 0.0
@@ -172,14 +198,17 @@ class CanaryRunner:
                         sequence[p] = seq + 1
                         self._send(producer, p, seq, fatal)
                 producer.poll(min(0.05, max(0.0, next_send - time.monotonic())))
+                self._probe.poll(0)
         finally:
             producer.flush(2)
+            self._probe.flush(1)
 
     def _send(self, producer: Producer, partition: int, seq: int, fatal: threading.Event) -> None:
         broker = self.ledger.leader(partition)
         record = CanaryRecord(self.session, partition, seq, time.time_ns())
         self.ledger.sent(partition, broker)
-        if len(producer) > 20 * max(1, len(self.partitions)):
+        backlog = max(20.0, self.settings.records_per_second * 15) * max(1, len(self.partitions))
+        if len(producer) > backlog:
             self.ledger.failed(partition, broker, "_QUEUE_FULL")  # cluster down: do not pile up
             return
         value = record.encode()
@@ -189,6 +218,8 @@ class CanaryRunner:
                 self.ledger.failed(partition, broker, err.name())
                 if err.fatal():
                     fatal.set()
+                elif err.retriable() or err.name() == "_MSG_TIMED_OUT":
+                    self._classify(partition, broker)
                 return
             offset = msg.offset()
             if offset is None or offset < 0:
