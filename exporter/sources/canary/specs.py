@@ -28,8 +28,9 @@ PRODUCE_FAILURES = metric(
     """Canary records the cluster did not acknowledge, by error. NOT_ENOUGH_REPLICAS /
     NOT_ENOUGH_REPLICAS_AFTER_APPEND: acks=all writes refused because fewer replicas than
     min.insync.replicas are in sync on that broker's partition — producers with acks=all
-    are failing now; bring the missing replicas' brokers back. _MSG_TIMED_OUT/_TRANSPORT:
-    the leader was unreachable.""",
+    are failing now; bring the missing replicas' brokers back. _MSG_TIMED_OUT: not
+    acknowledged within 10 s (the cause is probed with one non-retried record and counted
+    under its own error); _TRANSPORT: the leader was unreachable.""",
     ("partition", "broker", "error"),
     source=SRC,
 )
