@@ -13,6 +13,8 @@ from pathlib import Path
 
 from exporter import config
 from exporter.catalogue import all_specs
+from exporter.features import feature_of_module
+from exporter.metrics import declared_by
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "docs" / "metrics.md"
@@ -33,10 +35,12 @@ gauges mean and how to read them together: [interpretation](interpretation.md).
 
 
 def metrics_table() -> str:
-    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    rows = ["| metric | type | labels | feature | meaning |", "|---|---|---|---|---|"]
     for spec in all_specs().values():
         labels = ", ".join(f"`{label}`" for label in spec.labels) or "—"
-        rows.append(f"| `{spec.name}` | {spec.type} | {labels} | {spec.help.replace('|', '/')} |")
+        feature = feature_of_module(declared_by(spec.name))
+        name = feature.name if feature is not None else "?"
+        rows.append(f"| `{spec.name}` | {spec.type} | {labels} | {name} | {spec.help.replace('|', '/')} |")
     return "\n".join(rows)
 
 

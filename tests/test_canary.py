@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter import config as cfg
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.canary.config import CanarySettings
 from exporter.sources.canary.emit import emit_canary
 from exporter.sources.canary.records import CanaryRecord, Ledger
@@ -142,10 +142,10 @@ def test_broker_leading_nothing_shows_zero() -> None:
 
 def test_config_section_defaults_and_errors_name_the_path() -> None:
     config = cfg.load(None, {"kafka.bootstrap_servers": "k:9092"})
-    settings = CanarySettings.of(config)
+    settings = CanarySettings.of(config.canary)
     assert not settings.enabled and settings.replication_factor == 3 and settings.min_insync_replicas == 2
     config = cfg.load(None, {"kafka.bootstrap_servers": "k:9092", "canary.enabled": True, "canary.records_per_second": 5})
-    assert CanarySettings.of(config).enabled and CanarySettings.of(config).records_per_second == 5
+    assert CanarySettings.of(config.canary).enabled and CanarySettings.of(config.canary).records_per_second == 5
     with pytest.raises(cfg.ConfigError, match=r"canary\.records_per_second"):
         cfg.load(None, {"canary.records_per_second": 0})
     with pytest.raises(cfg.ConfigError, match=r"canary\.window_records"):

@@ -66,7 +66,7 @@ def test_entrypoint_is_the_console_script() -> None:
 
 def test_port_user_and_healthcheck() -> None:
     ins = instructions()
-    default_port = config.load(None, {}).listen_port
+    default_port = config.load(None, {}).web.port
     assert ("EXPOSE", str(default_port)) in ins
     users = [args for word, args in ins if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")

@@ -7,7 +7,7 @@ tests/fixtures/README.md gives.
 
 from __future__ import annotations
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.admin.emit import emit_cluster
 from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES

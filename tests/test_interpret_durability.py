@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import RISK_REASONS, DurabilityInterpreter, emit_durability
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState
 from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES

@@ -10,8 +10,8 @@ ISR has 2 replicas) is rearranged that way here.  Expected values are written by
 
 from __future__ import annotations
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState, ConfigValue
 from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES

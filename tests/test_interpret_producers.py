@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.producers import (
     VERDICTS,
     RetryWindow,
@@ -20,6 +19,7 @@ from exporter.interpret.producers import (
     producer_verdict,
     software_verdict,
 )
+from exporter.metrics import Samples
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, ClientJmx, parse_client_target
 from exporter.sources.jmx.rows import load_dump

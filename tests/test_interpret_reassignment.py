@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import copy
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability, replica_targets
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState, Partition
 from exporter.sources.jmx.broker_records import BrokerJmx, PartitionJmx, ReplicaManagerValues, parse_broker
 from exporter.sources.jmx.rows import load_dump

@@ -22,8 +22,9 @@ import pytest
 
 from exporter import config
 from exporter.app import build_collector
-from exporter.cycle import Collector, TargetResult
+from exporter.cycle import Collector
 from exporter.demo.broker import free_port
+from exporter.snapshot import TargetResult
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.client import ClientJmxSource
 from exporter.sources.jmx.config import JmxAuth
@@ -329,11 +330,11 @@ def test_jmx_over_tls_with_a_truststore(kafka_home: Path, tmp_path: Path) -> Non
     try:
         tls = {"truststore": str(ts), "truststore_password": "changeit"}
         settings = config.load(None, {"jmx": {"clients": {"targets": [{"address": f"127.0.0.1:{port}", "name": "tls", "tls": tls}]}}})
-        source = ClientJmxSource(settings.raw["jmx"])
+        source = ClientJmxSource(settings.jmx)
         deadline = time.monotonic() + 30
         while True:
             try:
-                record = source.collect(settings.raw["jmx"].clients[0])
+                record = source.collect(settings.jmx.clients[0])
                 if record.clients:
                     break
             except Exception as exc:

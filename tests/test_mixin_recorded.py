@@ -35,7 +35,6 @@ from exporter.app import build_collector
 from exporter.catalogue import all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
-from exporter.http import serve
 from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
 from exporter.selfmetrics import COLLECTIONS_TOTAL
@@ -47,6 +46,7 @@ from exporter.sources.jmx.config import JmxAuth
 from exporter.sources.jmx.rows import JmxRow, load_dump
 from tests._fixture_loader import load_metadata
 from tests._prometheus import JOB, Prometheus, wait_for
+from tests._serving import serve
 from tests.conftest import FIXTURES
 
 STATES = ("healthy", "broker3-down", "broker3-restarted")

@@ -98,7 +98,7 @@ def test_a_scrape_does_not_wait_for_the_collectors_gil(served: tuple[Collector, 
     )
     # one C call that holds this process's GIL from start to end (several seconds of regex
     # backtracking), as confluent-kafka or pickle do with big results; served from this
-    # process (exporter.http.serve) the scrape is answered only after it
+    # process (an in-process server, removed in issue 14) the scrape would be answered only after it
     began = time.monotonic()
     re.match(r"(a+)+b", "a" * 27)
     ended = time.monotonic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.canary import specs as s
 from exporter.sources.canary.records import CanarySnapshot
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples
 from exporter.config import Config
+from exporter.metrics import Samples
 from exporter.sources.base import Job, Source, SourceError
 from exporter.sources.canary.config import CanarySettings
 from exporter.sources.canary.emit import emit_canary
@@ -49,16 +49,16 @@ class CanarySource(Source):
         return runner.ledger.snapshot(time.time_ns())
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        snap = snapshot.payload(SRC)
-        if isinstance(snap, CanarySnapshot):
-            emit_canary(snap, out)
+        for snap in snapshot.payloads(SRC):  # one target: the canary topic
+            if isinstance(snap, CanarySnapshot):
+                emit_canary(snap, out)
 
     def close(self) -> None:
         self.runner.stop()
 
 
 def factory(config: Config) -> Source | None:
-    settings = CanarySettings.of(config)
+    settings = CanarySettings.of(config.canary)
     if not settings.enabled or config.demo:
         return None
-    return CanarySource(CanaryRunner(settings, ",".join(config.bootstrap_servers), config.client))
+    return CanarySource(CanaryRunner(settings, ",".join(config.bootstrap_servers), config.kafka.client))

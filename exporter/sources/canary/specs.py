@@ -7,7 +7,7 @@ them as a histogram) plus a ``_seconds_total`` sum: the catalogue has no histogr
 
 from __future__ import annotations
 
-from exporter.catalogue import metric
+from exporter.metrics import metric
 
 SRC = "canary"
 
