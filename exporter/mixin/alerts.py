@@ -18,6 +18,7 @@ from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
 from exporter.mixin import canary
+from exporter.mixin import connect as connect_mixin
 from exporter.mixin import dashboards as dash
 from exporter.mixin.promql import sel
 from exporter.mixin.settings import Settings
@@ -723,12 +724,18 @@ def _canary_alerts(b: _Builder) -> list[AlertDef]:
     ]
 
 
+def _connect_alerts(b: _Builder) -> list[AlertDef]:
+    """Kafka Connect (issue 18), defined in exporter.mixin.connect (which cannot import this module)."""
+    return [AlertDef(**{**row, "runbook": Runbook(*row["runbook"])}) for row in connect_mixin.alert_rows(b.s, b.m)]
+
+
 ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [
     _exporter_alerts,
     _cluster_alerts,
     _consumer_alerts,
     _producer_alerts,
     _canary_alerts,
+    _connect_alerts,
 ]
 
 
