@@ -20,6 +20,7 @@ from typing import Any
 
 from exporter.configbase import ConfigError as ConfigError
 from exporter.configbase import Opt, build, option, parse_address, read_yaml, schema, section, type_name, validated
+from exporter.sources.canary.config import CanaryConfig
 from exporter.sources.client_stats.config import ClientStatsConfig
 from exporter.sources.connect import config as connect_config
 from exporter.sources.connect.config import ConnectConfig
@@ -254,6 +255,7 @@ class Config:
     web: WebSection = field(metadata=section(WebSection))
     interpretation: InterpretationSection = field(metadata=section(InterpretationSection))
     client_stats: ClientStatsConfig = field(metadata=section(ClientStatsConfig))
+    canary: CanaryConfig = field(metadata=section(CanaryConfig))
     log: LogSection = field(metadata=section(LogSection))
     #: None when the section is absent
     jmx: JmxConfig | None = field(metadata=validated(jmx_config.validate))

@@ -23,6 +23,8 @@ from exporter.snapshot import Interpreter
 from exporter.sources.admin import specs as admin_specs
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
+from exporter.sources.canary import source as canary_source
+from exporter.sources.canary import specs as canary_specs
 from exporter.sources.client_stats import consumer as client_stats_consumer
 from exporter.sources.client_stats import specs as client_stats_specs
 from exporter.sources.connect import source as connect_source
@@ -78,6 +80,13 @@ FEATURES: tuple[Feature, ...] = (
         client_stats_consumer.build,
         (client_stats_interpretation.build,),
         (client_stats_specs, client_stats_interpretation, librdkafka_batches),
+    ),
+    Feature(
+        "canary",
+        "Durability canary (opt-in, writes): acknowledged records lost, acks=all writes refused, end-to-end latency",
+        canary_source.factory,
+        (),
+        (canary_specs,),
     ),
     Feature(
         "connect",

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from exporter.mixin import canary as canary_mixin
 from exporter.mixin import connect as connect_mixin
+from exporter.mixin.boards import common as boards
 from exporter.mixin.rules.base import AlertDef, Builder, Runbook, Severity
 from exporter.mixin.rules.blast_radius_rules import blast_radius_alerts
 from exporter.mixin.rules.cluster_rules import cluster_alerts
@@ -32,6 +34,25 @@ CONNECT_BEHAVIOUR = (
     "Connect cluster each raise one; group them in Alertmanager by connect_cluster and connector."
 )
 
+#: how the canary alerts behave in the three situations every runbook section covers
+CANARY_BEHAVIOUR = (
+    "Outage: the canary needs no Admin API; while the whole cluster is down its produce failures rise, "
+    "KafkaCanaryStuck fires beside KafkaClusterUnreachable, and no record can be counted lost until it reads "
+    "again. Reassignment: moving a canary partition's leader is not a loss; the canary re-checks its "
+    "leadership spread. HA pair: each exporter with the canary on runs its own canary (its own session), so "
+    "each raises its own alert (job, instance); enable the canary on one exporter of a pair."
+)
+
+
+def canary_alerts(b: Builder) -> list[AlertDef]:
+    """The durability canary (issue 19), defined in exporter.mixin.canary; per exporter, like the canary."""
+    alerts = []
+    for fields in canary_mixin.alert_fields(b, boards.RISK_UID):
+        meaning, confirm, action = fields["runbook"]
+        runbook = Runbook(meaning, confirm, action, CANARY_BEHAVIOUR)
+        alerts.append(AlertDef(**{**fields, "runbook": runbook, "per_exporter": True}))
+    return alerts
+
 
 def connect_alerts(b: Builder) -> list[AlertDef]:
     """Kafka Connect (issue 18), defined in exporter.mixin.connect (which cannot import this module).
@@ -51,6 +72,7 @@ ALERT_BUILDERS: list[Callable[[Builder], list[AlertDef]]] = [
     consumer_alerts,
     producer_alerts,
     blast_radius_alerts,
+    canary_alerts,
     connect_alerts,
 ]
 

@@ -48,7 +48,7 @@ def blast_radius_alerts(b: Builder) -> list[AlertDef]:
                 "acknowledged writes sit on no surviving in-sync replica (offline, or an unclean election that "
                 "truncates them). Usual causes: topics with RF <= `min.insync.replicas` or RF 1, ISRs shrunk "
                 "because a broker is down or a follower lags, or replicas placed on too few brokers.",
-                "The blast-radius row of the \"Kafka: what is at risk now\" dashboard lists each broker's outcomes, and the "
+                'The blast-radius row of the "Kafka: what is at risk now" dashboard lists each broker\'s outcomes, and the '
                 "exporter's own page (`/`) names the partitions. `kafka-topics.sh --bootstrap-server <b> --describe "
                 "--under-replicated-partitions` and `--at-min-isr-partitions` show the ISRs the prediction rests on.",
                 "Do not stop or restart a broker while this fires. Bring back the brokers missing from the ISRs "
