@@ -224,4 +224,6 @@ def factory(config: Config) -> Source | None:
     settings = of(config)
     if settings is None or not settings.brokers_configured:
         return None
-    return BrokerJmxSource(settings, config.timeout)
+    source = BrokerJmxSource(settings, config.timeout)
+    jvm.prestart(settings.java, [t.auth for t in settings.brokers] + ([settings.discover.auth] if settings.discover else []), source.timeout)
+    return source

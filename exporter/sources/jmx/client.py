@@ -132,4 +132,6 @@ def factory(config: Config) -> Source | None:
     settings = of(config)
     if settings is None or not settings.clients:
         return None
-    return ClientJmxSource(settings, config.timeout)
+    source = ClientJmxSource(settings, config.timeout)
+    jvm.prestart(settings.java, [t.auth for t in settings.clients], source.timeout)
+    return source
