@@ -177,7 +177,7 @@ def test_a_hung_worker_is_replaced(real_kafka: RealKafka, worker: jmx_worker.Jmx
     took, result = timed(lambda: jvm.query(address, PATTERNS, JmxAuth(), timeout=2.0))
     assert isinstance(result, SourceError) and "no answer within 2.0 s" in str(result), result
     assert took < 2.0 + 1, took
-    time.sleep(0.6)  # past the grace: the next query replaces it
+    time.sleep(worker.timeout + 0.6)  # past RMI's own response timeout and the grace: the next query replaces it
     new = None
     for _ in range(3):  # a new JVM on a loaded machine may miss the first deadline
         _, new = timed(lambda: broker_id(address))

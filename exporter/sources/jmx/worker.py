@@ -156,7 +156,9 @@ class JmxWorker:
         now = time.monotonic()
         if not self._ready.is_set():  # a JVM starting on a loaded host: judged by STARTUP_LIMIT
             return now - self._started_at < STARTUP_LIMIT
-        return not any(now > p.deadline + HANG_GRACE for p in self._pending.values())
+        # the worker checks its deadline between RMI calls, and RMI's response timeout
+        # (self.timeout) bounds each call: an answer later than that plus a grace is a hang
+        return not any(now > p.deadline + self.timeout + HANG_GRACE for p in self._pending.values())
 
     def start(self) -> None:
         """Start the worker ahead of the first query (its JVM takes a second or more)."""
@@ -184,7 +186,7 @@ class JmxWorker:
             self._pending[seq] = slot
         try:
             with self._send_lock:
-                conn.send(("query", seq, key, address, list(patterns), username, password, timeout))
+                conn.send(("query", seq, key, address, list(patterns), username, password, timeout, deadline))
         except (OSError, ValueError):
             raise SourceError(f"JMX {address}: the JMX worker process is gone; it restarts with the next query") from None
         # the worker answers at its own deadline with the precise reason; a little slack for the pipe
@@ -261,8 +263,10 @@ class _Jvm:
         self.Number = jpype.JClass("java.lang.Number")
         self.Integral = tuple(jpype.JClass(c) for c in ("java.lang.Long", "java.lang.Integer", "java.lang.Short", "java.lang.Byte"))
         self.Boolean = jpype.JClass("java.lang.Boolean")
+        self.String = jpype.JClass("java.lang.String")
         self.CompositeData = jpype.JClass("javax.management.openmbean.CompositeData")
         self.IOException = jpype.JClass("java.io.IOException")
+        self.InstanceNotFound = jpype.JClass("javax.management.InstanceNotFoundException")
         self.timeout_ms = int(timeout * 1000)
         self.lock = threading.Lock()
         #: key -> (connector, connection, attribute names per MBean, last use)
@@ -353,41 +357,50 @@ class _Jvm:
             return float(v.doubleValue()), kind
         return str(v), kind
 
-    def _rows(self, entry: list[Any], patterns: Sequence[str]) -> list[tuple[str, str, object, str]]:
+    def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> list[tuple[str, str, object, str]]:
         mbsc, attrs_of = entry[1], entry[2]
         rows: list[tuple[str, str, object, str]] = []
         for pattern in patterns:
             name_pat, attribute, only_key = _split(pattern)
             for name in mbsc.queryNames(self.ObjectName(name_pat), None):
+                if time.monotonic() > deadline:  # a slow target: each call is quick, but too many
+                    raise TimeoutError(f"no answer within {timeout:.1f} s (answering too slowly)")
                 canonical = str(name.toString())
                 if attribute is not None:
                     wanted = [attribute]
                 else:
                     wanted = attrs_of.get(canonical)
                     if wanted is None:
-                        wanted = attrs_of[canonical] = [
-                            str(a.getName()) for a in mbsc.getMBeanInfo(name).getAttributes() if a.isReadable()
-                        ]
+                        try:
+                            info = mbsc.getMBeanInfo(name)
+                        except self.InstanceNotFound:
+                            continue
+                        wanted = attrs_of[canonical] = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
                 if not wanted:
                     continue
-                for attr in mbsc.getAttributes(name, self.jpype.JArray(self.jpype.JString)(wanted)).asList():
+                try:
+                    found = mbsc.getAttributes(name, self.jpype.JArray(self.jpype.JString)(wanted)).asList()
+                except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
+                    attrs_of.pop(canonical, None)
+                    continue
+                for attr in found:
                     aname, value = str(attr.getName()), attr.getValue()
                     if isinstance(value, self.CompositeData):
                         keys = [only_key] if only_key else sorted(str(k) for k in value.getCompositeType().keySet())
                         for k in keys:
                             if value.containsKey(k):
                                 rows.append((canonical, f"{aname}/{k}", *self._value(value.get(k))))
-                    elif value is None or isinstance(value, (self.Number, self.Boolean, self.jpype.JString)):
+                    elif value is None or isinstance(value, (self.Number, self.Boolean, self.String)):
                         rows.append((canonical, aname, *self._value(value)))
         return rows
 
     def query(self, key: str, address: str, patterns: Sequence[str], username: str | None, password: str | None,
-              timeout: float) -> list[tuple[str, str, object, str]]:
-        deadline = time.monotonic() + timeout
+              timeout: float, deadline: float) -> list[tuple[str, str, object, str]]:
+        # CLOCK_MONOTONIC is one clock for all processes of the host: the parent's deadline holds here
         for attempt in (1, 2):
             entry = self._conn(key, address, username, password, deadline)
             try:
-                return self._rows(entry, patterns)
+                return self._rows(entry, patterns, deadline, timeout)
             except self.IOException as exc:
                 # a restarted or vanished target: drop the connection; reconnect once if time allows
                 self.drop(key)
@@ -397,17 +410,20 @@ class _Jvm:
 
 
 def _message(exc: BaseException) -> str:
-    """One line: the innermost cause of a Java exception is the useful part."""
-    text = str(exc)
+    """One line from a Java exception chain: its innermost three causes (RMI wraps the useful
+    part, e.g. ``ConnectException: Connection refused`` or ``SSLHandshakeException: PKIX
+    path building failed``, in several layers), each without RMI's repeated nested text."""
+    parts: list[str] = []
     with contextlib.suppress(Exception):
         cause: Any = exc
-        seen = 0
-        while cause.getCause() is not None and seen < 10:
-            cause, seen = cause.getCause(), seen + 1
-        inner = f"{cause.getClass().getName()}: {cause.getMessage()}"
-        text = inner if inner != text else text
-    text = " ".join(text.split())
-    return text[:300]
+        for _ in range(12):
+            if cause is None:
+                break
+            message = str(cause.getMessage() or "").split("; nested exception is")[0].split(" [Root exception")[0]
+            parts.append(f"{cause.getClass().getName()}: {message}".rstrip(": "))
+            cause = cause.getCause()
+    text = " <- ".join(reversed(parts[-3:])) if parts else str(exc)
+    return " ".join(text.split())[:300]
 
 
 def _serve(conn: Connection, libjvm: str, props: Sequence[tuple[str, str]], timeout: float) -> None:
@@ -433,9 +449,9 @@ def _serve(conn: Connection, libjvm: str, props: Sequence[tuple[str, str]], time
     pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="jmx-query")
 
     def answer(seq: int, key: str, address: str, patterns: list[str], username: str | None, password: str | None,
-               limit: float) -> None:
+               limit: float, deadline: float) -> None:
         try:
-            reply: tuple[str, int, Any] = ("ok", seq, jvm.query(key, address, patterns, username, password, limit))
+            reply: tuple[str, int, Any] = ("ok", seq, jvm.query(key, address, patterns, username, password, limit, deadline))
         except SourceError as exc:
             reply = ("error", seq, str(exc))
         except TimeoutError as exc:
