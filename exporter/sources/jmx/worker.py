@@ -358,7 +358,7 @@ class _Jvm:
         return str(v), kind
 
     def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> list[tuple[str, str, object, str]]:
-        mbsc, attrs_of = entry[1], entry[2]
+        mbsc = entry[1]
         rows: list[tuple[str, str, object, str]] = []
         for pattern in patterns:
             name_pat, attribute, only_key = _split(pattern)
@@ -369,19 +369,18 @@ class _Jvm:
                 if attribute is not None:
                     wanted = [attribute]
                 else:
-                    wanted = attrs_of.get(canonical)
-                    if wanted is None:
-                        try:
-                            info = mbsc.getMBeanInfo(name)
-                        except self.InstanceNotFound:
-                            continue
-                        wanted = attrs_of[canonical] = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
+                    # read every time: Kafka's JmxReporter adds attributes to an MBean as the
+                    # client registers metrics (e.g. compression-rate-avg after the first batch)
+                    try:
+                        info = mbsc.getMBeanInfo(name)
+                    except self.InstanceNotFound:
+                        continue
+                    wanted = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
                 if not wanted:
                     continue
                 try:
                     found = mbsc.getAttributes(name, self.jpype.JArray(self.jpype.JString)(wanted)).asList()
                 except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
-                    attrs_of.pop(canonical, None)
                     continue
                 for attr in found:
                     aname, value = str(attr.getName()), attr.getValue()
