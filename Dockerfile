@@ -35,6 +35,8 @@ ENV KAFKA_INSIGHT_WEB_LISTEN_ADDRESS=:9741 \
     PYTHONUNBUFFERED=1
 USER 10001:10001
 EXPOSE 9741
+# /healthz on $KAFKA_INSIGHT_WEB_LISTEN_ADDRESS, over HTTPS when web TLS is on, else HTTP
+# (exporter/healthcheck.py; set the address through that variable, not the flag, so both agree)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9741/healthz', timeout=4)"]
+    CMD ["python", "-m", "exporter.healthcheck"]
 ENTRYPOINT ["kafka-insight-exporter"]

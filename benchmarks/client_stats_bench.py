@@ -42,7 +42,6 @@ from exporter.cycle import Collector  # noqa: E402
 from exporter.demo.broker import TansuBroker  # noqa: E402
 from exporter.interpret.client_stats import ClientStatsInterpreter  # noqa: E402
 from exporter.sources.admin.source import AdminSource  # noqa: E402
-from exporter.sources.client_stats.config import ClientStatsConfig  # noqa: E402
 from exporter.sources.client_stats.consumer import ClientStatsSource  # noqa: E402
 from exporter.sources.client_stats.parse import parse_message  # noqa: E402
 from exporter.sources.client_stats.records import ENVELOPE_FORMAT  # noqa: E402
@@ -130,7 +129,7 @@ def main() -> int:
                 "client_stats.expire_after_intervals": 1000,
             },
         )
-        source = ClientStatsSource(cfg, ClientStatsConfig.of(cfg))
+        source = ClientStatsSource(cfg, cfg.client_stats)
         deadline = time.monotonic() + 30
         while not source._assigned and time.monotonic() < deadline:
             time.sleep(0.1)

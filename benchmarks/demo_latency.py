@@ -19,7 +19,7 @@ import urllib.request
 from exporter import config
 from exporter.app import build_collector
 from exporter.demo.embedded import Demo
-from exporter.http import serve
+from exporter.serving import IsolatedServer
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -46,7 +46,7 @@ def main() -> None:
     demo.start()
     cfg = demo.configure(config.load(None))
     collector = build_collector(cfg)
-    server = serve(collector, "127.0.0.1", 0)
+    server = IsolatedServer(collector, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
     try:
         time.sleep(8)  # let the demo's groups join and traffic flow

@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter, analyse, emit_offsets
+from exporter.metrics import Samples
 from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 
 

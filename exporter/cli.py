@@ -79,15 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cfg = config.load(args.config_file, overrides(args, dict(os.environ)))
-        web = webconfig.load(cfg.raw["web"]["config_file"])
+        web = webconfig.load(cfg.web.config_file)
     except config.ConfigError as exc:
         print(f"{PROG}: config error: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
         print(f"{PROG}: configuration OK")
         return 0
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("librdkafka").setLevel(logging.ERROR if cfg.log_level != "debug" else logging.DEBUG)
+    logging.basicConfig(level=cfg.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("librdkafka").setLevel(logging.ERROR if cfg.log.level != "debug" else logging.DEBUG)
     return run(cfg, web)
 
 
@@ -115,14 +115,14 @@ def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
         # never waits for the GIL of a running collection
         server = IsolatedServer(
             collector,
-            cfg.listen_host,
-            cfg.listen_port,
+            cfg.web.host,
+            cfg.web.port,
             "Demo mode: embedded Tansu broker." if demo else "",
-            cfg.raw["web"]["config_file"],
-            cfg.raw["web"]["probes_without_auth"],
+            cfg.web.config_file,
+            cfg.web.probes_without_auth,
         )
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", cfg.listen_host, cfg.listen_port, exc.strerror or exc)
+        log.error("cannot listen on %s:%d: %s", cfg.web.host, cfg.web.port, exc.strerror or exc)
         collector.stop()
         if demo:
             demo.stop()
@@ -130,7 +130,7 @@ def run(cfg: config.Config, web: webconfig.WebConfig | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     collector.start()
-    host = "localhost" if cfg.listen_host in ("0.0.0.0", "", "::") else cfg.listen_host
+    host = "localhost" if cfg.web.host in ("0.0.0.0", "", "::") else cfg.web.host
     scheme = web.scheme if web else "http"
     log.info(
         "serving %s://%s:%d/metrics%s (collecting from %s every %g s)",

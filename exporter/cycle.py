@@ -15,12 +15,10 @@ from typing import Any
 import confluent_kafka
 
 from exporter import __version__, selfmetrics
-from exporter.catalogue import Samples
 from exporter.exposition import Exposition, render
 from exporter.heap import trim_heap
-from exporter.snapshot import Interpreter as Interpreter
-from exporter.snapshot import Snapshot as Snapshot
-from exporter.snapshot import TargetResult as TargetResult
+from exporter.metrics import Samples
+from exporter.snapshot import Interpreter, Snapshot, TargetResult
 from exporter.sources.base import Job, Source, SourceError
 
 log = logging.getLogger(__name__)
@@ -92,8 +90,7 @@ class Collector:
                 jobs.extend(source.jobs(self.snapshot))
             except Exception as exc:  # a broken source must not break the cycle
                 jobs.append(Job(source.name, "-", _raiser(exc)))
-        snapshot = Snapshot(started=started)
-        snapshot.results = self._run_jobs(jobs)
+        snapshot = Snapshot.of(started, self._run_jobs(jobs))
         for result in snapshot.results:
             self._note(result)
         out = Samples()

@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.catalogue import Samples, row_labels, row_value
+from exporter.metrics import Samples, row_labels, row_value
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: gzip level of the pre-compressed body

@@ -2,8 +2,8 @@
 
 Handlers only read the current exposition reference of a :class:`View`; they never wait
 for a collection, so concurrent scrapes are served in parallel from memory.  The view is
-the collector itself (in-process, :func:`serve`) or what the collector last published to
-a serving process of its own (:mod:`exporter.serving`, what the command line runs).
+what the collector last published to the serving process (:mod:`exporter.serving`): the
+one way the exporter serves, in production and in the tests.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import html
 import logging
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,20 +55,6 @@ class View(Protocol):
     def exposition(self) -> Exposition: ...
 
     def status(self) -> Status: ...
-
-
-class CollectorView:
-    """The in-process view: the collector's own current exposition."""
-
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    @property
-    def exposition(self) -> Exposition:
-        return self.collector.exposition
-
-    def status(self) -> Status:
-        return collector_status(self.collector)
 
 
 def collector_status(collector: Collector) -> Status:
@@ -161,14 +146,14 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        view: Collector | View,
+        view: View,
         title: str = "",
         web: WebConfig | None = None,
         probes_without_auth: bool = False,
         bind_and_activate: bool = True,
     ) -> None:
         super().__init__(address, Handler, bind_and_activate)
-        self.view: View = CollectorView(view) if hasattr(view, "collect_once") else view  # type: ignore[arg-type]
+        self.view = view
         self.title = title
         self.web = web or WebConfig()
         self.probes_without_auth = probes_without_auth
@@ -208,15 +193,3 @@ plus derived gauges that say what they mean. {html.escape(title)}</p>
 {"".join(rows)}</table></body></html>
 """
 
-
-def serve(
-    collector: Collector,
-    host: str,
-    port: int,
-    title: str = "",
-    web: WebConfig | None = None,
-    probes_without_auth: bool = False,
-) -> ExporterHTTPServer:
-    server = ExporterHTTPServer((host, port), collector, title, web, probes_without_auth)
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.catalogue import metric
+from exporter.metrics import metric
 
 SRC = "self"
 

@@ -11,9 +11,10 @@ How:
 * the parent binds the listening socket (so "address in use" is still reported by the
   command line, before anything starts) and hands it to the child, a fresh
   ``python -m exporter.serving`` that never imports the collector or librdkafka;
-* after each cycle the parent sends ``status JSON + gzipped text`` over a socket pair from
-  a publisher thread (the cycle does not wait); the child reads them into fresh buffers,
-  swaps them in as one reference (a scrape never sees half a cycle) and acknowledges.
+* after each cycle the parent sends one :mod:`exporter.ipc` frame (the status as its JSON
+  object, the gzipped text as its body) over a socket pair from a publisher thread (the
+  cycle does not wait); the child reads it into fresh buffers, swaps them in as one
+  reference (a scrape never sees half a cycle) and acknowledges with an ``ack`` frame.
   Only the gzip copy travels and is kept (~1 MB at 10k partitions instead of 33 MB):
   Prometheus always asks for gzip, and a plain-text scrape is inflated on the fly;
 * if the child dies it is restarted at once with the same listening socket (connections
@@ -23,19 +24,18 @@ How:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
-import struct
 import sys
 import threading
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exporter.exposition import Exposition
 from exporter.http import ExporterHTTPServer, Status, TargetStatus, collector_status
+from exporter.ipc import Channel
 from exporter.subproc import ChildProcess
 
 if TYPE_CHECKING:
@@ -43,12 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: lengths of the status JSON, the plain text (not sent) and the gzipped text, then the series
-HEADER = struct.Struct("!QQQQ")
 #: seconds the serving process may take to read and acknowledge one exposition
 PUBLISH_TIMEOUT = 30.0
-#: length of the JSON arguments the serving process reads first
-ARGS = struct.Struct("!Q")
 
 
 class PublishedView:
@@ -65,21 +61,7 @@ class PublishedView:
         self.exposition, self._status = exposition, status
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytearray | None:
-    """Read exactly ``size`` bytes straight into one buffer (no 33 MB concatenations)."""
-    buf = bytearray(size)
-    view = memoryview(buf)
-    got = 0
-    while got < size:
-        n = sock.recv_into(view[got:], min(size - got, 1 << 20))
-        if n == 0:
-            return None
-        got += n
-    return buf
-
-
-def _decode_status(raw: bytes | bytearray) -> Status:
-    data = json.loads(raw)
+def _decode_status(data: dict[str, Any]) -> Status:
     return Status(
         ready=bool(data["ready"]),
         finished=float(data["finished"]),
@@ -91,20 +73,17 @@ def _decode_status(raw: bytes | bytearray) -> Status:
 def main(argv: list[str]) -> None:
     """``python -m exporter.serving LISTENER_FD CHANNEL_FD``: the serving process."""
     listener = socket.socket(fileno=int(argv[1]))
-    channel = socket.socket(fileno=int(argv[2]))
-    header = _recv_exact(channel, ARGS.size)
-    if header is None:
+    channel = Channel.from_fd(int(argv[2]))
+    try:
+        args, _ = channel.recv()
+    except (EOFError, OSError):
         return
-    raw = _recv_exact(channel, ARGS.unpack(header)[0])
-    if raw is None:
-        return
-    args = json.loads(raw)
     _child(listener, channel, args["title"], args["web_config_file"], args["probes_without_auth"], args["level"])
 
 
 def _child(
     listener: socket.socket,
-    channel: socket.socket,
+    channel: Channel,
     title: str,
     web_config_file: str,
     probes_without_auth: bool,
@@ -126,18 +105,15 @@ def _child(
     server.server_address = listener.getsockname()
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     while True:
-        header = _recv_exact(channel, HEADER.size)
-        if header is None:
+        try:
+            published, gzipped = channel.recv()
+        except (EOFError, OSError):
             break  # the parent is gone (or stopping)
-        status_len, body_len, gzip_len, series = HEADER.unpack(header)
-        raw_status = _recv_exact(channel, status_len)
-        gzipped = _recv_exact(channel, gzip_len)
-        if raw_status is None or gzipped is None:
-            break
         # only the gzip copy (what Prometheus asks for, ~1 MB at 10k partitions); a plain
         # scrape inflates it piece by piece. The bytearray is served as it is (no copy).
-        view.update(Exposition(None, gzipped, series, body_len), _decode_status(raw_status))  # type: ignore[arg-type]
-        channel.sendall(b"\x01")  # in place: the parent counts it as published
+        exposition = Exposition(None, gzipped, published["series"], published["body_length"])  # type: ignore[arg-type]
+        view.update(exposition, _decode_status(published["status"]))
+        channel.send({"kind": "ack"})  # in place: the parent counts it as published
     server.shutdown()
     os._exit(0)  # daemon threads may still be writing to slow clients: do not wait for them
 
@@ -154,8 +130,8 @@ class IsolatedServer:
         web_config_file: str = "",
         probes_without_auth: bool = False,
     ) -> None:
-        # bound here with the same semantics as the in-process server; raises OSError
-        self._bound = ExporterHTTPServer((host, port), collector)
+        # bound here (the serving process's server, not yet serving); raises OSError
+        self._bound = ExporterHTTPServer((host, port), PublishedView())
         self.server_address = self._bound.server_address
         self._collector = collector
         # the serving process has the gzip copy: the collector need not keep 30 MB of text
@@ -163,14 +139,18 @@ class IsolatedServer:
         #: what the serving process reads first (with the log level current at its start)
         self._child_args = {"title": title, "web_config_file": web_config_file, "probes_without_auth": probes_without_auth}
         self._process: ChildProcess | None = None
-        self._channel: socket.socket | None = None
+        self._channel: Channel | None = None
         self._lock = threading.Condition()
         self._pending = False
         self._stopping = False
         self.restarts = 0
         #: cycles the serving process has swapped in (acknowledged)
         self.published = 0
+        #: the exposition the serving process acknowledged last
+        self.acknowledged: Exposition | None = None
         self._spawn()
+        # a collector that has collected already: hand the serving process its exposition now
+        self._pending = collector.ready.is_set()
         collector.on_cycle.append(self._cycle_done)
         self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
         self._publisher.start()
@@ -179,15 +159,14 @@ class IsolatedServer:
 
     def _spawn(self) -> None:
         self._spawned = time.monotonic()
-        ours, theirs = socket.socketpair()
-        ours.settimeout(PUBLISH_TIMEOUT)
+        ours, theirs = Channel.pair()
+        ours.sock.settimeout(PUBLISH_TIMEOUT)
         try:
             process = ChildProcess(__name__, [self._bound.socket.fileno(), theirs.fileno()])
         finally:
             theirs.close()
-        args = json.dumps({**self._child_args, "level": logging.getLogger().getEffectiveLevel()}).encode()
         try:
-            ours.sendall(ARGS.pack(len(args)) + args)
+            ours.send({"kind": "start", **self._child_args, "level": logging.getLogger().getEffectiveLevel()})
         except OSError as exc:  # it died at once: the watcher restarts it
             log.debug("starting the serving process failed: %s", exc)
         self._process, self._channel = process, ours
@@ -208,30 +187,39 @@ class IsolatedServer:
                 channel = self._channel
             exposition = self._collector.exposition
             status = collector_status(self._collector)
-            raw_status = json.dumps(asdict(status)).encode()
-            header = HEADER.pack(len(raw_status), exposition.body_length, len(exposition.gzipped), exposition.series)
+            published = {
+                "kind": "exposition",
+                "status": asdict(status),
+                "body_length": exposition.body_length,
+                "series": exposition.series,
+            }
             try:
                 assert channel is not None
-                channel.sendall(header + raw_status)
-                channel.sendall(exposition.gzipped)
-                acked = channel.recv(1) == b"\x01"
+                channel.send(published, exposition.gzipped)
+                acked = channel.recv()[0].get("kind") == "ack"
             except TimeoutError:  # alive but wedged: replace it (the watcher restarts it)
                 log.warning("the serving process did not take the exposition within %g s; restarting it", PUBLISH_TIMEOUT)
                 if self._process is not None:
                     self._process.kill()
                 continue
-            except OSError as exc:  # the child died: the watcher restarts it and republishes
+            except (OSError, EOFError) as exc:  # the child died: the watcher restarts it and republishes
                 log.debug("publishing to the serving process failed: %s", exc)
                 continue
             if acked:
                 with self._lock:
                     self.published += 1
+                    self.acknowledged = exposition
                     self._lock.notify_all()
 
     def wait_published(self, count: int, timeout: float) -> bool:
         """Wait until ``count`` expositions have been swapped in by the serving process."""
         with self._lock:
             return self._lock.wait_for(lambda: self.published >= count, timeout)
+
+    def wait_current(self, timeout: float) -> bool:
+        """Wait until the serving process serves the collector's current exposition."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.acknowledged is self._collector.exposition, timeout)
 
     def _watch(self) -> None:
         quick_deaths = 0

@@ -39,9 +39,10 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.conftest import KAFKA_BIN
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("KAFKA_INSIGHT_SHARED", ROOT.parent / "shared"))
-DUMP_LOG = SHARED / "kafka" / "dist" / "bin" / "kafka-dump-log.sh"
+DUMP_LOG = KAFKA_BIN / "kafka-dump-log.sh"  # $KAFKA_HOME, else ../shared/kafka/dist
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "client-stats"
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 PAYLOADS = ("json", "random")

@@ -12,20 +12,23 @@ from collections.abc import Iterator
 import pytest
 
 from exporter import config
-from exporter.catalogue import Samples
-from exporter.cycle import Collector, Snapshot, TargetResult
+from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.exposition import render_text
+from exporter.metrics import Samples
+from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.client import AdminCollector
 from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.specs import PARTITION_LOG_END
 from exporter.sources.admin.worker import AdminWorker
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import commit_offsets, create_topic, produce_exactly
 
 TOPIC = "block-topic"
 GROUP = "block-group"
+
+pytestmark = pytest.mark.tansu  # the module's cluster fixture starts one
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def source(cluster: str) -> Iterator[AdminSource]:
 
 
 def _snapshot(state: object) -> Snapshot:
-    return Snapshot(started=0.0, results=[TargetResult("admin", "x", True, 0.0, state)])
+    return Snapshot.of(0.0, [TargetResult("admin", "x", True, 0.0, state)])
 
 
 def test_block_holds_exactly_what_the_collector_would_render(source: AdminSource) -> None:

@@ -17,7 +17,7 @@ from exporter import config
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.sources.admin.source import AdminSource
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, collect_admin, create_topic, produce_exactly
 
 

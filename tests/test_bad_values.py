@@ -1,6 +1,6 @@
 """Malformed values from Kafka or JMX never reach the exposition (issue 9).
 
-`catalogue.to_float` is the one place foreign values become numbers; everything that is not
+`metrics.to_float` is the one place foreign values become numbers; everything that is not
 a finite number is dropped and counted.  Negative offsets (Kafka's -1 "unknown") are never
 exported as offsets, and garbage topic configs do not break the Admin source's emit.
 """
@@ -11,14 +11,15 @@ import math
 
 import pytest
 
-from exporter.catalogue import Samples, to_float
-from exporter.cycle import Collector, Snapshot
+from exporter.cycle import Collector
 from exporter.exposition import render
+from exporter.metrics import Samples, to_float
+from exporter.snapshot import Snapshot
 from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.records import Broker, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
 from exporter.sources.admin.specs import BROKERS
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 GARBAGE: list[object] = [
     float("nan"), float("inf"), float("-inf"), "NaN", "nan", "inf", "-Infinity", "1e999", "abc", "", " ", "12abc", "0x10",

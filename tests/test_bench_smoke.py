@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # runs the whole benchmark script at a tiny size
 def test_bench_quick_tiny(tmp_path: Path) -> None:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--main", "4x3:6", "--memory-cycles", "3"]
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""The catalogue against what the exporter really exposes, and the generated README sections."""
+"""The catalogue against what the exporter really exposes, and the generated docs (docs/metrics.md, docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from exporter import config, docs
 from exporter.app import build_collector
 from exporter.catalogue import all_specs
 from exporter.demo.embedded import Demo
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,7 @@ def demo_exposition() -> Iterator[bytes]:
         demo.stop()
 
 
+@pytest.mark.tansu  # the demo
 def test_demo_shows_lag_topics_and_groups_in_different_states(demo_exposition: bytes) -> None:
     m = Parsed(demo_exposition)
     assert (m.value("kafka_insight_consumer_group_lag", group="analytics") or 0) > 0
@@ -53,6 +54,7 @@ def test_demo_shows_lag_topics_and_groups_in_different_states(demo_exposition: b
     )
 
 
+@pytest.mark.tansu  # the demo
 def test_every_exposed_family_is_in_the_catalogue(demo_exposition: bytes) -> None:
     specs = all_specs()
     by_family = {spec.family_name: spec for spec in specs.values()}
@@ -64,6 +66,7 @@ def test_every_exposed_family_is_in_the_catalogue(demo_exposition: bytes) -> Non
         assert kind == spec.type and help_text == spec.help, family
 
 
+@pytest.mark.tansu  # the demo
 def test_promtool_is_clean_on_the_full_demo_exposition(demo_exposition: bytes) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian package prometheus) is required"
@@ -72,8 +75,8 @@ def test_promtool_is_clean_on_the_full_demo_exposition(demo_exposition: bytes) -
     assert (done.stdout + done.stderr).strip() == b"", done.stdout + done.stderr
 
 
-def test_readme_generated_sections_are_current() -> None:
-    assert docs.main(["--check"]) == 0, "README.md is stale: run python -m exporter.docs"
-    text = docs.README.read_text()
+def test_generated_docs_are_current() -> None:
+    assert docs.main(["--check"]) == 0, "docs/metrics.md or docs/configuration.md is stale: run python -m exporter.docs"
+    text = docs.METRICS.read_text()
     for name in all_specs():
         assert f"`{name}`" in text, name

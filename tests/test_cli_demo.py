@@ -11,8 +11,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from exporter.demo.broker import free_port
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
+
+pytestmark = pytest.mark.tansu  # the demo runs the embedded broker
 
 
 def _children(pid: int) -> list[int]:
@@ -77,6 +81,56 @@ def test_demo_starts_serves_and_ctrl_c_leaves_nothing_behind() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_sigkilled_demo_leaves_no_broker_behind() -> None:
+    """SIGKILL gives the exporter no chance to stop its broker: the broker must go by itself."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_INSIGHT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    children: list[int] = []
+    try:
+        _wait_for(proc, rf"Demo running: open http://127\.0\.0\.1:{port}/", 60)
+        children = _children(proc.pid)
+        brokers = [pid for pid in children if "--listener-url" in _cmdline(pid)]
+        assert len(brokers) == 1, {pid: _cmdline(pid) for pid in children}
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while not _gone(brokers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(brokers[0]), f"demo broker {brokers[0]} still running after its exporter was SIGKILLed"
+        deadline = time.monotonic() + 15  # the Python children notice their parent's pipes closing
+        while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(_gone(pid) for pid in children), {pid: _cmdline(pid) for pid in children if not _gone(pid)}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in children:  # never leave a broker behind, even when the test fails
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_unreachable_brokers_are_not_a_config_error() -> None:

@@ -19,18 +19,18 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from exporter import config
-from exporter.catalogue import Samples, all_specs
+from exporter.catalogue import all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.client_stats import ClientStatsInterpreter, derive, interpret_client_stats
+from exporter.metrics import Samples
 from exporter.sources.admin.source import AdminSource
-from exporter.sources.client_stats.config import ClientStatsConfig
 from exporter.sources.client_stats.consumer import ClientStatsSource
 from exporter.sources.client_stats.parse import parse_message
 from exporter.sources.client_stats.records import InvalidStatsError
 from exporter.sources.client_stats.store import StatsStore
 from exporter.stats_forwarder import StatsForwarder
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 
 DATA = "cs-data"
@@ -104,7 +104,7 @@ def env(tansu: TansuBroker) -> Iterator[dict[str, Any]]:
     create_topic(bs, "cs-produced", 1)
     produce_exactly(bs, DATA, 0, RECORDS)
     cfg = _cfg(bs, STATS)
-    source = ClientStatsSource(cfg, ClientStatsConfig.of(cfg))  # creates the statistics topic
+    source = ClientStatsSource(cfg, cfg.client_stats)  # creates the statistics topic
     collector = Collector([AdminSource(cfg), source], [ClientStatsInterpreter()], interval=1, timeout=5)
     wait_for(lambda: collector.collect_once() and source._assigned, what="the statistics topic")
     fwd = StatsForwarder(bs, STATS, interval_ms=INTERVAL_MS, extra=QUIET)
@@ -278,7 +278,7 @@ def test_instances_expire_when_they_stop(env: dict[str, Any]) -> None:
     assert instance_of(p, "cs-plain") is not None  # the others stay
 
     # an exporter started now reads the topic back: the gone producer's records are too old
-    fresh = ClientStatsSource(env["cfg"], ClientStatsConfig.of(env["cfg"]))
+    fresh = ClientStatsSource(env["cfg"], env["cfg"].client_stats)
     try:
         def replayed() -> tuple[list[Any], dict[str, int], int] | None:
             snap = fresh.store.snapshot(time.time())
@@ -293,7 +293,7 @@ def test_instances_expire_when_they_stop(env: dict[str, Any]) -> None:
 def test_hostile_messages_are_dropped_and_counted(tansu: TansuBroker) -> None:
     bs = tansu.bootstrap
     cfg = _cfg(bs, HOSTILE, **{"client_stats.max_instances": 5, "client_stats.max_message_bytes": 65536})
-    source = ClientStatsSource(cfg, ClientStatsConfig.of(cfg))
+    source = ClientStatsSource(cfg, cfg.client_stats)
     collector = Collector([source], [interpret_client_stats], interval=1, timeout=5)
     try:
         wait_for(lambda: collector.collect_once() and source._assigned, what="the hostile topic")
@@ -338,7 +338,7 @@ def test_hostile_messages_are_dropped_and_counted(tansu: TansuBroker) -> None:
 
 def test_missing_topic_without_create_is_a_clear_source_error(tansu: TansuBroker) -> None:
     cfg = _cfg(tansu.bootstrap, "cs-absent", **{"client_stats.create_topic": False})
-    source = ClientStatsSource(cfg, ClientStatsConfig.of(cfg))
+    source = ClientStatsSource(cfg, cfg.client_stats)
     collector = Collector([source], interval=1, timeout=5)
     try:
         def failed() -> str | None:
@@ -591,7 +591,7 @@ def test_demo_clients_forward_statistics_including_the_external_offset_consumer(
     demo.start()
     try:
         cfg = demo.configure(config.load(None))
-        assert cfg.raw["client_stats"]["enabled"] is True
+        assert cfg.client_stats.enabled is True
         collector = build_collector(cfg)
         try:
             def ready(p: Parsed) -> bool:

@@ -65,9 +65,9 @@ def test_flags_and_environment_override_the_file(tmp_path: Path, monkeypatch: py
     path.write_text("kafka:\n  bootstrap_servers: [a:1, b:2]\ncollection:\n  interval_seconds: 60\n  timeout_seconds: 5\n")
     cfg = config.load(str(path))
     assert cfg.bootstrap_servers == ["a:1", "b:2"] and cfg.interval == 60 and cfg.timeout == 5
-    assert (cfg.listen_host, cfg.listen_port) == ("0.0.0.0", 9741)
+    assert (cfg.web.host, cfg.web.port) == ("0.0.0.0", 9741)
     cfg = config.load(str(path), {"kafka.bootstrap_servers": "c:3,d:4", "web.listen_address": "127.0.0.1:9999"})
-    assert cfg.bootstrap_servers == ["c:3", "d:4"] and (cfg.listen_host, cfg.listen_port) == ("127.0.0.1", 9999)
+    assert cfg.bootstrap_servers == ["c:3", "d:4"] and (cfg.web.host, cfg.web.port) == ("127.0.0.1", 9999)
 
 
 def test_secrets_from_env_and_file_are_resolved_and_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,9 +80,9 @@ def test_secrets_from_env_and_file_are_resolved_and_redacted(tmp_path: Path, mon
         f"    sasl.password: ${{env:KIE_TEST_PW}}\n    ssl.key.password: ${{file:{secret_file}}}\n"
     )
     cfg = config.load(str(path))
-    assert cfg.client["sasl.password"] == "from-env"
-    assert cfg.client["ssl.key.password"] == "from-file"
-    assert config.redact(cfg.client) == {
+    assert cfg.kafka.client["sasl.password"] == "from-env"
+    assert cfg.kafka.client["ssl.key.password"] == "from-file"
+    assert config.redact(cfg.kafka.client) == {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "PLAIN",
         "sasl.username": "exporter",
@@ -94,7 +94,7 @@ def test_secrets_from_env_and_file_are_resolved_and_redacted(tmp_path: Path, mon
 def test_filters_full_match(tmp_path: Path) -> None:
     path = tmp_path / "c.yml"
     path.write_text("filters:\n  topics:\n    include: ['orders.*', payments]\n    exclude: ['.*-dlq']\n")
-    f = config.load(str(path)).topics
+    f = config.load(str(path)).filters.topics
     assert f.allows("orders") and f.allows("orders-eu") and f.allows("payments")
     assert not f.allows("orders-dlq") and not f.allows("payments-eu") and not f.allows("clicks")
 
@@ -103,3 +103,33 @@ def test_reference_lists_every_option() -> None:
     rows = config.reference()
     assert any(r.startswith("| `kafka.bootstrap_servers` |") for r in rows)
     assert any(r.startswith("| `filters.groups.exclude` |") for r in rows)
+
+
+def test_one_typed_tree_with_each_default_declared_once() -> None:
+    import dataclasses
+
+    from exporter.configbase import defaults
+    from exporter.interpret.client_stats import ClientStatsInterpreter
+    from exporter.interpret.offsets import OffsetSettings
+
+    def check(cls: type, path: str) -> int:
+        count = 0
+        for f in dataclasses.fields(cls):
+            # no dataclass default anywhere: defaults live in the option declarations only
+            assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, f"{path}{f.name}"
+            assert len(set(f.metadata) & {"opt", "section", "validator"}) == 1, f"{path}{f.name}"
+            if "section" in f.metadata:
+                count += check(f.metadata["section"], f"{path}{f.name}.")
+            else:
+                count += 1
+        return count
+
+    assert check(config.Config, "") == len(config.reference()) + 1  # + the jmx section, validated by its package
+    cfg = config.load(None, {"interpretation.lag_history_points": 7})
+    assert not hasattr(cfg, "raw")
+    assert cfg.interpretation.lag_history_points == 7 and cfg.interpretation.stalled_after_seconds == 300.0
+    assert cfg.jmx is None and cfg.client_stats.enabled is False and cfg.client_stats.topic == "kafka-insight-client-stats"
+    # the interpreters' own defaults are the schema's
+    fresh = defaults(config.InterpretationSection)
+    assert OffsetSettings() == OffsetSettings.of(fresh)
+    assert ClientStatsInterpreter().points == fresh.lag_history_points

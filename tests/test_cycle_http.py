@@ -13,14 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from exporter import config
-from exporter.catalogue import MetricSpec, Samples
-from exporter.cycle import Collector, Snapshot
+from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
-from exporter.http import serve
+from exporter.metrics import MetricSpec, Samples
+from exporter.serving import IsolatedServer
+from exporter.snapshot import Snapshot
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.worker import AdminWorker
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
+from tests._serving import published, serve
 
 # a spec of the test's own, deliberately not registered: the product's catalogue (README,
 # dashboards) must not change because a test module was imported
@@ -92,20 +94,21 @@ def test_hanging_source_times_out_and_does_not_pile_up() -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[Collector, str]]:
+def server() -> Iterator[tuple[Collector, str, IsolatedServer]]:
     collector = Collector([SlowSource("slow", 1.5)], interval=2, timeout=5)
-    srv = serve(collector, "127.0.0.1", 0)
-    yield collector, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv = serve(collector)
+    yield collector, f"http://127.0.0.1:{srv.server_address[1]}", srv
     srv.shutdown()
     collector.stop()
 
 
-def test_endpoints_and_readiness(server: tuple[Collector, str]) -> None:
-    collector, base = server
+def test_endpoints_and_readiness(server: tuple[Collector, str, IsolatedServer]) -> None:
+    collector, base, srv = server
     assert get(base + "/healthz")[0] == 200
     assert get(base + "/readyz")[0] == 503
     collector.start()
     assert collector.ready.wait(10)
+    published(srv)
     assert get(base + "/readyz")[0] == 200
     status, body, headers = get(base + "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -117,10 +120,11 @@ def test_endpoints_and_readiness(server: tuple[Collector, str]) -> None:
     assert get(base + "/nope")[0] == 404
 
 
-def test_scrapes_do_not_wait_for_a_running_collection(server: tuple[Collector, str]) -> None:
-    collector, base = server
+def test_scrapes_do_not_wait_for_a_running_collection(server: tuple[Collector, str, IsolatedServer]) -> None:
+    collector, base, srv = server
     collector.start()
     assert collector.ready.wait(10)
+    published(srv)
     # the next cycle is now running (its source takes 1.5 s); scrapes must not wait for it
     time.sleep(0.6)
     durations: list[float] = []
@@ -135,6 +139,7 @@ def test_scrapes_do_not_wait_for_a_running_collection(server: tuple[Collector, s
     assert max(durations) < 1.0, max(durations)
 
 
+@pytest.mark.tansu
 def test_broker_killed_then_back(tmp_path: object) -> None:
     """The broker dies while the exporter runs: /metrics still answers, source_up 0, no stale
     Kafka series; the broker comes back on the same port: values return without a restart."""
@@ -149,7 +154,7 @@ def test_broker_killed_then_back(tmp_path: object) -> None:
         },
     )
     collector = Collector([AdminSource(cfg), SlowSource("other", 0)], interval=cfg.interval, timeout=cfg.timeout)
-    srv = serve(collector, "127.0.0.1", 0)
+    srv = serve(collector)
     base = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
         from tests.conftest import create_topic, produce_exactly
@@ -157,10 +162,12 @@ def test_broker_killed_then_back(tmp_path: object) -> None:
         create_topic(broker.bootstrap, "t", 1)
         produce_exactly(broker.bootstrap, "t", 0, 5)
         collector.collect_once()
+        published(srv)
         m = Parsed(get(base + "/metrics")[1])
         assert m.value("kafka_insight_partition_log_end_offset", topic="t", partition=0) == 5
         broker.kill()
         collector.collect_once()
+        published(srv)
         t0 = time.monotonic()
         status, body, _ = get(base + "/metrics")
         assert status == 200 and time.monotonic() - t0 < 1.0

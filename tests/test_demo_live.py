@@ -35,7 +35,7 @@ from exporter.interpret import producers as pr
 from exporter.mixin import dashboards
 from exporter.mixin.settings import DEFAULTS
 from exporter.sources import admin as ad
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests._prometheus import ROOT, Prometheus, stop_process, wait_for
 from tests.test_mixin_live import Live
 

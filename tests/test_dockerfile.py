@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import config
+from exporter import config, healthcheck
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -66,12 +66,16 @@ def test_entrypoint_is_the_console_script() -> None:
 
 def test_port_user_and_healthcheck() -> None:
     ins = instructions()
-    default_port = config.load(None, {}).listen_port
+    default_port = config.load(None, {}).web.port
     assert ("EXPOSE", str(default_port)) in ins
     users = [args for word, args in ins if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     # the last USER comes after every RUN that installs as root
     last_user = max(i for i, (w, _) in enumerate(ins) if w == "USER")
     assert all(w != "RUN" for w, _ in ins[last_user:])
+    # the health check follows the listen address the image sets (tests/test_healthcheck.py runs it)
     health = [args for word, args in ins if word == "HEALTHCHECK"]
-    assert health and f"127.0.0.1:{default_port}/healthz" in health[0]
+    assert len(health) == 1 and json.loads(health[0].split(" CMD ", 1)[1]) == ["python", "-m", "exporter.healthcheck"]
+    env = " ".join(args for word, args in ins if word == "ENV")
+    assert f"KAFKA_INSIGHT_WEB_LISTEN_ADDRESS=:{default_port}" in env
+    assert healthcheck.target(healthcheck.DEFAULT_ADDRESS) == ("127.0.0.1", default_port)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from exporter.catalogue import MetricSpec, Samples
 from exporter.exposition import render, render_reference, render_text
+from exporter.metrics import MetricSpec, Samples
 
 GAUGE = MetricSpec(
     "kafka_insight_test_render_gauge",

@@ -1,20 +1,16 @@
-"""Snapshot -> metrics from data recorded on a real 3-broker Kafka 4.0 cluster (shared/fixtures).
+"""Snapshot -> metrics from data recorded on a real 3-broker Kafka 4.0 cluster (tests/fixtures).
 
 Multi-broker facts (racks, ISR smaller than replicas, a leaderless partition, member
 counts) that the embedded broker cannot produce; the expected figures are the ones
-shared/fixtures/README.md gives.
+tests/fixtures/README.md gives.
 """
 
 from __future__ import annotations
 
-import pytest
-
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.admin.emit import emit_cluster
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
-
-pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason=f"recorded fixtures not found at {FIXTURES}")
 
 
 def samples(state: str) -> Samples:

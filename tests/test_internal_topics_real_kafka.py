@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from exporter import config
 from exporter.app import build_collector
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, RealKafka, commit_offsets, create_topic
 
 OFFSETS = "__consumer_offsets"

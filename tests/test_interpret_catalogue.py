@@ -6,17 +6,18 @@ import json
 import shutil
 import subprocess
 
-from exporter.catalogue import Samples, all_specs
+from exporter.catalogue import all_specs
 from exporter.exposition import render
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability, emit_min_isr_rules
 from exporter.interpret.history import History
 from exporter.interpret.offsets import OffsetSettings, analyse, emit_offsets
 from exporter.interpret.producers import emit_producers
+from exporter.metrics import Samples
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, parse_client_target
 from exporter.sources.jmx.rows import load_dump
-from exporter.testing.exposition import Parsed
-from exporter.testing.fixture_loader import load_metadata
+from tests._exposition import Parsed
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 MODULES = ("exporter.interpret.durability", "exporter.interpret.offsets", "exporter.interpret.producers")

@@ -1,6 +1,6 @@
-"""P1 durability gauges against the recorded real Kafka 4.0 cluster (shared/fixtures).
+"""P1 durability gauges against the recorded real Kafka 4.0 cluster (tests/fixtures).
 
-Every expected number is written by hand from shared/fixtures/README.md (the tables
+Every expected number is written by hand from tests/fixtures/README.md (the tables
 "Placement and leadership" and "Min ISR"), never recomputed with the code under test.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import RISK_REASONS, DurabilityInterpreter, emit_durability
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 STATES = ("healthy", "broker3-down", "broker3-restarted")

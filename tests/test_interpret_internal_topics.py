@@ -3,17 +3,17 @@
 ``__consumer_offsets`` holds every group's committed offsets: when its partitions go offline
 or under min ISR, consumers cannot commit, whatever topics the user chose to watch.  The
 Admin source hands the internal topics its filters leave out to the interpreter in
-``ClusterState.internal_topics``; the recorded broker3-down state (shared/fixtures:
+``ClusterState.internal_topics``; the recorded broker3-down state (tests/fixtures:
 ``__consumer_offsets`` with 10 partitions, RF 3, min.insync.replicas 1, broker 3 down so every
 ISR has 2 replicas) is rearranged that way here.  Expected values are written by hand.
 """
 
 from __future__ import annotations
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState, ConfigValue
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 OFFSETS = "__consumer_offsets"

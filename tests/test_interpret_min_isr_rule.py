@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import (
     DurabilityInterpreter,
     effective_min_isr,
@@ -18,8 +17,9 @@ from exporter.interpret.durability import (
     emit_min_isr_rules,
     min_isr_rule,
 )
+from exporter.metrics import Samples
 from exporter.sources.jmx.broker_records import BrokerJmx
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 

@@ -1,6 +1,6 @@
 """P3 (lost data) and lag gauges: recorded Kafka 4.0 fixtures plus successive hand-made snapshots.
 
-Expected numbers come from shared/fixtures/README.md ("Consumer groups") or are written by
+Expected numbers come from tests/fixtures/README.md ("Consumer groups") or are written by
 hand for the synthetic cycles below, never recomputed with the code under test.
 """
 
@@ -10,11 +10,11 @@ import copy
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.history import History, PartitionHistory
 from exporter.interpret.offsets import GROUP_STATUSES, OffsetSettings, analyse, emit_offsets
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 STATES = ("healthy", "broker3-down", "broker3-restarted")
@@ -379,10 +379,10 @@ def test_thresholds_come_from_the_config() -> None:
     from exporter import config
 
     cfg = config.load(None, {"interpretation.stalled_after_seconds": 120, "interpretation.lag_history_points": 10})
-    assert OffsetSettings.from_raw(cfg.raw) == OffsetSettings(history_points=10, stalled_after=120.0, lagging_after=60.0)
+    assert OffsetSettings.of(cfg.interpretation) == OffsetSettings(history_points=10, stalled_after=120.0, lagging_after=60.0)
     cfg = config.load(None, {"interpretation.group_status_window_seconds": "900"})
-    assert OffsetSettings.from_raw(cfg.raw).status_window == 900.0
-    assert OffsetSettings.from_raw(config.load(None, {}).raw).status_window == 600.0  # the schema's default
+    assert OffsetSettings.of(cfg.interpretation).status_window == 900.0
+    assert OffsetSettings.of(config.load(None, {}).interpretation).status_window == 600.0  # the schema's default
     with pytest.raises(config.ConfigError, match=r"^interpretation.lag_history_points: 1 is out of range"):
         config.load(None, {"interpretation.lag_history_points": 1})
 
@@ -392,7 +392,7 @@ def test_status_window_from_flag_and_environment() -> None:
 
     def window(argv: list[str], environ: dict[str, str]) -> float:
         cfg = config.load(None, cli.overrides(cli.parser().parse_args(argv), environ))
-        return OffsetSettings.from_raw(cfg.raw).status_window
+        return OffsetSettings.of(cfg.interpretation).status_window
 
     assert window(["--interpretation.group-status-window", "300"], {}) == 300.0
     assert window([], {"KAFKA_INSIGHT_GROUP_STATUS_WINDOW": "450"}) == 450.0

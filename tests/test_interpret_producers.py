@@ -1,6 +1,6 @@
 """P2 reordering verdicts, P4 compression savings, P5 batching: rule table and recorded Kafka 4.0 JMX.
 
-Expected numbers are written by hand from shared/fixtures/README.md ("Producers") and from
+Expected numbers are written by hand from tests/fixtures/README.md ("Producers") and from
 the recorded broker dumps (KIP-511 connections on the PLAINTEXT listener, summed by hand).
 """
 
@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret.producers import (
     VERDICTS,
     RetryWindow,
@@ -20,10 +19,11 @@ from exporter.interpret.producers import (
     producer_verdict,
     software_verdict,
 )
+from exporter.metrics import Samples
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS, ClientJmx, parse_client_target
 from exporter.sources.jmx.rows import load_dump
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 

@@ -28,8 +28,8 @@ from exporter.app import build_collector
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.interpret.offsets import GROUP_STATUSES
-from exporter.testing.exposition import Parsed
-from tests.conftest import QUIET, SHARED, RealKafka, commit_offsets, create_topic, produce_exactly
+from tests._exposition import Parsed
+from tests.conftest import KAFKA_BIN, QUIET, RealKafka, commit_offsets, create_topic, produce_exactly
 
 TOPICS = {  # name: (partitions, RF, min.insync.replicas)
     "interp-rf2-min1": (3, 2, "1"),
@@ -238,7 +238,7 @@ def _perf_producer(bootstrap: str, topic: str, jmx_port: int, log_dir: str, prop
     args = ["--topic", topic, "--num-records", "10000000", "--record-size", "800", "--throughput", "2000"]
     return subprocess.Popen(
         [
-            str(SHARED / "kafka" / "dist" / "bin" / "kafka-producer-perf-test.sh"),
+            str(KAFKA_BIN / "kafka-producer-perf-test.sh"),
             *args,
             "--producer-props",
             f"bootstrap.servers={bootstrap}",

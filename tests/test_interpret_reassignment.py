@@ -3,7 +3,7 @@
 While a reassignment runs, the metadata lists the old and the new replicas together and the
 new ones are out of the ISR until they have copied the log.  Kafka's own
 ``Partition.isUnderReplicated`` compares the ISR with ``replicas - addingReplicas``; these
-tests build such metadata by hand from the recorded healthy cluster (shared/fixtures) and
+tests build such metadata by hand from the recorded healthy cluster (tests/fixtures) and
 write every expected value by hand.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import copy
 
-from exporter.catalogue import Samples
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability, replica_targets
+from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState, Partition
 from exporter.sources.jmx.broker_records import BrokerJmx, PartitionJmx, ReplicaManagerValues, parse_broker
 from exporter.sources.jmx.rows import load_dump
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
 

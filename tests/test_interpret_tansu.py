@@ -23,7 +23,7 @@ from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.admin.source import AdminSource
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import QUIET, create_topic, produce_exactly
 
 TOPIC = "interp-ledger"
@@ -46,7 +46,7 @@ class Exporter:
         cfg = config.load(None, {"kafka.bootstrap_servers": bootstrap, "interpretation.group_status_window_seconds": 1})
         self.collector = Collector(
             [AdminSource(cfg)],
-            [DurabilityInterpreter(), OffsetsInterpreter(OffsetSettings.from_raw(cfg.raw))],
+            [DurabilityInterpreter(), OffsetsInterpreter(OffsetSettings.of(cfg.interpretation))],
             interval=cfg.interval,
             timeout=cfg.timeout,
         )
@@ -57,8 +57,8 @@ class Exporter:
 
     def state(self) -> ClusterState:
         assert self.collector.snapshot is not None
-        state = self.collector.snapshot.payload("admin")
-        assert isinstance(state, ClusterState)
+        state = self.collector.snapshot.admin
+        assert state is not None
         return state
 
 

@@ -1,4 +1,4 @@
-"""JMX mapping on the recorded Kafka 4.0 dumps (shared/fixtures/jmx-*.json): exact values, no timing.
+"""JMX mapping on the recorded Kafka 4.0 dumps (tests/fixtures/jmx-*.json): exact values, no timing.
 
 Expected numbers are the ones fixtures/README.md reads from the same files.
 """
@@ -11,8 +11,9 @@ import subprocess
 import pytest
 
 from exporter import config
-from exporter.catalogue import Samples, all_specs
+from exporter.catalogue import all_specs
 from exporter.exposition import render
+from exporter.metrics import Samples
 from exporter.sources.jmx.broker import emit_broker, patterns
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client import emit_clients

@@ -22,15 +22,15 @@ import pytest
 
 from exporter import config
 from exporter.app import build_collector
-from exporter.cycle import Collector, TargetResult
+from exporter.cycle import Collector
 from exporter.demo.broker import free_port
+from exporter.snapshot import TargetResult
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.client import ClientJmxSource
 from exporter.sources.jmx.config import JmxAuth
-from exporter.testing.exposition import Parsed
-from tests.conftest import SHARED, RealKafka, create_topic
+from tests._exposition import Parsed
+from tests.conftest import KAFKA_BIN, RealKafka, create_topic
 
-KAFKA_BIN = SHARED / "kafka" / "dist" / "bin"
 JMX_TIMEOUT = 8.0  # generous: the test machine has 2 cores and other clusters running
 
 
@@ -305,8 +305,8 @@ def test_java_producer_and_consumer_over_jmx(real_kafka: RealKafka) -> None:
 
 
 # -- TLS on the JMX connector ------------------------------------------------------------------------
-def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
-    """A Java consumer (JRE only, no Kafka needed: it keeps retrying a dead bootstrap) with TLS JMX."""
+def test_jmx_over_tls_with_a_truststore(kafka_home: Path, tmp_path: Path) -> None:
+    """A Java consumer of the Kafka distribution (no cluster needed: it keeps retrying a dead bootstrap) with TLS JMX."""
     keytool = shutil.which("keytool")
     assert keytool, "keytool (from the Java runtime that runs Kafka) is required"
     ks, ts, cert = tmp_path / "ks.p12", tmp_path / "ts.p12", tmp_path / "cert.pem"
@@ -330,11 +330,11 @@ def test_jmx_over_tls_with_a_truststore(tmp_path: Path) -> None:
     try:
         tls = {"truststore": str(ts), "truststore_password": "changeit"}
         settings = config.load(None, {"jmx": {"clients": {"targets": [{"address": f"127.0.0.1:{port}", "name": "tls", "tls": tls}]}}})
-        source = ClientJmxSource(settings.raw["jmx"])
+        source = ClientJmxSource(settings.jmx)
         deadline = time.monotonic() + 60
         while True:
             try:
-                record = source.collect(settings.raw["jmx"].clients[0])
+                record = source.collect(settings.jmx.clients[0])
                 if record.clients:
                     break
             except Exception as exc:

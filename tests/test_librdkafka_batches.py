@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import producers as pr
 from exporter.interpret.librdkafka_batches import emit_librdkafka_batches
+from exporter.metrics import Samples
 from exporter.sources.client_stats.parse import parse_message
 from exporter.sources.client_stats.records import ClientInstance
 from exporter.sources.client_stats.store import StatsStore

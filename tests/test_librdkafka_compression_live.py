@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.catalogue import Samples
 from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret.client_stats import derive
+from exporter.metrics import Samples
 from exporter.sources.client_stats.records import ClientStatsState
 from exporter.sources.client_stats.store import StatsStore
 from tests._compression_truth import BATCH_SIZE, CODECS, PAYLOADS, Run, dump_batches, run_producers, window_offsets, window_truth

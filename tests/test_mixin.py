@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.catalogue import MetricSpec, all_specs
+from exporter.catalogue import all_specs
+from exporter.metrics import MetricSpec
 from exporter.mixin import alerts, dashboards, generate, panels, promql
 from exporter.mixin.settings import DEFAULTS, Settings, load
 

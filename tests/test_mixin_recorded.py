@@ -1,6 +1,6 @@
 """The alerts on what real Kafka reported when a broker died: recorded data through the real pipeline.
 
-The recordings in ``shared/fixtures/`` (a real 3-node Kafka 4.0 cluster, racks r1..r3:
+The recordings in ``tests/fixtures/`` (a real 3-node Kafka 4.0 cluster, racks r1..r3:
 healthy, node 3 killed with SIGKILL, node 3 restarted) are replayed through the exporter's
 own sources, interpreters, cycle and HTTP server: only the two I/O calls are replaced, the
 Admin API call by the recorded metadata and the jmxquery call by the recorded MBean dumps
@@ -16,6 +16,7 @@ What must fire comes from the recorded cluster's topics (fixtures/README.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -34,7 +35,6 @@ from exporter.app import build_collector
 from exporter.catalogue import all_specs
 from exporter.cycle import Collector
 from exporter.demo.broker import free_port
-from exporter.http import serve
 from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.settings import DEFAULTS
 from exporter.selfmetrics import COLLECTIONS_TOTAL
@@ -44,8 +44,9 @@ from exporter.sources.base import SourceError
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.config import JmxAuth
 from exporter.sources.jmx.rows import JmxRow, load_dump
-from exporter.testing.fixture_loader import load_metadata
+from tests._fixture_loader import load_metadata
 from tests._prometheus import JOB, Prometheus, wait_for
+from tests._serving import serve
 from tests.conftest import FIXTURES
 
 STATES = ("healthy", "broker3-down", "broker3-restarted")
@@ -169,47 +170,51 @@ class Recorded:
 def recorded() -> Iterator[Recorded]:
     tmp = Path(tempfile.mkdtemp(prefix="mixin-recorded-"))
     replay = Replay()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(AdminSource, "collect", lambda self: replay.metadata())
-    patch.setattr(jvm, "query", replay.jmx_query)
-    collector: Collector = build_collector(_config(tmp))
-    port = free_port()
-    server = serve(collector, "127.0.0.1", port)
-    prometheus = Prometheus(tmp, [f"127.0.0.1:{port}"])
+    # undone however the setup ends: a patch left behind made later modules' AdminSource
+    # read the recorded metadata instead of their own broker
+    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
+        patch.setattr(AdminSource, "collect", lambda self: replay.metadata())
+        patch.setattr(jvm, "query", replay.jmx_query)
+        collector: Collector = build_collector(_config(tmp))
+        cleanup.callback(collector.stop)
+        port = free_port()
+        server = serve(collector, "127.0.0.1", port)
+        cleanup.callback(server.shutdown)
+        prometheus = Prometheus(tmp, [f"127.0.0.1:{port}"])
+        cleanup.callback(prometheus.stop)
+        yield _replay_states(replay, collector, prometheus, f"127.0.0.1:{port}")
+
+
+def _replay_states(replay: Replay, collector: Collector, prometheus: Prometheus, instance: str) -> Recorded:
+    """Each recorded state as one collection cycle, scraped by Prometheus; the alerts that fire."""
     fired: dict[str, dict[str, set[Any]]] = {}
-    try:
-        replay.state = STATES[0]
-        collector.collect_once()  # warm-up: the first look at the groups
-        time.sleep(1.1)  # a whole status window without progress
-        for cycle, state in enumerate(STATES, start=2):
-            replay.state = state
-            collector.collect_once()
-            wait_for(
-                f"Prometheus to scrape the {state} cycle",
-                lambda c=cycle: prometheus.query(f"{COLLECTIONS_TOTAL.name} == {c}")["data"]["result"],
-                20,
-                [prometheus.process],
-                [prometheus.log],
-            )
-            fired[state] = {}
-            for alert in alerts.all_alerts(DEFAULTS):
-                result = prometheus.query(alert.expr)
-                assert result["status"] == "success", f"{alert.name}: {result.get('error')}"
-                if result["data"]["result"]:
-                    fired[state][alert.name] = {_key(alert.name, r["metric"], r["value"][1]) for r in result["data"]["result"]}
-        # a few scrapes of the last state, so that rate() over $__rate_interval has samples
+    replay.state = STATES[0]
+    collector.collect_once()  # warm-up: the first look at the groups
+    time.sleep(1.1)  # a whole status window without progress
+    for cycle, state in enumerate(STATES, start=2):
+        replay.state = state
+        collector.collect_once()
         wait_for(
-            "scrapes of the last state",
-            lambda: prometheus.query(f"count_over_time({COLLECTIONS_TOTAL.name}[5s]) >= 4")["data"]["result"],
+            f"Prometheus to scrape the {state} cycle",
+            lambda c=cycle: prometheus.query(f"{COLLECTIONS_TOTAL.name} == {c}")["data"]["result"],
             20,
+            [prometheus.process],
+            [prometheus.log],
         )
-        yield Recorded(prometheus, fired, f"127.0.0.1:{port}")
-    finally:
-        prometheus.stop()
-        server.shutdown()
-        collector.stop()
-        patch.undo()
-        shutil.rmtree(tmp, ignore_errors=True)
+        fired[state] = {}
+        for alert in alerts.all_alerts(DEFAULTS):
+            result = prometheus.query(alert.expr)
+            assert result["status"] == "success", f"{alert.name}: {result.get('error')}"
+            if result["data"]["result"]:
+                fired[state][alert.name] = {_key(alert.name, r["metric"], r["value"][1]) for r in result["data"]["result"]}
+    # a few scrapes of the last state, so that rate() over $__rate_interval has samples
+    wait_for(
+        "scrapes of the last state",
+        lambda: prometheus.query(f"count_over_time({COLLECTIONS_TOTAL.name}[5s]) >= 4")["data"]["result"],
+        20,
+    )
+    return Recorded(prometheus, fired, instance)
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -11,7 +11,7 @@ import uuid
 from exporter import config
 from exporter.cycle import Collector
 from exporter.sources.admin.source import AdminSource
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests.conftest import RealKafka, commit_offsets, create_topic, produce_exactly
 
 

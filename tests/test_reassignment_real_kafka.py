@@ -26,10 +26,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from exporter import config
 from exporter.app import build_collector
 from exporter.cycle import Collector
-from exporter.testing.exposition import Parsed
-from tests.conftest import QUIET, SHARED, RealKafka
+from tests._exposition import Parsed
+from tests.conftest import KAFKA_BIN, QUIET, RealKafka
 
-TOOL = SHARED / "kafka" / "dist" / "bin" / "kafka-reassign-partitions.sh"
+TOOL = KAFKA_BIN / "kafka-reassign-partitions.sh"
 THROTTLE = 50_000  # bytes/s
 DATA = 10 * 1024 * 1024  # on partition 0: at the throttle about 200 s to copy
 

@@ -23,13 +23,15 @@ from pathlib import Path
 import pytest
 
 from exporter import config
-from exporter.catalogue import MetricSpec, Samples
-from exporter.cycle import Collector, Snapshot
+from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
-from exporter.http import ExporterHTTPServer, serve
+from exporter.metrics import MetricSpec, Samples
+from exporter.serving import IsolatedServer
+from exporter.snapshot import Snapshot
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Job, Source
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
+from tests._serving import published, serve
 from tests.conftest import RealKafka, create_topic
 
 #: deliberately not registered in the catalogue: it only exists in these tests
@@ -122,11 +124,14 @@ class Scraper:
 
 @pytest.fixture
 def running() -> Iterator[Callable[[Collector], Scraper]]:
-    started: list[tuple[Collector, ExporterHTTPServer, Scraper]] = []
+    started: list[tuple[Collector, IsolatedServer, Scraper]] = []
 
     def start(collector: Collector) -> Scraper:
-        server = serve(collector, "127.0.0.1", 0)
+        server = serve(collector)
         collector.start()
+        # the serving process is up and serves the first cycle before the scraper times scrapes
+        assert collector.ready.wait(30)
+        published(server)
         scraper = Scraper(f"http://127.0.0.1:{server.server_address[1]}/metrics").start()
         started.append((collector, server, scraper))
         return scraper
@@ -135,7 +140,6 @@ def running() -> Iterator[Callable[[Collector], Scraper]]:
     for collector, server, scraper in started:
         scraper.stop()
         server.shutdown()
-        server.server_close()
         collector.stop()
 
 

@@ -3,7 +3,7 @@ family order, same rows in the same order (the renderer writes them in that orde
 
 from __future__ import annotations
 
-from exporter.catalogue import Batch, MetricSpec, Samples
+from exporter.metrics import Batch, MetricSpec, Samples
 
 UNIT = ("topic", "partition")
 # not registered with metric(): the catalogue (README, dashboards) must not see them

@@ -16,9 +16,9 @@ import pytest
 from exporter import cli, config
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
-from exporter.http import serve
 from exporter.sources.admin.source import AdminSource
 from tests._security_pki import Pki, make_pki
+from tests._serving import published, serve
 
 SECRET = "Kafka-Secret-Pa55word"
 
@@ -90,8 +90,8 @@ def test_security_settings_pass_validation(tmp_path: Path, pki: Pki, monkeypatch
         cfg = load_client(tmp_path, client)
         for key, value in client.items():
             if "${" in value:
-                assert cfg.client[key] == SECRET  # resolved from env/file, trailing newline stripped
-        shown = str(config.redact(cfg.client))
+                assert cfg.kafka.client[key] == SECRET  # resolved from env/file, trailing newline stripped
+        shown = str(config.redact(cfg.kafka.client))
         assert SECRET not in shown and "<redacted>" in shown, shown
 
 
@@ -190,13 +190,16 @@ def test_wrong_security_against_plaintext_broker_is_a_clear_source_error(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     cfg = load_client(tmp_path, client, tansu.bootstrap)
-    collector = Collector([AdminSource(cfg)], interval=5, timeout=4)
-    server = serve(collector, "127.0.0.1", 0)
+    # the request fails after kafka.request_timeout_seconds (2 s) with the cause; the cycle's
+    # deadline is longer so that a loaded machine (the worker process starting) still sees it
+    collector = Collector([AdminSource(cfg)], interval=30, timeout=20)
+    server = serve(collector)
     try:
         snap = collector.collect_once()
         [result] = snap.results
         assert not result.up
         assert result.error and "metadata request" in result.error and cause in result.error, result.error
+        published(server)
         status, body = _scrape(server.server_address[1])
         assert status == 200
         assert f'kafka_insight_source_up{{source="admin",target="{tansu.bootstrap}"}} 0.0' in body
@@ -211,5 +214,4 @@ def test_wrong_security_against_plaintext_broker_is_a_clear_source_error(
         assert SECRET not in worker_output
     finally:
         server.shutdown()
-        server.server_close()
         collector.stop()

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.testing.exposition import Parsed
+from tests._exposition import Parsed
 from tests._security_pki import Pki, make_pki
-from tests.conftest import REALKAFKA, SHARED, RealKafka, _require_real, collect_admin, create_topic
+from tests.conftest import KAFKA_BIN, RealKafka, collect_admin, create_topic, realkafka_env, skip_or_fail
 
 # ports outside Linux's ephemeral range and apart from the 3-node test cluster's
 CLIENT, CONTROLLER, JMX, SASL, SASL_TLS = 29291, 29391, 29491, 29295, 29296
@@ -35,11 +35,7 @@ class SaslKafka:
 
 
 @pytest.fixture(scope="module")
-def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
-    if not REALKAFKA.exists():
-        if _require_real():
-            pytest.fail(f"real Kafka cluster script not found at {REALKAFKA}")
-        pytest.skip(f"real Kafka cluster script not found at {REALKAFKA}")
+def sasl_kafka(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
     work = tmp_path_factory.mktemp("sasl-kafka")
     jaas = work / "jaas.conf"
     jaas.write_text("KafkaServer {\n  org.apache.kafka.common.security.scram.ScramLoginModule required;\n};\n")
@@ -55,16 +51,16 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
         "listener.name.sasl_ssl.ssl.keystore.type=PEM",
         f"listener.name.sasl_ssl.ssl.keystore.location={keystore}",
     ]
-    env = {
-        **os.environ,
-        "REALKAFKA_DIR": str(Path("/tmp") / f"kie-sasl-{os.getpid()}"),
-        "REALKAFKA_CLIENT_PORT_BASE": str(CLIENT - 1),
-        "REALKAFKA_CONTROLLER_PORT_BASE": str(CONTROLLER - 1),
-        "REALKAFKA_JMX_PORT_BASE": str(JMX - 1),
-        "REALKAFKA_HEAP": "-Xmx256m -Xms128m",
-        "REALKAFKA_EXTRA_PROPS": " ".join(props),
-        "KAFKA_OPTS": f"-Djava.security.auth.login.config={jaas}",
-    }
+    env = realkafka_env(
+        kafka_home,
+        REALKAFKA_DIR=str(Path("/tmp") / f"kie-sasl-{os.getpid()}"),
+        REALKAFKA_CLIENT_PORT_BASE=str(CLIENT - 1),
+        REALKAFKA_CONTROLLER_PORT_BASE=str(CONTROLLER - 1),
+        REALKAFKA_JMX_PORT_BASE=str(JMX - 1),
+        REALKAFKA_HEAP="-Xmx256m -Xms128m",
+        REALKAFKA_EXTRA_PROPS=" ".join(props),
+        KAFKA_OPTS=f"-Djava.security.auth.login.config={jaas}",
+    )
     cluster = RealKafka(env, nodes=1)
     try:
         try:
@@ -73,7 +69,7 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
             if "exited" not in str(exc):
                 raise
             cluster.wait_up([1], exc)
-        tool = SHARED / "kafka" / "dist" / "bin" / "kafka-configs.sh"
+        tool = KAFKA_BIN / "kafka-configs.sh"
         subprocess.run(
             [
                 str(tool),
@@ -95,9 +91,7 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
         create_topic(f"127.0.0.1:{CLIENT}", "sasl-visible", 2)
     except Exception as exc:
         cluster.run("clean")
-        if _require_real():
-            pytest.fail(f"SASL Kafka could not start: {exc}")
-        pytest.skip(f"SASL Kafka could not start: {exc}")
+        skip_or_fail(f"SASL Kafka could not start: {exc}")
     yield SaslKafka(f"127.0.0.1:{SASL}", f"127.0.0.1:{SASL_TLS}", pki)
     cluster.run("clean")
 

@@ -8,13 +8,43 @@ demo traffic and the tests, never by the exporter.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from confluent_kafka.admin import AdminClient
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the process starting it dies.
+
+    The broker runs in a session of its own (Ctrl-C in a terminal must not reach it before
+    the exporter has stopped cleanly), so nothing else would stop it if the exporter were
+    SIGKILLed or crashed: it would keep its port and memory forever.  Linux's parent-death
+    signal covers every way the parent can die.  It fires when the *thread* that started the
+    child ends, so start the broker from a thread that lives as long as the process (the
+    main thread, as the demo and the tests do).  ``None`` where there is no prctl.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            return
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -49,6 +79,7 @@ class TansuBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # only prctl and getppid in the child: safe with threads
             env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
         )
         deadline = time.monotonic() + timeout

@@ -31,9 +31,11 @@ class Demo:
     def configure(self, cfg: Config) -> Config:
         # the demo's numbers move quickly: collect more often than the production default
         interval = min(cfg.interval, 5.0)
-        raw = {**cfg.raw, "client_stats": {**(cfg.raw.get("client_stats") or {}), "enabled": True}}
         return dataclasses.replace(
-            cfg, bootstrap_servers=[self.broker.bootstrap], interval=interval, timeout=min(cfg.timeout, interval), raw=raw
+            cfg,
+            kafka=dataclasses.replace(cfg.kafka, bootstrap_servers=[self.broker.bootstrap]),
+            collection=dataclasses.replace(cfg.collection, interval_seconds=interval, timeout_seconds=min(cfg.timeout, interval)),
+            client_stats=dataclasses.replace(cfg.client_stats, enabled=True),
         )
 
     def stop(self) -> None:

@@ -1,6 +1,6 @@
 """Interpretation: derived gauges that say what Kafka's raw numbers mean.
 
-Every module here is pure (no I/O): it reads the cycle's :class:`~exporter.cycle.Snapshot`
+Every module here is pure (no I/O): it reads the cycle's :class:`~exporter.snapshot.Snapshot`
 and adds samples.  State that must survive a cycle (log end offset history for lag in
 seconds and regressions, committed offsets for stalled/rewound groups, last known racks
 and topic configs) lives in bounded objects owned by the interpreter instances, each with
@@ -13,5 +13,5 @@ its memory cost documented where it is defined.
 * :mod:`.client_stats` — from librdkafka statistics: reordering risk, positions, lag in seconds.
 
 This ``__init__`` imports none of them (importing one runs this file first: a cycle);
-:mod:`exporter.app` wires them.
+the feature table (:mod:`exporter.features`) wires them.
 """

@@ -23,19 +23,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples, metric
+from exporter.config import InterpretationSection
+from exporter.configbase import defaults
 from exporter.interpret.history import PartitionHistory
 from exporter.interpret.librdkafka_batches import emit_librdkafka_batches
 from exporter.interpret.producers import topic_codecs
+from exporter.metrics import Samples, metric
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.client_stats.records import ClientStatsState
-from exporter.sources.client_stats.specs import INSTANCE, PART, SRC
+from exporter.sources.client_stats.specs import INSTANCE, PART
 
 if TYPE_CHECKING:
     from exporter.config import Config
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 LAYER = "interpret"
 
@@ -137,30 +139,27 @@ POSITION_LAG_SECONDS = metric(
 class ClientStatsInterpreter:
     """Derived client-statistics gauges; keeps the log end history for lag seconds."""
 
-    def __init__(self, points: int = 60) -> None:
+    def __init__(self, points: int = defaults(InterpretationSection).lag_history_points) -> None:
         self.points = points
         self.history: dict[tuple[str, int], PartitionHistory] = {}
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload(SRC)
+        state = snapshot.client_stats
         if state is None:
             return
-        cluster = snapshot.payload("admin")
-        derive(state, cluster if isinstance(cluster, ClusterState) else None, out, self.history, snapshot.started, self.points)
+        derive(state, snapshot.admin, out, self.history, snapshot.started, self.points)
 
 
 def build(config: Config) -> ClientStatsInterpreter:
-    section: Any = config.raw.get("interpretation") or {}
-    return ClientStatsInterpreter(int(section.get("lag_history_points", 60)))
+    return ClientStatsInterpreter(config.interpretation.lag_history_points)
 
 
 def interpret_client_stats(snapshot: Snapshot, out: Samples) -> None:
     """Stateless use (no lag seconds): for tests and one-off collections."""
-    state = snapshot.payload(SRC)
+    state = snapshot.client_stats
     if state is None:
         return
-    cluster = snapshot.payload("admin")
-    derive(state, cluster if isinstance(cluster, ClusterState) else None, out)
+    derive(state, snapshot.admin, out)
 
 
 def derive(

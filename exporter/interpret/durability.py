@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Batch, Row, Samples, metric, row_value
 from exporter.interpret.producers import parse_version
+from exporter.metrics import Batch, Row, Samples, metric, row_value
 from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
 from exporter.sources.jmx.broker_records import BrokerJmx
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 
@@ -626,8 +626,7 @@ class DurabilityInterpreter:
         return result
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload("admin")
-        if isinstance(state, ClusterState):
-            brokers = [b for b in snapshot.payloads("broker_jmx") if isinstance(b, BrokerJmx)]
-            emit_durability(self.analyse(state, brokers), out)
+        state = snapshot.admin
+        if state is not None:
+            emit_durability(self.analyse(state, snapshot.broker_jmx), out)
             emit_min_isr_rules(self.rules, out)

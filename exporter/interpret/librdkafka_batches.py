@@ -40,8 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples, metric
 from exporter.interpret import producers as pr
+from exporter.metrics import Samples, metric
 
 if TYPE_CHECKING:
     from exporter.sources.client_stats.records import ClientInstance

@@ -19,14 +19,16 @@ From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.Histo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from exporter.catalogue import Batch, Row, Samples, metric
+from exporter.config import InterpretationSection
+from exporter.configbase import defaults
 from exporter.interpret.history import CommitHistory, GroupHistory, History
+from exporter.metrics import Batch, Row, Samples, metric
 from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 #: Kafka's "never force a flush" value of flush.messages and flush.ms (Long.MAX_VALUE)
@@ -201,25 +203,28 @@ GROUP_REWINDS = metric(
 
 
 # -- settings --------------------------------------------------------------------------
+#: the ``interpretation`` section's defaults (declared there, once)
+_DEFAULTS = defaults(InterpretationSection)
+
+
 @dataclass(frozen=True)
 class OffsetSettings:
     #: points of log end offset history per partition (bounds memory)
-    history_points: int = 60
+    history_points: int = _DEFAULTS.lag_history_points
     #: a committed offset unchanged this long, with lag and members, is stalled
-    stalled_after: float = 300.0
+    stalled_after: float = _DEFAULTS.stalled_after_seconds
     #: lag in seconds above this is lagging
-    lagging_after: float = 60.0
+    lagging_after: float = _DEFAULTS.lagging_after_seconds
     #: the sliding window of commits the status is judged over (stopped needs all of it)
-    status_window: float = 600.0
+    status_window: float = _DEFAULTS.group_status_window_seconds
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any] | None) -> OffsetSettings:
-        section = (raw or {}).get("interpretation") or {}
+    def of(cls, section: InterpretationSection) -> OffsetSettings:
         return cls(
-            int(section.get("lag_history_points", cls.history_points)),
-            float(section.get("stalled_after_seconds", cls.stalled_after)),
-            float(section.get("lagging_after_seconds", cls.lagging_after)),
-            float(section.get("group_status_window_seconds", cls.status_window)),
+            section.lag_history_points,
+            section.stalled_after_seconds,
+            section.lagging_after_seconds,
+            section.group_status_window_seconds,
         )
 
 
@@ -481,8 +486,8 @@ class OffsetsInterpreter:
         self.history = History(points=self.settings.history_points)
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload("admin")
-        if not isinstance(state, ClusterState):
+        state = snapshot.admin
+        if state is None:
             return  # the source is down: keep the history as it was
         facts = analyse(state, self.history, snapshot.started, self.settings)
         emit_offsets(facts, self.history, out)

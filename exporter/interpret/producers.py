@@ -33,13 +33,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import MetricSpec, Samples, metric
+from exporter.metrics import MetricSpec, Samples, metric
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.jmx.broker_records import BrokerJmx
-from exporter.sources.jmx.client_records import ClientJmx, ClientJmxTarget, client_records
+from exporter.sources.jmx.client_records import ClientJmx, client_records
 
 if TYPE_CHECKING:
-    from exporter.cycle import Snapshot
+    from exporter.snapshot import Snapshot
 
 SRC = "interpret"
 VERDICTS = ("reorders", "safe", "no_retries", "unknown")
@@ -507,13 +507,10 @@ class ProducersInterpreter:
         self.retries = RetryWindow()
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
-        brokers = [b for b in snapshot.payloads("broker_jmx") if isinstance(b, BrokerJmx)]
-        targets = [t for t in snapshot.payloads("client_jmx") if isinstance(t, ClientJmxTarget)]
-        state = snapshot.payload("admin")
-        clients = client_records(targets)
-        emit_producers(brokers, clients, state if isinstance(state, ClusterState) else None, out, self.retries, snapshot.started)
+        clients = client_records(snapshot.client_jmx)
+        emit_producers(snapshot.broker_jmx, clients, snapshot.admin, out, self.retries, snapshot.started)
         # producers of targets that answered and no longer show are gone; a target that
         # failed this cycle keeps its producers' retry history
-        answered = {t.target for t in targets}
+        answered = {t.target for t in snapshot.client_jmx}
         keep = {key for key in self.retries.seen if key[0] not in answered}
         self.retries.forget_all_but(keep | {(c.target, c.client_id) for c in clients if c.kind == "producer"})

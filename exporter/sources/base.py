@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from exporter.catalogue import Samples
+    from exporter.metrics import Samples
     from exporter.snapshot import Snapshot
 
 

@@ -95,7 +95,7 @@ class AdminCollector:
         self.config = config
         self.servers = ",".join(config.bootstrap_servers)
         # a request may not outlive the cycle's deadline for this source
-        self.request_timeout = min(config.request_timeout, config.timeout)
+        self.request_timeout = min(config.kafka.request_timeout_seconds, config.timeout)
         self._client: AdminClient | None = None
         self._failures = 0
         self._lock = threading.Lock()
@@ -105,7 +105,7 @@ class AdminCollector:
     def _on_client_error(self, err: Any) -> None:
         # "all brokers down" is the consequence; keep the cause (auth, TLS, DNS) when there is one
         if self._client_error is None or getattr(err, "name", lambda: "")() != "_ALL_BROKERS_DOWN":
-            self._client_error = scrub(_kafka_error(KafkaException(err)), self.config.client)
+            self._client_error = scrub(_kafka_error(KafkaException(err)), self.config.kafka.client)
 
     def _admin(self) -> AdminClient:
         if self._client is None:
@@ -114,14 +114,14 @@ class AdminCollector:
                 "client.id": "kafka-insight-exporter",
                 "socket.timeout.ms": int(self.request_timeout * 1000),
                 "logger": logging.getLogger("librdkafka"),
-                **self.config.client,
+                **self.config.kafka.client,
                 "error_cb": self._on_client_error,
             }
             log.debug("creating Admin client with %s", redact({k: str(v) for k, v in settings.items()}))
             try:
                 self._client = AdminClient(settings)
             except Exception as exc:
-                raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.client)}") from None
+                raise SourceError(f"cannot create the Admin client: {scrub(_kafka_error(exc), self.config.kafka.client)}") from None
         return self._client
 
     def collect(self) -> ClusterState:
@@ -135,13 +135,13 @@ class AdminCollector:
                 state = self._collect(admin)
             except Exception:
                 self._failures += 1
-                if self._failures >= self.config.recreate_client_after:
+                if self._failures >= self.config.kafka.recreate_client_after_failures:
                     log.info("recreating the Admin client after %d failed cycles", self._failures)
                     self._client = None
                     self._failures = 0
                 raise
             self._failures = 0 if not state.errors else self._failures + 1
-            if self._failures >= self.config.recreate_client_after:
+            if self._failures >= self.config.kafka.recreate_client_after_failures:
                 self._client = None
                 self._failures = 0
             return state
@@ -156,7 +156,7 @@ class AdminCollector:
         except KafkaException as exc:
             admin.poll(0)  # collect the cause (authentication, TLS, resolution) from error_cb
             cause = f"; client reports {self._client_error}" if self._client_error else ""
-            text = scrub(f"{_kafka_error(exc)}{cause}", self.config.client)
+            text = scrub(f"{_kafka_error(exc)}{cause}", self.config.kafka.client)
             raise SourceError(f"metadata request to {self.servers} failed: {text}") from None
         try:
             cluster = cluster_f.result()
@@ -198,10 +198,11 @@ class AdminCollector:
         group's commits whatever topics the user watches (issue 13)."""
         topics: dict[str, Topic] = {}
         left_out: dict[str, Topic] = {}
-        allow = self.config.topics.allows
+        wanted = self.config.filters.topics
+        allow = wanted.allows
         for name, tm in metadata.topics.items():
             internal = name.startswith("__")
-            selected = not (internal and not self.config.include_internal_topics) and allow(name)
+            selected = not (internal and not wanted.include_internal) and allow(name)
             if (not selected and name not in KAFKA_INTERNAL_TOPICS) or tm.error is not None:
                 continue
             parts = [
@@ -224,7 +225,7 @@ class AdminCollector:
             return {}
         for err in listing.errors:
             errors.append(f"list_consumer_groups: {_kafka_error(err)}")
-        allow = self.config.groups.allows
+        allow = self.config.filters.groups.allows
         ids = sorted(g.group_id for g in listing.valid if allow(g.group_id))
         if not ids:
             return {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from exporter.catalogue import Batch, RenderedBlock, Row, Samples, row_value, to_float
 from exporter.exposition import render_text
+from exporter.metrics import Batch, RenderedBlock, Row, Samples, row_value, to_float
 from exporter.sources.admin.records import GROUP_STATES, ClusterState, Partition, Topic
 from exporter.sources.admin.specs import (
     BROKER_INFO,

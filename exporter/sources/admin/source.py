@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from exporter.catalogue import RenderedBlock, Samples
 from exporter.config import Config
+from exporter.metrics import RenderedBlock, Samples
 from exporter.sources.admin.emit import emit_cluster
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.admin.specs import SRC
@@ -60,7 +60,7 @@ class AdminSource(Source):
         self.reader.close()
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload(SRC)
+        state = snapshot.admin
         if state is None:
             return
         rendered, self._rendered_elsewhere = self._rendered_elsewhere, None

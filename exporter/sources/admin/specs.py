@@ -5,7 +5,7 @@ Emitted by :mod:`exporter.sources.admin.emit` from a :class:`~exporter.sources.a
 
 from __future__ import annotations
 
-from exporter.catalogue import metric
+from exporter.metrics import metric
 
 SRC = "admin"
 

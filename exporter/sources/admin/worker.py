@@ -8,13 +8,16 @@ such a crash costs one cycle of Admin-API data (``source_up 0`` with the reason)
 restarted worker, not the exporter. It also keeps confluent-kafka's long GIL holds while
 building big results out of the process that serves ``/metrics``.
 
-Protocol: the parent sends ``("collect", seq)``; the worker answers
-``("ok", seq, ClusterState)`` or ``("error", seq, message)``, and after an ``ok`` it renders
-the Admin-API families of that state itself and sends ``("block", seq, RenderedBlock)``
-(or ``("block-error", seq, message)``): the collector interprets the state meanwhile, so
-the ~116k series of raw Admin-API families (10k partitions / 500 groups) cost the cycle
-nothing on its critical path.  Messages of an older ``seq`` (a cycle that gave up waiting)
-are skipped.  ``"stop"`` or a closed pipe ends the worker.
+Protocol, in :mod:`exporter.ipc` frames (``{JSON} + body``): the parent starts with
+``{"kind": "start", "level": L}`` + the pickled Config, then sends ``{"kind": "collect",
+"seq": n}``; the worker answers ``{"kind": "ok", "seq": n}`` + the pickled ClusterState or
+``{"kind": "error", "seq": n, "message": ...}``, and after an ``ok`` it renders the
+Admin-API families of that state itself and sends ``{"kind": "block", "seq": n}`` + the
+pickled RenderedBlock (or ``{"kind": "block-error", "seq": n, "message": ...}``): the
+collector interprets the state meanwhile, so the ~116k series of raw Admin-API families
+(10k partitions / 500 groups) cost the cycle nothing on its critical path.  Frames of an
+older ``seq`` (a cycle that gave up waiting) are skipped.  ``{"kind": "stop"}`` or the end
+of the stream ends the worker.
 """
 
 from __future__ import annotations
@@ -22,15 +25,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import multiprocessing
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from exporter.catalogue import RenderedBlock
 from exporter.heap import trim_heap
+from exporter.ipc import Channel, unpickle
+from exporter.metrics import RenderedBlock
 from exporter.sources.admin.client import AdminCollector
 from exporter.sources.admin.emit import render_block
 from exporter.sources.admin.records import ClusterState
@@ -46,52 +48,55 @@ log = logging.getLogger(__name__)
 RENEW_AFTER_CHURNED_PARTITIONS = 10_000
 
 
-def _serve(conn: Connection, config: Config, level: int) -> None:
+def _serve(channel: Channel, config: Config, level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [admin worker]: %(message)s")
     logging.getLogger("librdkafka").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
     collector = AdminCollector(config)
     while True:
         try:
-            request = conn.recv()
+            request, _ = channel.recv()
         except (EOFError, OSError):
             return
-        if not (isinstance(request, tuple) and request[0] == "collect"):
+        if request.get("kind") != "collect":
             return
-        seq = request[1]
+        seq = request["seq"]
         gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
-            state = None
-            block: tuple[str, int, Any] | None = None
+            state: ClusterState | None = None
+            block: RenderedBlock | None = None
+            error = ""
             try:
                 state = collector.collect()
-                reply: tuple[str, int, Any] = ("ok", seq, state)
             except SourceError as exc:
-                reply = ("error", seq, str(exc))
+                error = str(exc)
             except Exception as exc:
-                reply = ("error", seq, f"{exc.__class__.__name__}: {exc}")
+                error = f"{exc.__class__.__name__}: {exc}"
             try:
-                conn.send(reply)
-                if state is not None:
-                    try:
-                        block = ("block", seq, render_block(state))
-                    except Exception as exc:
-                        block = ("block-error", seq, f"{exc.__class__.__name__}: {exc}")
-                    conn.send(block)
+                if state is None:
+                    channel.send({"kind": "error", "seq": seq, "message": error})
+                    continue
+                channel.send_object({"kind": "ok", "seq": seq}, state)
+                try:
+                    block = render_block(state)
+                except Exception as exc:
+                    channel.send({"kind": "block-error", "seq": seq, "message": f"{exc.__class__.__name__}: {exc}"})
+                else:
+                    channel.send_object({"kind": "block", "seq": seq}, block)
             except (OSError, ValueError):
                 return
         finally:
             gc.enable()
-        # the state lives on in the parent: free it here, and give the heap back (glibc
-        # kept ~100 MB mapped between cycles at 10k partitions / 500 groups)
-        del reply, state, block
-        trim_heap()
+            # the state lives on in the parent: free it here, and give the heap back (glibc
+            # kept ~100 MB mapped between cycles at 10k partitions / 500 groups)
+            del state, block
+            trim_heap()
 
 
 class AdminWorker:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._process: ChildProcess | None = None
-        self._conn: Connection | None = None
+        self._channel: Channel | None = None
         self._lock = threading.Lock()
         self._seq = 0
         #: the cycle whose rendered block is still to be read (None: none is coming)
@@ -117,40 +122,40 @@ class AdminWorker:
             self._renew_due = True
 
     def _retire(self) -> None:
-        if self._conn is not None and self._process is not None and self._process.is_alive():
+        if self._channel is not None and self._process is not None and self._process.is_alive():
             with contextlib.suppress(OSError):
-                self._conn.send("stop")
+                self._channel.send({"kind": "stop"})
             self._process.join(3)
         self._discard()
 
-    def _start(self) -> Connection:
+    def _start(self) -> Channel:
         # a fresh interpreter: no fork of a process with librdkafka threads
         self._seen = {}  # churn is counted per worker (see _note_churn)
-        parent, child = multiprocessing.Pipe()
+        channel, theirs = Channel.pair()
         try:
-            process = ChildProcess(__name__, [child.fileno()])
+            process = ChildProcess(__name__, [theirs.fileno()])
         finally:
-            child.close()
-        parent.send((self.config, logging.getLogger().getEffectiveLevel()))
-        self._process, self._conn = process, parent
-        return parent
+            theirs.close()
+        self._process, self._channel = process, channel
+        channel.send_object({"kind": "start", "level": logging.getLogger().getEffectiveLevel()}, self.config)
+        return channel
 
     def collect(self) -> ClusterState:
         with self._lock:
             if self._renew_due:
                 self._renew_due = False
                 self._retire()
-            conn = self._conn
-            if conn is None or self._process is None or not self._process.is_alive():
+            channel = self._channel
+            if channel is None or self._process is None or not self._process.is_alive():
                 self._discard()
-                conn = self._start()
+                channel = self._start()
             # generous: the cycle's own deadline reports a slow answer long before this
-            limit = 2 * self.config.timeout + self.config.request_timeout + 30
+            limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
             self._seq += 1
             self._block_due = None
             try:
-                conn.send(("collect", self._seq))
-                kind, value = self._receive(conn, ("ok", "error"), limit)
+                channel.send({"kind": "collect", "seq": self._seq})
+                kind, value = self._receive(channel, ("ok", "error"), limit)
             except TimeoutError:
                 self._discard()
                 raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
@@ -169,26 +174,28 @@ class AdminWorker:
                 return state
             raise SourceError(str(value))
 
-    def _receive(self, conn: Connection, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
-        """The next message of this cycle of one of ``kinds``; older cycles' are skipped."""
+    def _receive(self, channel: Channel, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
+        """The next message of this cycle of one of ``kinds`` (its unpickled body, or its
+        error message); older cycles' are skipped."""
         deadline = time.monotonic() + limit
         while True:
-            if not conn.poll(max(0.0, deadline - time.monotonic())):
+            if not channel.poll(deadline - time.monotonic()):
                 raise TimeoutError
-            kind, seq, value = conn.recv()
-            if seq == self._seq and kind in kinds:
-                return kind, value
+            meta, body = channel.recv()
+            kind = meta.get("kind")
+            if meta.get("seq") == self._seq and kind in kinds:
+                return kind, (meta["message"] if "message" in meta else unpickle(body))
 
     def block(self, timeout: float) -> RenderedBlock | None:
         """The Admin-API families of the state :meth:`collect` returned, rendered by the
         worker; None if they cannot come (the caller renders them itself)."""
         with self._lock:
-            conn, due = self._conn, self._block_due
+            channel, due = self._channel, self._block_due
             self._block_due = None
-            if conn is None or due is None or due != self._seq:
+            if channel is None or due is None or due != self._seq:
                 return None
             try:
-                kind, value = self._receive(conn, ("block", "block-error"), timeout)
+                kind, value = self._receive(channel, ("block", "block-error"), timeout)
             except (TimeoutError, EOFError, OSError):
                 log.warning("the Admin-API worker did not send its rendered families in time; rendering them here")
                 return None
@@ -199,12 +206,12 @@ class AdminWorker:
             return None
 
     def _discard(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        if self._channel is not None:
+            self._channel.close()
         if self._process is not None and self._process.is_alive():
             self._process.kill()
             self._process.join(5)
-        self._process = self._conn = None
+        self._process = self._channel = None
 
     def close(self) -> None:
         with self._lock:
@@ -213,12 +220,12 @@ class AdminWorker:
 
 def main(argv: list[str]) -> None:
     """``python -m exporter.sources.admin.worker FD``: serve the parent on that descriptor."""
-    conn = Connection(int(argv[1]))
+    channel = Channel.from_fd(int(argv[1]))
     try:
-        config, level = conn.recv()
+        start, body = channel.recv()
     except (EOFError, OSError):
         return
-    _serve(conn, config, level)
+    _serve(channel, unpickle(body), int(start["level"]))
 
 
 if __name__ == "__main__":

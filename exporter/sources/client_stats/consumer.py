@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from exporter.catalogue import Samples
 from exporter.config import Config
+from exporter.metrics import Samples
 from exporter.sources.base import Job, Source, SourceError
 from exporter.sources.client_stats.config import ClientStatsConfig
 from exporter.sources.client_stats.emit import emit_client_stats
@@ -65,7 +65,7 @@ class ClientStatsSource(Source):
         return {
             "bootstrap.servers": self.servers,
             "logger": logging.getLogger("librdkafka"),
-            **self.config.client,
+            **self.config.kafka.client,
         }
 
     def _run(self) -> None:
@@ -83,7 +83,7 @@ class ClientStatsSource(Source):
                     "auto.offset.reset": "latest",
                     "fetch.message.max.bytes": self.settings.max_message_bytes + 65536,
                     "queued.max.messages.kbytes": 16384,
-                    "socket.timeout.ms": int(self.config.request_timeout * 1000),
+                    "socket.timeout.ms": int(self.config.kafka.request_timeout_seconds * 1000),
                 }
             )
             next_refresh = 0.0
@@ -123,7 +123,7 @@ class ClientStatsSource(Source):
     def _refresh(self, consumer: Consumer) -> None:
         topic = self.settings.topic
         try:
-            md = consumer.list_topics(topic, timeout=self.config.request_timeout)
+            md = consumer.list_topics(topic, timeout=self.config.kafka.request_timeout_seconds)
         except KafkaException as exc:
             self._error(f"metadata of {topic}: {exc.args[0].str() if exc.args else exc}")
             return
@@ -147,7 +147,7 @@ class ClientStatsSource(Source):
         backlog: dict[int, int] = {}
         for pid in new:
             try:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=self.config.request_timeout)
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=self.config.kafka.request_timeout_seconds)
                 offset = max(low, high - LOOKBACK) if high >= 0 else OFFSET_END
             except KafkaException:
                 high, offset = -1, OFFSET_END
@@ -162,7 +162,7 @@ class ClientStatsSource(Source):
         admin = AdminClient(self._client_settings())
         config = {"retention.ms": str(int(s.retention_seconds * 1000)), "cleanup.policy": "delete"}
         future = admin.create_topics(
-            [NewTopic(s.topic, s.partitions, s.replication_factor, config=config)], request_timeout=self.config.request_timeout
+            [NewTopic(s.topic, s.partitions, s.replication_factor, config=config)], request_timeout=self.config.kafka.request_timeout_seconds
         )[s.topic]
         try:
             future.result()
@@ -188,7 +188,7 @@ class ClientStatsSource(Source):
         return ClientStatsState(self.settings.topic, instances, outcomes, expired, self.store.max_instances, errors, now)
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        state = snapshot.payload(SRC)
+        state = snapshot.client_stats
         if state is not None:
             emit_client_stats(state, out)
 
@@ -199,5 +199,5 @@ class ClientStatsSource(Source):
 
 def build(config: Config) -> ClientStatsSource | None:
     """Source factory for ``exporter.app``: None unless ``client_stats.enabled``."""
-    settings = ClientStatsConfig.of(config)
+    settings = config.client_stats
     return ClientStatsSource(config, settings) if settings.enabled else None

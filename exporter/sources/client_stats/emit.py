@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.client_stats.records import BROKER_STATES, OUTCOMES, ClientInstance, ClientStatsState
 from exporter.sources.client_stats.specs import (
     BATCH_MESSAGES,

@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples
-from exporter.sources.admin.records import Broker, ClusterState
+from exporter.metrics import Samples
+from exporter.sources.admin.records import Broker
 from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.broker_records import BrokerJmx, parse_broker
@@ -41,7 +41,7 @@ from exporter.sources.jmx.broker_specs import (
     SRC,
     TRAFFIC,
 )
-from exporter.sources.jmx.config import BrokerTarget, JmxAuth, JmxConfig, of
+from exporter.sources.jmx.config import BrokerTarget, JmxAuth, JmxConfig
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -94,10 +94,10 @@ class BrokerJmxSource(Source):
         targets instead of showing ``source_up 0``, so a broker stays a target for an hour
         after it was last listed (a decommissioned one then disappears).
         """
-        state = previous.payload("admin") if previous is not None else None
+        state = previous.admin if previous is not None else None
         now = time.monotonic()
         with self._lock:
-            if isinstance(state, ClusterState):
+            if state is not None:
                 for b in state.brokers:
                     self._seen[b.id] = (b, now)
             for bid, (_, seen) in list(self._seen.items()):
@@ -160,7 +160,7 @@ class BrokerJmxSource(Source):
         return record
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        emit_brokers(snapshot.payloads(SRC), out)
+        emit_brokers(snapshot.broker_jmx, out)
 
 
 def emit_brokers(records: list[BrokerJmx], out: Samples) -> None:
@@ -221,7 +221,7 @@ def emit_broker(b: BrokerJmx, out: Samples) -> None:
 
 
 def factory(config: Config) -> Source | None:
-    settings = of(config)
+    settings = config.jmx
     if settings is None or not settings.brokers_configured:
         return None
     source = BrokerJmxSource(settings, config.timeout)

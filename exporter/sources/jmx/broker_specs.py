@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.catalogue import MetricSpec, metric
+from exporter.metrics import MetricSpec, metric
 
 SRC = "broker_jmx"
 B = ("broker_id",)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from exporter.catalogue import Samples
+from exporter.metrics import Samples
 from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.client_records import ClientJmx, ClientJmxTarget, parse_client_target
@@ -33,7 +33,7 @@ from exporter.sources.jmx.client_specs import (
     PRODUCER_TOPIC,
     SRC,
 )
-from exporter.sources.jmx.config import ClientTarget, JmxConfig, of
+from exporter.sources.jmx.config import ClientTarget, JmxConfig
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -81,7 +81,7 @@ class ClientJmxSource(Source):
         return record
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
-        for payload in snapshot.payloads(SRC):
+        for payload in snapshot.client_jmx:
             emit_clients(payload, out)
 
 
@@ -129,7 +129,7 @@ def _emit_client(c: ClientJmx, out: Samples, declared: set[str]) -> None:
 
 
 def factory(config: Config) -> Source | None:
-    settings = of(config)
+    settings = config.jmx
     if settings is None or not settings.clients:
         return None
     source = ClientJmxSource(settings, config.timeout)

@@ -146,7 +146,7 @@ class ClientJmxTarget:
 
 
 def client_records(payloads: Iterable[ClientJmxTarget]) -> list[ClientJmx]:
-    """All clients of ``snapshot.payloads("client_jmx")``."""
+    """All clients of ``snapshot.client_jmx``."""
     return [c for p in payloads for c in p.clients]
 
 

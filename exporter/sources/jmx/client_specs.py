@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.catalogue import MetricSpec, metric
+from exporter.metrics import MetricSpec, metric
 
 SRC = "client_jmx"
 C = ("target", "client_id")

@@ -1,7 +1,8 @@
 """The ``jmx`` configuration section: broker and Java-client JMX targets.
 
-Registered in :data:`exporter.config.SECTIONS`; the validated :class:`JmxConfig` lands in
-``Config.raw["jmx"]`` (``None`` when the section is absent).  Errors name the YAML path.
+:func:`validate` is the validator of the ``jmx`` field of :class:`exporter.config.Config`;
+the validated :class:`JmxConfig` is ``config.jmx`` (``None`` when the section is absent).
+Errors name the YAML path.
 
 ```yaml
 jmx:
@@ -270,8 +271,3 @@ def validate(path: str, data: Any) -> JmxConfig | None:
         per_partition_lag=_bool(f"{cpath}.per_partition_lag", c["per_partition_lag"]) if "per_partition_lag" in c else False,
     )
 
-
-def of(config: Any) -> JmxConfig | None:
-    """The validated jmx section of a :class:`exporter.config.Config`, or None."""
-    section = getattr(config, "raw", {}).get("jmx")
-    return section if isinstance(section, JmxConfig) else None

@@ -1,20 +1,20 @@
 """JMX rows: what jmxquery (or a recorded dump) returns, and the parsing both JMX sources share.
 
 Both JMX sources (``broker_jmx``, ``client_jmx``) read MBeans with jmxquery as rows of
-``(mbean, attribute, value)``; the recorded dumps in ``shared/fixtures/jmx-*.json`` hold
+``(mbean, attribute, value)``; the recorded dumps in ``tests/fixtures/jmx-*.json`` hold
 the same rows.  :func:`parse_broker` and :func:`parse_client_target` turn such rows into
 the records below; they do no I/O, so the mapping is tested on the recorded dumps.
 
-What the interpretation layer reads from a :class:`~exporter.cycle.Snapshot`:
+What the interpretation layer reads from a :class:`~exporter.snapshot.Snapshot`:
 
-* ``snapshot.payloads("broker_jmx")`` -> ``list[BrokerJmx]``, one per broker JMX target
+* ``snapshot.broker_jmx`` -> ``list[BrokerJmx]``, one per broker JMX target
   that answered this cycle.
-* ``snapshot.payloads("client_jmx")`` -> ``list[ClientJmxTarget]``, one per Java client JVM
+* ``snapshot.client_jmx`` -> ``list[ClientJmxTarget]``, one per Java client JVM
   that answered; each holds ``clients: list[ClientJmx]`` (one JVM can hold several
   producers and consumers, e.g. a Kafka Connect worker).  :func:`client_records` flattens
   them to ``list[ClientJmx]``.
 
-Units: every value is a float already coerced by :func:`exporter.catalogue.to_float` (the
+Units: every value is a float already coerced by :func:`exporter.metrics.to_float` (the
 one place foreign values become numbers); times are converted from Kafka's milliseconds to
 seconds (fields ending in ``_seconds``); a value that JMX reported as NaN, Infinity, a
 non-number or not at all is ``None`` -- never NaN, so a derived value cannot be poisoned.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.catalogue import to_float
+from exporter.metrics import to_float
 
 
 @dataclass(frozen=True)

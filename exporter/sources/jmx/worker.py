@@ -20,7 +20,7 @@ JVM in-process through JPype1 and talks JMX itself (``JMXConnectorFactory`` /
   has not answered :data:`HANG_GRACE` seconds after a deadline (or died) is killed and
   replaced before the next query;
 * no secret on a command line: the JMX password travels with each query over the worker's
-  pipe, keystore/truststore passwords with the worker's start message (and become JVM
+  channel (exporter.ipc), keystore/truststore passwords with the worker's start message (and become JVM
   system properties inside the worker).  JVM-wide TLS settings are why there is one worker
   per distinct TLS setting (normally one).
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import shutil
 import sys
@@ -41,10 +40,10 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from exporter.ipc import Channel, unpickle
 from exporter.sources.base import SourceError
 from exporter.sources.jmx.rows import JmxRow
 from exporter.subproc import ChildProcess
@@ -100,7 +99,7 @@ class JmxWorker:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._process: ChildProcess | None = None
-        self._conn: Connection | None = None
+        self._conn: Channel | None = None
         self._pending: dict[int, _Pending] = {}
         self._seq = 0
         self.replaced = 0  # workers killed because they hung or died (for tests and logs)
@@ -111,14 +110,15 @@ class JmxWorker:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def _start(self) -> Connection:
+    def _start(self) -> Channel:
         libjvm = find_libjvm(self.java)
-        parent, child = multiprocessing.Pipe()
+        parent, theirs = Channel.pair()
         try:
-            process = ChildProcess(__name__, [child.fileno()])
+            process = ChildProcess(__name__, [theirs.fileno()])
         finally:
-            child.close()
-        parent.send((libjvm, self.system_properties, self.timeout, logging.getLogger().getEffectiveLevel()))
+            theirs.close()
+        # the TLS store passwords are among the system properties: over the channel, never argv
+        parent.send_object({"kind": "start"}, (libjvm, self.system_properties, self.timeout, logging.getLogger().getEffectiveLevel()))
         self._process, self._conn = process, parent
         self._pending = {}
         self._ready = threading.Event()
@@ -128,12 +128,14 @@ class JmxWorker:
         ).start()
         return parent
 
-    def _read(self, conn: Connection, pending: dict[int, _Pending], ready: threading.Event) -> None:
+    def _read(self, conn: Channel, pending: dict[int, _Pending], ready: threading.Event) -> None:
         while True:
             try:
-                kind, seq, value = conn.recv()
+                meta, body = conn.recv()
             except (EOFError, OSError, ValueError):
                 break
+            kind, seq = str(meta.get("kind")), int(meta.get("seq", 0))
+            value = unpickle(body) if kind == "ok" else meta.get("message")
             if kind == "ready":
                 log.debug("JMX worker ready: %s", value)
                 ready.set()
@@ -186,10 +188,11 @@ class JmxWorker:
             self._pending[seq] = slot
         try:
             with self._send_lock:
-                conn.send(("query", seq, key, address, list(patterns), username, password, timeout, deadline))
+                conn.send({"kind": "query", "seq": seq, "key": key, "address": address, "patterns": list(patterns),
+                           "username": username, "password": password, "timeout": timeout, "deadline": deadline})
         except (OSError, ValueError):
             raise SourceError(f"JMX {address}: the JMX worker process is gone; it restarts with the next query") from None
-        # the worker answers at its own deadline with the precise reason; a little slack for the pipe
+        # the worker answers at its own deadline with the precise reason; a little slack for the channel
         if not slot.done.wait(max(0.0, deadline - time.monotonic()) + 0.3):
             if not self._ready.is_set():
                 raise SourceError(f"JMX {address}: no answer within {timeout:.1f} s (the JMX worker's JVM is still starting)")
@@ -425,7 +428,7 @@ def _message(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-def _serve(conn: Connection, libjvm: str, props: Sequence[tuple[str, str]], timeout: float) -> None:
+def _serve(conn: Channel, libjvm: str, props: Sequence[tuple[str, str]], timeout: float) -> None:
     import jpype
 
     ms = str(int(timeout * 1000))
@@ -444,47 +447,52 @@ def _serve(conn: Connection, libjvm: str, props: Sequence[tuple[str, str]], time
     jvm = _Jvm(timeout)
     send_lock = threading.Lock()
     with send_lock:
-        conn.send(("ready", 0, os.getpid()))
+        conn.send({"kind": "ready", "seq": 0, "message": os.getpid()})
     pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="jmx-query")
 
     def answer(seq: int, key: str, address: str, patterns: list[str], username: str | None, password: str | None,
                limit: float, deadline: float) -> None:
+        rows = None
         try:
-            reply: tuple[str, int, Any] = ("ok", seq, jvm.query(key, address, patterns, username, password, limit, deadline))
-        except SourceError as exc:
-            reply = ("error", seq, str(exc))
-        except TimeoutError as exc:
-            reply = ("error", seq, str(exc))
+            rows = jvm.query(key, address, patterns, username, password, limit, deadline)
+        except (SourceError, TimeoutError) as exc:
+            message = str(exc)
         except Exception as exc:
-            reply = ("error", seq, _message(exc))
+            message = _message(exc)
         try:
             with send_lock:
-                conn.send(reply)
+                if rows is not None:
+                    conn.send_object({"kind": "ok", "seq": seq}, rows)
+                else:
+                    conn.send({"kind": "error", "seq": seq, "message": message})
         except (OSError, ValueError):
             pass
         except Exception:
             log.exception("cannot send the answer to query %d", seq)
             with send_lock, contextlib.suppress(Exception):
-                conn.send(("error", seq, "the JMX worker could not send its answer (see its log)"))
+                conn.send({"kind": "error", "seq": seq, "message": "the JMX worker could not send its answer (see its log)"})
 
     while True:
         try:
-            request = conn.recv()
-        except (EOFError, OSError):
+            request, _ = conn.recv()
+        except (EOFError, OSError, ValueError):
             break
-        if not (isinstance(request, tuple) and request[0] == "query"):
+        if request.get("kind") != "query":
             break
         jvm.expire()
-        pool.submit(answer, *request[1:])
+        r = request
+        pool.submit(answer, int(r["seq"]), str(r["key"]), str(r["address"]), list(r["patterns"]), r["username"],
+                    r["password"], float(r["timeout"]), float(r["deadline"]))
     os._exit(0)  # the JVM's non-daemon threads must not keep an orphan alive
 
 
 def main(argv: list[str]) -> None:
     """``python -m exporter.sources.jmx.worker FD``: serve the parent on that descriptor."""
-    conn = Connection(int(argv[1]))
+    conn = Channel.from_fd(int(argv[1]))
     try:
-        libjvm, props, timeout, level = conn.recv()
-    except (EOFError, OSError):
+        _, body = conn.recv()
+        libjvm, props, timeout, level = unpickle(body)
+    except (EOFError, OSError, ValueError):
         return
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s [jmx worker]: %(message)s")
     _serve(conn, libjvm, props, timeout)

@@ -1,4 +1,4 @@
-"""Parse an exposition back into values, for exact assertions in tests and benchmarks."""
+"""Parse an exposition back into values, for exact assertions in tests."""
 
 from __future__ import annotations
 

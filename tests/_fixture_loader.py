@@ -1,4 +1,4 @@
-"""Load ``shared/fixtures/metadata-*.json`` (recorded from real Kafka 4.0) into a ClusterState.
+"""Load ``tests/fixtures/metadata-*.json`` (recorded from real Kafka 4.0) into a ClusterState.
 
 The recording has the same fields the Admin-API source collects, so the snapshot ->
 metrics and interpretation steps can be tested against what Kafka really reported.
@@ -10,8 +10,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from exporter.model import GROUP_STATES, Broker, ClusterState, ConfigValue, ConsumerGroup, GroupMember, Partition, Topic
-from exporter.sources.admin import TOPIC_CONFIGS
+from exporter.sources.admin.records import (
+    GROUP_STATES,
+    Broker,
+    ClusterState,
+    ConfigValue,
+    ConsumerGroup,
+    GroupMember,
+    Partition,
+    Topic,
+)
+from exporter.sources.admin.specs import TOPIC_CONFIGS
 
 
 def load_metadata(path: str | Path, include_internal: bool = False) -> ClusterState:
