@@ -3,9 +3,9 @@
 Targets are explicit (``jmx.brokers.targets``) and/or discovered from the previous cycle's
 Admin-API brokers plus one JMX port (``jmx.brokers.discover``); discovered targets appear
 from the second cycle on and survive an Admin-API failure (the last known broker list is
-kept).  Each target is its own job: one jmxquery JVM per target per cycle with every MBean
-pattern batched, targets in parallel (at most ``jmx.max_parallel`` JVMs at once), each
-killed at ``jmx.timeout_seconds``; the cycle reports ``source_up{source="broker_jmx",
+kept).  Each target is its own job: one query per target per cycle over its persistent
+connection in the JMX worker, every MBean pattern batched, targets in parallel (at most
+``jmx.max_parallel`` at once), each bounded by ``jmx.timeout_seconds``; the cycle reports ``source_up{source="broker_jmx",
 target=host:port}`` per target.
 
 Sample output::
@@ -53,7 +53,7 @@ FORGET_BROKER_AFTER = 3600.0
 
 
 def patterns(per_topic: bool, per_partition: bool) -> list[str]:
-    """The MBean patterns of one broker, batched into one jmxquery call."""
+    """The MBean patterns of one broker, batched into one query."""
     found = [
         "kafka.server:type=ReplicaManager,*/Value",
         "kafka.server:type=ReplicaManager,*/Count",
