@@ -422,8 +422,11 @@ def _message(exc: BaseException) -> str:
             if cause is None:
                 break
             message = str(cause.getMessage() or "").split("; nested exception is")[0].split(" [Root exception")[0]
+            inner = cause.getCause()
+            if inner is not None:  # Java repeats the cause's text in the message: keep it once
+                message = message.split(str(inner.getClass().getName()))[0]
             parts.append(f"{cause.getClass().getName()}: {message}".rstrip(": "))
-            cause = cause.getCause()
+            cause = inner
     text = " <- ".join(reversed(parts[-3:])) if parts else str(exc)
     return " ".join(text.split())[:300]
 
