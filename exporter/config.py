@@ -4,8 +4,8 @@ One tree of frozen dataclasses, one per section (:class:`Config` at the root); e
 declared once, with its default and documentation, where its section's field is
 (:func:`exporter.configbase.option`).  Each feature reads its own section: the Admin-API
 source ``config.kafka`` and ``config.filters``, the statistics source
-``config.client_stats`` (declared in its package), the JMX sources ``config.jmx``
-(validated by their own package), the interpreters ``config.interpretation``.  The README's
+``config.client_stats`` (declared in its package), the JMX sources ``config.jmx`` and Kafka Connect ``config.connect``
+(validated by their own packages), the interpreters ``config.interpretation``.  The README's
 configuration reference is generated from the same fields
 (``python -m exporter --print-config-reference``).
 """
@@ -21,6 +21,8 @@ from typing import Any
 from exporter.configbase import ConfigError as ConfigError
 from exporter.configbase import Opt, build, option, parse_address, read_yaml, schema, section, type_name, validated
 from exporter.sources.client_stats.config import ClientStatsConfig
+from exporter.sources.connect import config as connect_config
+from exporter.sources.connect.config import ConnectConfig
 from exporter.sources.jmx import config as jmx_config
 from exporter.sources.jmx.config import JmxConfig
 
@@ -255,6 +257,8 @@ class Config:
     log: LogSection = field(metadata=section(LogSection))
     #: None when the section is absent
     jmx: JmxConfig | None = field(metadata=validated(jmx_config.validate))
+    #: Kafka Connect clusters (issue 18); None when the section is absent: the source is off
+    connect: ConnectConfig | None = field(metadata=validated(connect_config.validate))
 
     # shorthands the cycle and most callers use
     @property

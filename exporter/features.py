@@ -17,6 +17,7 @@ from types import ModuleType
 from exporter import selfmetrics
 from exporter.config import Config
 from exporter.interpret import client_stats as client_stats_interpretation
+from exporter.interpret import connect as connect_interpretation
 from exporter.interpret import durability, librdkafka_batches, offsets, producers
 from exporter.snapshot import Interpreter
 from exporter.sources.admin import specs as admin_specs
@@ -24,6 +25,8 @@ from exporter.sources.admin.source import AdminSource
 from exporter.sources.base import Source
 from exporter.sources.client_stats import consumer as client_stats_consumer
 from exporter.sources.client_stats import specs as client_stats_specs
+from exporter.sources.connect import source as connect_source
+from exporter.sources.connect import specs as connect_specs
 from exporter.sources.jmx import broker, broker_specs, client, client_specs
 
 #: builds a feature's source from the configuration; None when the feature is not configured
@@ -74,6 +77,13 @@ FEATURES: tuple[Feature, ...] = (
         client_stats_consumer.build,
         (client_stats_interpretation.build,),
         (client_stats_specs, client_stats_interpretation, librdkafka_batches),
+    ),
+    Feature(
+        "connect",
+        "Kafka Connect: connector and task states, failures, records, errors and DLQ, workers; source ordering verdict",
+        connect_source.factory,
+        (lambda config: connect_interpretation.ConnectInterpreter(),),
+        (connect_specs, connect_interpretation),
     ),
     Feature(
         "self",

@@ -124,7 +124,7 @@ def test_one_typed_tree_with_each_default_declared_once() -> None:
                 count += 1
         return count
 
-    assert check(config.Config, "") == len(config.reference()) + 1  # + the jmx section, validated by its package
+    assert check(config.Config, "") == len(config.reference()) + 2  # + the jmx and connect sections, validated by their packages
     cfg = config.load(None, {"interpretation.lag_history_points": 7})
     assert not hasattr(cfg, "raw")
     assert cfg.interpretation.lag_history_points == 7 and cfg.interpretation.stalled_after_seconds == 300.0

@@ -17,6 +17,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.mixin import connect as connect_mixin
 from exporter.mixin import dashboards as dash
 from exporter.mixin.promql import sel
 from exporter.mixin.settings import Settings
@@ -716,7 +717,18 @@ def _producer_alerts(b: _Builder) -> list[AlertDef]:
     ]
 
 
-ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [_exporter_alerts, _cluster_alerts, _consumer_alerts, _producer_alerts]
+def _connect_alerts(b: _Builder) -> list[AlertDef]:
+    """Kafka Connect (issue 18), defined in exporter.mixin.connect (which cannot import this module)."""
+    return [AlertDef(**{**row, "runbook": Runbook(*row["runbook"])}) for row in connect_mixin.alert_rows(b.s, b.m)]
+
+
+ALERT_BUILDERS: list[Callable[[_Builder], list[AlertDef]]] = [
+    _exporter_alerts,
+    _cluster_alerts,
+    _consumer_alerts,
+    _producer_alerts,
+    _connect_alerts,
+]
 
 
 def all_alerts(settings: Settings) -> list[AlertDef]:

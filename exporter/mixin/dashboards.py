@@ -12,6 +12,7 @@ from exporter.interpret import durability as du
 from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
+from exporter.mixin import connect as connect_mixin
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
 from exporter.mixin.promql import spec as _s
 from exporter.mixin.settings import Settings
@@ -1062,4 +1063,5 @@ def all_dashboards(settings: Settings) -> list[DashboardDef]:
         cluster_dashboard(settings),
         consumers_dashboard(settings),
         producers_dashboard(settings),
+        connect_mixin.connect_dashboard(settings),
     ]

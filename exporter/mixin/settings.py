@@ -65,6 +65,14 @@ class Settings:
     compression_savings_min_ratio: float = 0.1
     compression_ineffective_for: str = "1h"
 
+    # -- Kafka Connect (exporter/mixin/connect.py) -------------------------------------------
+    connect_task_failed_for: str = "5m"
+    connect_connector_not_running_for: str = "5m"
+    connect_unreachable_for: str = "5m"
+    #: lag in seconds of a sink connector's consumer group above which KafkaConnectSinkLagHigh fires
+    connect_sink_lag_seconds_warning: float = 600.0
+    connect_sink_lag_for: str = "10m"
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
