@@ -23,15 +23,11 @@ from exporter.sources.base import SourceError
 from exporter.sources.jmx import worker as jmx_worker
 from exporter.sources.jmx.config import JmxAuth
 from exporter.sources.jmx.rows import JmxRow
+from exporter.sources.jmx.worker import jmx_url
+
+__all__ = ["Limiter", "jmx_url", "prestart", "query", "tls_properties"]
 
 log = logging.getLogger(__name__)
-
-
-def jmx_url(address: str) -> str:
-    """``host:port`` -> the standard RMI JMX service URL; a ``service:jmx:`` URL is kept."""
-    if address.startswith("service:jmx:"):
-        return address
-    return f"service:jmx:rmi:///jndi/rmi://{address}/jmxrmi"
 
 
 def tls_properties(auth: JmxAuth) -> list[tuple[str, str]]:

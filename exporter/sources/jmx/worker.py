@@ -66,6 +66,13 @@ THREADS = 32
 # --------------------------------------------------------------------------- parent side
 
 
+def jmx_url(address: str) -> str:
+    """``host:port`` -> the standard RMI JMX service URL; a ``service:jmx:`` URL is kept."""
+    if address.startswith("service:jmx:"):
+        return address
+    return f"service:jmx:rmi:///jndi/rmi://{address}/jmxrmi"
+
+
 def find_libjvm(java: str) -> str:
     """The ``libjvm`` belonging to the ``java`` executable (``jmx.java``): JPype loads the
     JVM as a library, but the option names the executable users know."""
@@ -277,8 +284,6 @@ class _Jvm:
         self.key_locks: dict[str, threading.Lock] = {}
 
     def _connect(self, address: str, username: str | None, password: str | None, remaining: float) -> Any:
-        from exporter.sources.jmx.query import jmx_url
-
         env = self.HashMap()
         ms = str(max(100, int(remaining * 1000)))
         env.put("jmx.remote.x.request.waiting.timeout", ms)
