@@ -51,7 +51,7 @@ class KafkaSection:
         metadata=option(
             "float",
             10.0,
-            "Timeout of each Admin-API request.",
+            "Timeout of each Admin-API request; must be shorter than `collection.timeout_seconds`, so a request waiting on a dead broker gives up while the cycle can still return everything else. Defaults to the smaller of 10 s and half the cycle's timeout.",
             0.1,
             300,
         )
@@ -308,6 +308,16 @@ def load(path: str | None = None, overrides: Mapping[str, Any] | None = None) ->
         cfg = replace(cfg, collection=collection)
     if collection.timeout_seconds > collection.interval_seconds:
         raise ConfigError("collection.timeout_seconds", "must not exceed collection.interval_seconds")
+    if "request_timeout_seconds" not in (data.get("kafka") or {}):
+        # half the cycle: a request stuck on a dead broker times out with time to spare for the rest
+        timeout = min(cfg.kafka.request_timeout_seconds, collection.timeout_seconds / 2)
+        cfg = replace(cfg, kafka=replace(cfg.kafka, request_timeout_seconds=timeout))
+    elif cfg.kafka.request_timeout_seconds >= collection.timeout_seconds:
+        raise ConfigError(
+            "kafka.request_timeout_seconds",
+            f"must be shorter than collection.timeout_seconds ({collection.timeout_seconds:g} s): a request that may "
+            "wait that long on a dead broker leaves the cycle no time for the answers that did come",
+        )
     check_client("kafka.client", cfg.kafka.client)
     return cfg
 

@@ -16,9 +16,9 @@ from types import ModuleType
 
 from exporter import selfmetrics
 from exporter.config import Config
+from exporter.interpret import blast_radius, durability, findings, librdkafka_batches, offsets, producers
 from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret import connect as connect_interpretation
-from exporter.interpret import durability, librdkafka_batches, offsets, producers
 from exporter.snapshot import Interpreter
 from exporter.sources.admin import specs as admin_specs
 from exporter.sources.admin.source import AdminSource
@@ -54,8 +54,9 @@ FEATURES: tuple[Feature, ...] = (
         (
             lambda config: durability.DurabilityInterpreter(),
             lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.of(config.interpretation)),
+            lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability, offsets),
+        (admin_specs, durability, offsets, blast_radius),
     ),
     Feature(
         "broker_jmx",
@@ -91,6 +92,14 @@ FEATURES: tuple[Feature, ...] = (
         None,
         (),
         (selfmetrics,),
+    ),
+    # last: it reads what every interpreter before it added (issue 15; no metrics of its own)
+    Feature(
+        "findings",
+        "The findings page (/ and /findings.json): what is at risk now, in plain words, from all of the above",
+        None,
+        (findings.build,),
+        (),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""HTTP endpoints: /metrics (pre-rendered bytes), /, /healthz, /readyz.
+"""HTTP endpoints: /metrics (pre-rendered bytes), / (findings), /findings.json, /runbook, /healthz, /readyz.
 
 Handlers only read the current exposition reference of a :class:`View`; they never wait
 for a collection, so concurrent scrapes are served in parallel from memory.  The view is
@@ -8,11 +8,9 @@ one way the exporter serves, in production and in the tests.
 
 from __future__ import annotations
 
-import html
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Exposition
+from exporter.findings_page import render_json, render_page, runbook_page
 from exporter.webconfig import WebConfig
 
 if TYPE_CHECKING:  # not at run time: the serving process never loads the collector (nor librdkafka)
@@ -55,6 +54,16 @@ class View(Protocol):
     def exposition(self) -> Exposition: ...
 
     def status(self) -> Status: ...
+
+    def findings(self) -> dict[str, Any] | None:
+        """The cycle's findings document (exporter.interpret.findings), None before the first."""
+        ...
+
+
+def collector_findings(collector: Collector) -> dict[str, Any] | None:
+    snap = collector.snapshot
+    found = snap.derived.get("findings") if snap else None
+    return found if isinstance(found, dict) else None
 
 
 def collector_status(collector: Collector) -> Status:
@@ -105,7 +114,12 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._send(503, b"first collection cycle not finished\n", "text/plain; charset=utf-8")
         elif path == "/":
-            self._send(200, landing_page(view, self.server.title).encode(), "text/html; charset=utf-8")
+            page = render_page(view.findings(), view.status(), view.exposition.series, self.server.title)
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+        elif path == "/findings.json":
+            self._send(200, render_json(view.findings(), view.status()), "application/json")
+        elif path == "/runbook":
+            self._send(200, runbook_page(), "text/html; charset=utf-8")
         else:
             self._send(404, b"not found; try /metrics\n", "text/plain; charset=utf-8")
 
@@ -172,24 +186,4 @@ class ExporterHTTPServer(ThreadingHTTPServer):
                 return
         super().process_request_thread(request, client_address)
 
-
-def landing_page(view: View, title: str) -> str:
-    status = view.status()
-    rows = []
-    for r in status.targets:
-        state = "up" if r.up else f"down: {html.escape(r.error or '')}"
-        rows.append(
-            f"<tr><td>{html.escape(r.source)}</td><td>{html.escape(r.target)}</td>"
-            f"<td>{state}</td><td>{r.duration:.3f} s</td></tr>"
-        )
-    age = f"{time.time() - status.finished:.1f} s ago" if status.finished else "not yet"
-    return f"""<!doctype html><html><head><title>kafka-insight-exporter</title></head><body>
-<h1>kafka-insight-exporter {__version__}</h1>
-<p>Prometheus exporter for Apache Kafka: raw broker, topic, partition and consumer-group metrics
-plus derived gauges that say what they mean. {html.escape(title)}</p>
-<p><a href="/metrics">/metrics</a> &middot; <a href="/healthz">/healthz</a> &middot; <a href="/readyz">/readyz</a></p>
-<p>Last collection: {age}; every {status.interval:g} s; {view.exposition.series} series.</p>
-<table border="1" cellpadding="4"><tr><th>source</th><th>target</th><th>status</th><th>duration</th></tr>
-{"".join(rows)}</table></body></html>
-"""
 

@@ -34,7 +34,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from exporter.exposition import Exposition
-from exporter.http import ExporterHTTPServer, Status, TargetStatus, collector_status
+from exporter.http import ExporterHTTPServer, Status, TargetStatus, collector_findings, collector_status
 from exporter.ipc import Channel
 from exporter.subproc import ChildProcess
 
@@ -53,9 +53,14 @@ class PublishedView:
     def __init__(self) -> None:
         self.exposition = Exposition(b"", b"", 0)
         self._status = Status()
+        #: the findings document published with the exposition (exporter.interpret.findings)
+        self.findings_document: dict[str, Any] | None = None
 
     def status(self) -> Status:
         return self._status
+
+    def findings(self) -> dict[str, Any] | None:
+        return self.findings_document
 
     def update(self, exposition: Exposition, status: Status) -> None:
         self.exposition, self._status = exposition, status
@@ -113,6 +118,8 @@ def _child(
         # scrape inflates it piece by piece. The bytearray is served as it is (no copy).
         exposition = Exposition(None, gzipped, published["series"], published["body_length"])  # type: ignore[arg-type]
         view.update(exposition, _decode_status(published["status"]))
+        findings = published.get("findings")  # the findings document (/ and /findings.json)
+        view.findings_document = findings if isinstance(findings, dict) else None
         channel.send({"kind": "ack"})  # in place: the parent counts it as published
     server.shutdown()
     os._exit(0)  # daemon threads may still be writing to slow clients: do not wait for them
@@ -192,6 +199,8 @@ class IsolatedServer:
                 "status": asdict(status),
                 "body_length": exposition.body_length,
                 "series": exposition.series,
+                # the findings document (/ and /findings.json) rides with the exposition
+                "findings": collector_findings(self._collector),
             }
             try:
                 assert channel is not None

@@ -46,6 +46,8 @@ class Snapshot:
     finished: float = 0.0
     #: every target's result, up or not (source_up, durations, errors; generic sources' payloads)
     results: list[TargetResult] = field(default_factory=list)
+    #: records interpreters derived this cycle, for later interpreters (the findings), by name
+    derived: dict[str, Any] = field(default_factory=dict)
     #: the Admin API's cluster state; None when it failed this cycle
     admin: ClusterState | None = None
     #: one record per broker JMX target that answered

@@ -22,6 +22,10 @@ CASES = {
     "address-type.yml": "web.listen_address: expected a string, got integer",
     "bad-server.yml": "kafka.bootstrap_servers: 'localhost' is not host:port",
     "timeout-over-interval.yml": "collection.timeout_seconds: must not exceed collection.interval_seconds",
+    "request-timeout-over-cycle.yml": (
+        "kafka.request_timeout_seconds: must be shorter than collection.timeout_seconds (10 s): a request that may wait "
+        "that long on a dead broker leaves the cycle no time for the answers that did come"
+    ),
     "missing-secret.yml": "kafka.client.sasl.password: environment variable KAFKA_INSIGHT_TEST_UNSET_SECRET is not set",
     "not-a-mapping.yml": "(top level): expected a mapping, got list",
 }
@@ -133,3 +137,20 @@ def test_one_typed_tree_with_each_default_declared_once() -> None:
     fresh = defaults(config.InterpretationSection)
     assert OffsetSettings() == OffsetSettings.of(fresh)
     assert ClientStatsInterpreter().points == fresh.lag_history_points
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, 10.0),  # the 20 s cycle of a 30 s interval leaves room for the 10 s default
+        ({"collection.interval_seconds": 10}, 5.0),  # a 10 s cycle: half of it
+        ({"collection.timeout_seconds": 3}, 1.5),
+        ({"collection.interval_seconds": 10, "kafka.request_timeout_seconds": 8}, 8.0),  # set: kept as set
+    ],
+)
+def test_request_timeout_fits_inside_the_cycle(overrides: dict[str, object], expected: float) -> None:
+    """Issue 13 item 7: a request waiting on a dead broker must give up before the cycle does,
+    or the cycle's deadline cuts off everything that did answer."""
+    cfg = config.load(None, overrides)
+    assert cfg.kafka.request_timeout_seconds == expected
+    assert cfg.kafka.request_timeout_seconds < cfg.collection.timeout_seconds

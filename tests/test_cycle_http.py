@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -216,3 +217,100 @@ def test_admin_worker_crash_costs_a_cycle_not_the_exporter(tansu: TansuBroker) -
         assert worker._process is not None and worker._process.pid != first
     finally:
         collector.stop()
+
+
+class _CrashesAfterPartial(AdminWorker):
+    """The real worker, killed with SIGSEGV (what librdkafka#5040 does) right after it sent
+    the state it had before the consumer groups' requests - the moment it crashes in the field."""
+
+    def _receive(self, conn: Any, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
+        import os
+        import signal
+
+        kind, value = super()._receive(conn, kinds, limit)
+        if kind == "partial" and self._process is not None and self._process.pid is not None:
+            os.kill(self._process.pid, signal.SIGSEGV)
+            self._process.join(5)
+        return kind, value
+
+
+def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: TansuBroker) -> None:
+    """Issue 13 item 7: a worker that dies in the groups' requests (librdkafka crashes on
+    NOT_COORDINATOR while coordinators move, i.e. exactly while a broker is down) still gives
+    the cycle its metadata and offsets: source_up 1, the partition values and durability flags
+    there, the groups missing and counted."""
+    from exporter.interpret.durability import DurabilityInterpreter
+    from exporter.interpret.offsets import groups_incomplete
+    from tests.conftest import create_topic, produce_exactly
+
+    topic = "crash-during-groups"
+    create_topic(tansu.bootstrap, topic, 2, exist_ok=True)
+    produce_exactly(tansu.bootstrap, topic, 0, 3)
+    cfg = config.load(
+        None, {"kafka.bootstrap_servers": tansu.bootstrap, "filters.topics.include": [topic], "collection.interval_seconds": 15}
+    )
+    worker = _CrashesAfterPartial(cfg)
+    collector = Collector([AdminSource(cfg, worker)], [DurabilityInterpreter()], interval=cfg.interval, timeout=cfg.timeout)
+    crashed_in_groups = 0
+    try:
+        # the kill races the worker's last message (with no groups on the broker it may have
+        # sent its full answer already): repeat until a cycle lost its worker in the groups
+        for _ in range(10):
+            collector.collect_once()
+            m = Parsed(collector.exposition.body)
+            assert m.value("kafka_insight_source_up", source="admin", target=tansu.bootstrap) == 1
+            assert m.value("kafka_insight_partition_leader", topic=topic, partition=1) is not None
+            assert m.value("kafka_insight_partition_log_end_offset", topic=topic, partition=0) == 3
+            for pid in range(2):
+                assert m.value("kafka_insight_partition_offline", topic=topic, partition=pid) == 0
+                assert m.value("kafka_insight_partition_under_replicated", topic=topic, partition=pid) == 0
+            if (m.value("kafka_insight_admin_request_errors", request="list_consumer_group_offsets") or 0) >= 1:
+                assert (m.value("kafka_insight_source_errors", source="admin", target=tansu.bootstrap) or 0) >= 1
+                assert worker._process is None  # discarded: a fresh one starts next cycle
+                # the groups are missing, not gone: the lag/status memory of them is kept
+                state = collector.snapshot.admin if collector.snapshot else None
+                assert state is not None and groups_incomplete(state)
+                crashed_in_groups += 1
+                break
+    finally:
+        collector.stop()
+    assert crashed_in_groups
+
+
+class _CrashesOnceEarly(AdminWorker):
+    """The real worker, killed with SIGABRT (librdkafka's assertion, seen live in the cycle after
+    a broker was killed) once, as the cycle begins - before it sent anything."""
+
+    crashed = False
+
+    def _receive(self, conn: Any, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
+        import os
+        import signal
+
+        if not self.crashed and self._process is not None and self._process.pid is not None:
+            self.crashed = True
+            os.kill(self._process.pid, signal.SIGABRT)
+            self._process.join(5)
+        return super()._receive(conn, kinds, limit)
+
+
+def test_admin_worker_dying_early_in_a_cycle_is_retried_in_a_fresh_one(tansu: TansuBroker) -> None:
+    """Issue 13 item 7: a worker that dies before it sent anything, with most of the cycle left,
+    is replaced and asked again within the same cycle: source_up 1, the partitions there."""
+    from tests.conftest import create_topic
+
+    topic = "crash-early"
+    create_topic(tansu.bootstrap, topic, 2, exist_ok=True)
+    cfg = config.load(
+        None, {"kafka.bootstrap_servers": tansu.bootstrap, "filters.topics.include": [topic], "collection.interval_seconds": 15}
+    )
+    worker = _CrashesOnceEarly(cfg)
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    try:
+        collector.collect_once()
+        m = Parsed(collector.exposition.body)
+    finally:
+        collector.stop()
+    assert worker.crashed
+    assert m.value("kafka_insight_source_up", source="admin", target=tansu.bootstrap) == 1
+    assert m.value("kafka_insight_partition_leader", topic=topic, partition=1) is not None

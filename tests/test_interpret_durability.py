@@ -11,6 +11,7 @@ import pytest
 from exporter.interpret.durability import RISK_REASONS, DurabilityInterpreter, emit_durability
 from exporter.metrics import Samples
 from exporter.sources.admin.records import ClusterState
+from exporter.sources.admin.source import TopicMemory
 from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
 
@@ -213,20 +214,26 @@ def test_racks_unknown_count_as_one_rack() -> None:
 
 
 def test_configs_of_a_failed_describe_configs_are_remembered() -> None:
-    step = DurabilityInterpreter()
-    step.analyse(load("healthy", internal=False))
+    """describe_configs failed for strict (Topic.configs None): the Admin source's memory fills
+    in the configs of an earlier cycle, so its min ISR stays 3, not Kafka's default 1."""
+    memory, step = TopicMemory(), DurabilityInterpreter()
+    healthy = load("healthy", internal=False)
+    memory.fill(healthy)
+    step.analyse(healthy)
     failing = load("broker3-down", internal=False)
-    failing.topics["strict"].configs = {}
-    failing.errors.append("describe_configs strict: KafkaError: timed out")
+    failing.topics["strict"].configs = None
+    assert memory.fill(failing)
     out = Samples()
     emit_durability(step.analyse(failing), out)
-    # still min ISR 3 from the earlier cycle, not Kafka's default 1
     assert out.get("kafka_insight_partition_under_min_isr", topic="strict", partition="0") == 1
     # never seen before: the topic's min-ISR gauges are left out rather than guessed
-    fresh = DurabilityInterpreter()
+    failing = load("broker3-down", internal=False)
+    failing.topics["strict"].configs = None
+    assert not TopicMemory().fill(failing)
     out = Samples()
-    emit_durability(fresh.analyse(failing), out)
+    emit_durability(DurabilityInterpreter().analyse(failing), out)
     assert out.get("kafka_insight_partition_under_min_isr", topic="strict", partition="0") is None
+    assert out.get("kafka_insight_partition_under_replicated", topic="strict", partition="0") == 1
     assert out.get("kafka_insight_partition_under_min_isr", topic="durable", partition="0") == 0
 
 

@@ -343,3 +343,19 @@ def test_odd_ids_in_mbean_names_are_ignored_not_fatal() -> None:
     assert record.broker_id is None and record.partitions == {} and record.version == "4.0.0"
     (client,) = parse_client_target(rows, "t", per_partition=True).clients
     assert client.consumer is not None and client.consumer.partitions == {}
+
+
+def test_offline_log_directories_from_the_log_manager() -> None:
+    # every recorded broker has all its log directories online (LogManager OfflineLogDirectoryCount 0)
+    for node in (1, 2, 3):
+        assert broker("healthy", node).get("kafka_insight_broker_offline_log_directories", broker_id=str(node)) == 0
+    # a broker whose disk failed: the count as the broker reports it, and the pattern asks for it
+    rows = [
+        *load_dump(FIXTURES / "jmx-broker2-healthy.json"),
+    ]
+    rows = [r for r in rows if "OfflineLogDirectoryCount" not in r.mbean]
+    rows.append(JmxRow("kafka.log:type=LogManager,name=OfflineLogDirectoryCount", "Value", 2, "Integer"))
+    out = Samples()
+    emit_broker(parse_broker(rows, "127.0.0.1:30000"), out)
+    assert out.get("kafka_insight_broker_offline_log_directories", broker_id="2") == 2
+    assert "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value" in patterns(False, False)

@@ -30,7 +30,7 @@ from tests.conftest import RealKafka, create_topic
 from tests.test_jmx_live import _java_tool, _stop
 
 RATE_INTERVAL = "10s"
-E, C, K, P = dashboards.EXPORTER_UID, dashboards.CLUSTER_UID, dashboards.CONSUMERS_UID, dashboards.PRODUCERS_UID
+E, C, K, P, R = dashboards.EXPORTER_UID, dashboards.CLUSTER_UID, dashboards.CONSUMERS_UID, dashboards.PRODUCERS_UID, dashboards.RISK_UID
 #: panels that are empty on a healthy cluster, and why (checked before the broker is killed)
 HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
     (E, "Dropped values", "{{source}}"): "only exported for a source that dropped a value",
@@ -42,6 +42,14 @@ HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
     (C, "Durability risks", ""): "the test's topic is RF 3 with min ISR 2; earlier tests' risky topics may be gone",
     (C, "Partitions with all replicas in one rack", "{{topic}}"): "RF 3 over racks r1..r3",
     (K, "Offset rewinds", "{{group}}"): "nobody resets the test group's offsets",
+    (R, "Topics with partitions offline / under / at min ISR", "offline {{topic}}"): "healthy: every partition has a leader",
+    (R, "Topics with partitions offline / under / at min ISR", "under min ISR {{topic}}"): "healthy: every ISR is full",
+    (R, "Topics with partitions offline / under / at min ISR", "at min ISR {{topic}}"): "earlier tests' RF <= min ISR topics may be gone",
+    (R, "Firing alerts", ""): "a healthy cluster may have no alert firing (info alerts wait 30 min)",
+    (R, "Groups stalled or stopped", ""): "the test's consumer group consumes",
+    (R, "Producers that can reorder", "Java"): "the Java 4.0 perf producer is idempotent by default",
+    (R, "Producers that can reorder", "librdkafka"): "no librdkafka producer forwards statistics here",
+    (R, "Compression that does not pay", "{{client_id}} {{target}}"): "gzip may well pay on the perf producer's records",
     (K, "Committed offsets beyond the log end", ""): "no data was lost",
     (K, "Committed offsets below the log start", ""): "retention deleted nothing",
     (P, "Topics recompressing this producer's batches", ""): "the topic keeps compression.type=producer",

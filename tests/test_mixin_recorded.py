@@ -66,14 +66,17 @@ RISKY = {
 GROUPS = {
     # EMPTY groups with lag: audit-stale (offset 100 on risky-rf2), analytics-lagging (read half
     # of durable), perf-consumer (stopped after 20 s under a quota)
-    "KafkaConsumerGroupStopped": {"audit-stale", "analytics-lagging", "perf-consumer"},
+    "KafkaConsumerGroupNotProgressing": {"audit-stale", "analytics-lagging", "perf-consumer"},
     # analytics-lagging's offset on durable-0 was set to log end + 1,000,000 ("power loss")
     "KafkaCommittedOffsetBeyondLogEnd": {("analytics-lagging", "durable")},
     # delete_records moved risky-rf2's log start past audit-stale's commits
     "KafkaCommittedOffsetBelowLogStart": {("audit-stale", "risky-rf2")},
     # the lz4 perf producer: Java 4.0 with enable.idempotence=false declared, 5 in flight
     "KafkaProducerCanReorder": {"perf-producer-lz4"},
-    "KafkaTopicDurabilityRisk": RISKY,
+    # one alert per reason with the number of topics (not one per topic)
+    "KafkaTopicDurabilityRisk": {
+        (reason, float(sum(1 for _, r in RISKY if r == reason))) for reason in {r for _, r in RISKY}
+    },
 }
 # the snapshots were taken with confluent-kafka-python 2.16.1 (librdkafka's defaults reorder); the
 # alert leaves out the library version the exporter itself runs with, as its own Admin client's
@@ -83,12 +86,21 @@ if RECORDED_CLIENT != OWN_CLIENT:
     GROUPS["KafkaClientVersionCanReorder"] = {RECORDED_CLIENT}
 #: alert -> the label values that must fire (alert expression, for: aside) in each state;
 #: every alert not listed for a state must return nothing
+#: blast radius: with every broker up, one broker's failure breaks single (RF 1, 3), strict
+#: (min ISR 3 = RF, 3) and minisr-over-rf (effective min 2 = RF, 2): 8 partitions; with node 3 down
+#: 20 (tests/test_interpret_blast_radius.py works them out)
+NOT_SAFE = "KafkaClusterNotSingleBrokerSafe"
 EXPECTED: dict[str, dict[str, set[Any]]] = {
-    "healthy": GROUPS,
+    "healthy": {**GROUPS, NOT_SAFE: {8.0}},
     "broker3-down": {
         **GROUPS,
+        NOT_SAFE: {20.0},
         "KafkaInsightSourceDown": {("broker_jmx", "127.0.0.1:30001")},  # node 3's JMX refuses connections
         "KafkaFencedBrokers": {1.0},  # both surviving controllers report 1: max, not sum
+        # node 3 is a combined broker+controller: its JMX target is a controller target, and the
+        # controller sum (nodes 1 and 2 only) is not judged while it is unreachable
+        "KafkaControllerTargetDown": {"127.0.0.1:30001"},
+        "KafkaBrokerCountDropped": {1.0},  # describe_cluster lists 2 of the 3 brokers
         "KafkaOfflinePartitions": {"single"},  # RF 1 partitions on node 3
         "KafkaUnderReplicatedPartitions": {"durable", "risky-rf2", "unclean", "strict", "compacted", "minisr-over-rf"},
         # ISR 2 of min 2 (RF 3), and risky-rf2's ISR 1 of min 1; strict and minisr-over-rf are below
@@ -96,7 +108,7 @@ EXPECTED: dict[str, dict[str, set[Any]]] = {
         # strict: min 3 with 2 in sync; minisr-over-rf: effective min min(3, RF 2) = 2 with 1 in sync
         "KafkaPartitionsUnderMinIsr": {"strict", "minisr-over-rf"},
     },
-    "broker3-restarted": GROUPS,
+    "broker3-restarted": {**GROUPS, NOT_SAFE: {8.0}},
 }
 #: may fire, and only with these values: lag in seconds extrapolates the log end offsets between
 #: cycles that the replay runs a second apart though they were recorded minutes apart (and the
@@ -106,14 +118,16 @@ MAY_FIRE = {"KafkaConsumerGroupLagHigh": {"audit-stale", "analytics-lagging", "p
 
 def _key(alert: str, metric: dict[str, str], value: str) -> Any:
     if alert == "KafkaTopicDurabilityRisk":
-        return (metric["topic"], metric["reason"])
+        return (metric["reason"], float(value))
     if alert == "KafkaInsightSourceDown":
         return (metric["source"], metric["target"])
-    if alert == "KafkaFencedBrokers":
+    if alert == "KafkaControllerTargetDown":
+        return metric["target"]
+    if alert in ("KafkaFencedBrokers", "KafkaBrokerCountDropped", NOT_SAFE):
         return float(value)
     if alert == "KafkaClientVersionCanReorder":
         return (metric["client_software_name"], metric["client_software_version"])
-    if alert in ("KafkaConsumerGroupStopped", "KafkaConsumerGroupLagHigh"):
+    if alert in ("KafkaConsumerGroupNotProgressing", "KafkaConsumerGroupLagHigh"):
         return metric["group"]
     if alert in ("KafkaCommittedOffsetBeyondLogEnd", "KafkaCommittedOffsetBelowLogStart"):
         return (metric["group"], metric["topic"])
@@ -265,6 +279,8 @@ EMPTY_WHEN_HEALTHY: dict[tuple[str, str, str], str] = {
     (dashboards.CLUSTER_UID, "Offline and under-replicated partitions by topic", "reassigning {{topic}}"): "no move recorded",
     (dashboards.CLUSTER_UID, "Log end offset regressions", "{{topic}}[{{partition}}]"): "no data was lost",
     (dashboards.CONSUMERS_UID, "Offset rewinds", "{{group}}"): "no group was reset between the replayed states",
+    (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "offline {{topic}}"): "every partition led",
+    (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "under min ISR {{topic}}"): "every ISR full again",
 }
 
 

@@ -11,6 +11,8 @@ its memory cost documented where it is defined.
   log end offset regressions, forced flush, lag in seconds, Burrow-style group status.
 * :mod:`.producers` — P2/P4/P5 from JMX: reordering risk, compression savings, batching.
 * :mod:`.client_stats` — from librdkafka statistics: reordering risk, positions, lag in seconds.
+* :mod:`.blast_radius` — P1/P3 ahead of time: what a broker or rack failure would break now.
+* :mod:`.findings` — the findings page: plain-words statements from all of the above (runs last).
 
 This ``__init__`` imports none of them (importing one runs this file first: a cycle);
 the feature table (:mod:`exporter.features`) wires them.

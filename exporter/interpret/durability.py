@@ -1,12 +1,16 @@
 """P1 — replication that cannot survive one broker: ISR headroom, min ISR, racks, risk reasons.
 
-Pure functions of one :class:`ClusterState` plus two tiny memories kept by
-:class:`DurabilityInterpreter` across cycles:
+Pure functions of one :class:`ClusterState` plus a tiny memory kept by
+:class:`DurabilityInterpreter` across cycles: the last known rack of every broker id (a
+dead broker leaves the metadata, but its replicas still sit in its rack): one dict entry
+per broker ever seen (~150 bytes each).
 
-* the last known rack of every broker id (a dead broker leaves the metadata, but its
-  replicas still sit in its rack): one dict entry per broker ever seen (~150 bytes each);
-* the last known topic configs of every topic, used for a cycle in which
-  ``describe_configs`` failed for that topic (one small dict per topic).
+Topic configs come with the state: the Admin source fills in the last-known ones when
+``describe_configs`` fails for a topic.  A topic whose configs were never read
+(``Topic.configs`` None) gets its offline, under-replicated, rack and leader flags, and
+none of the values that depend on ``min.insync.replicas`` or ``unclean.leader.election.enable``
+(ISR headroom, at/under min ISR, effective min ISR, those durability risks): Kafka's
+defaults are not guessed for it.
 
 Effective min ISR (:func:`effective_min_isr`) depends on the leader's Kafka version.  Brokers
 from Kafka 3.7 (KAFKA-15583, apache/kafka#14594) use ``min(min.insync.replicas, replica
@@ -37,7 +41,7 @@ written now.  Nothing can be written to it at all, which ``partition_offline`` s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
 
 SRC = "interpret"
 
+#: where the cycle's list of TopicDurability is kept in ``Snapshot.derived``
+DERIVED_KEY = "durability"
 #: Kafka's defaults, used when a broker reports no value (Tansu reports no topic configs)
 DEFAULT_MIN_ISR = 1
 
@@ -264,6 +270,8 @@ CLUSTER_NOT_PREFERRED = metric(
 
 #: reasons of the durability-risk family, in exposition order
 RISK_REASONS = ("single_copy_ack", "no_failure_tolerance", "unclean_election", "single_replica", "single_rack")
+#: the reasons that need no topic config (all a topic whose configs were never read gets)
+METADATA_RISK_REASONS = ("single_replica", "single_rack")
 
 
 # -- pure computation -------------------------------------------------------------------
@@ -366,6 +374,8 @@ class TopicDurability:
     effective_min_isr: int
     risks: dict[str, bool]
     partitions: list[PartitionDurability] = field(default_factory=list)
+    #: False when the topic's configs were never read: the values that depend on them are not exported
+    configs_known: bool = True
 
 
 def _int_config(configs: dict[str, ConfigValue], key: str, default: int) -> int:
@@ -481,12 +491,6 @@ def topic_durability(
     return TopicDurability(topic.name, rf, min_isr, effective, risks, parts)
 
 
-def configs_failed(state: ClusterState, topic: str) -> bool:
-    """True when describe_configs failed for the topic this cycle (the Admin source records it)."""
-    prefix = f"describe_configs {topic}:"
-    return any(e.startswith(prefix) for e in state.errors)
-
-
 def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
     counts = {
         "at_min": 0,
@@ -502,10 +506,13 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
         out.declare(spec)
     with Batch(out) as batch:  # per-partition families: one extend per topic, not an add per sample
         for td in topics:
-            out.add(EFFECTIVE_MIN_ISR, td.effective_min_isr, td.topic)
+            known = td.configs_known
+            if known:
+                out.add(EFFECTIVE_MIN_ISR, td.effective_min_isr, td.topic)
             risks = td.risks
-            batch.extend(DURABILITY_RISK, [((td.topic, reason), 1 if risks[reason] else 0) for reason in RISK_REASONS])
-            for reason in RISK_REASONS:
+            reasons = RISK_REASONS if known else METADATA_RISK_REASONS
+            batch.extend(DURABILITY_RISK, [((td.topic, reason), 1 if risks[reason] else 0) for reason in reasons])
+            for reason in reasons:
                 risk_counts[reason] += risks[reason]
             parts = td.partitions
             if not parts:
@@ -513,8 +520,8 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
             labels = [(pd.topic, str(pd.partition)) for pd in parts]
             rows = list(zip(labels, parts, strict=True))
             flags: dict[str, list[Row]] = {
-                "at_min": [(k, 1 if pd.at_min else 0) for k, pd in rows],
-                "under_min": [(k, 1 if pd.under_min else 0) for k, pd in rows],
+                "at_min": [(k, 1 if pd.at_min else 0) for k, pd in rows] if known else [],
+                "under_min": [(k, 1 if pd.under_min else 0) for k, pd in rows] if known else [],
                 "under_replicated": [(k, 1 if pd.under_replicated else 0) for k, pd in rows],
                 "offline": [(k, 1 if pd.offline else 0) for k, pd in rows],
                 "one_rack": [(k, 1 if pd.in_one_rack else 0) for k, pd in rows],
@@ -523,7 +530,7 @@ def emit_durability(topics: list[TopicDurability], out: Samples) -> None:
             batch.extend_units(
                 labels,
                 (
-                    (ISR_HEADROOM, [(k, pd.headroom) for k, pd in rows if pd.headroom is not None]),
+                    (ISR_HEADROOM, [(k, pd.headroom) for k, pd in rows if pd.headroom is not None and known]),
                     (AT_MIN_ISR, flags["at_min"]),
                     (UNDER_MIN_ISR, flags["under_min"]),
                     (UNDER_REPLICATED, flags["under_replicated"]),
@@ -563,7 +570,6 @@ class DurabilityInterpreter:
 
     def __init__(self) -> None:
         self.racks: dict[int, str | None] = {}
-        self.configs: dict[str, dict[str, ConfigValue]] = {}
         #: broker id -> Kafka version (JMX app-info), kept while its JMX is unreachable
         self.versions: dict[int, str] = {}
         #: topic -> (topic id, partition id -> replica count when last fully in sync); a
@@ -598,29 +604,22 @@ class DurabilityInterpreter:
         if state.internal_topics:
             topics = {**topics, **{n: t for n, t in state.internal_topics.items() if n not in topics}}
         for name, topic in topics.items():
-            if configs_failed(state, name):
-                configs = self.configs.get(name)
-                if configs is None:
-                    continue  # never seen its configs: no guessing of min ISR or unclean election
-            else:
-                configs = self.configs[name] = topic.configs
+            # configs: read this cycle or last known (the Admin source fills those in); None: never read
+            configs = topic.configs
             known = self.settled.get(name)
             if known is None or known[0] != topic.topic_id:
                 known = self.settled[name] = (topic.topic_id, {})
-            result.append(
-                topic_durability(
-                    topic,
-                    configs,
-                    self.racks,
-                    rack_cache,
-                    settled=known[1],
-                    uncapped_leaders=uncapped,
-                    no_reassignment=none_reassigning,
-                    known_targets=leader_targets.get(name),
-                )
+            td = topic_durability(
+                topic,
+                configs or {},
+                self.racks,
+                rack_cache,
+                settled=known[1],
+                uncapped_leaders=uncapped,
+                no_reassignment=none_reassigning,
+                known_targets=leader_targets.get(name),
             )
-        for gone in set(self.configs) - set(topics):
-            del self.configs[gone]
+            result.append(td if configs is not None else replace(td, configs_known=False))
         for gone in set(self.settled) - set(topics):
             del self.settled[gone]
         return result
@@ -628,5 +627,7 @@ class DurabilityInterpreter:
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.admin
         if state is not None:
-            emit_durability(self.analyse(state, snapshot.broker_jmx), out)
+            topics = self.analyse(state, snapshot.broker_jmx)
+            snapshot.derived[DERIVED_KEY] = topics  # the blast radius judges partitions by their effective min ISR
+            emit_durability(topics, out)
             emit_min_isr_rules(self.rules, out)

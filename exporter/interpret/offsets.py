@@ -430,7 +430,7 @@ def groups_incomplete(state: ClusterState) -> bool:
 
 
 def _config(topic: Topic, key: str) -> str | None:
-    cv = topic.configs.get(key)
+    cv = (topic.configs or {}).get(key)  # None: never read
     return cv.value if cv is not None else None
 
 

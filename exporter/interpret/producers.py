@@ -417,7 +417,7 @@ def topic_codecs(state: ClusterState | None) -> dict[str, str | None]:
         return {}
     codecs: dict[str, str | None] = {}
     for name, topic in state.topics.items():
-        cv = topic.configs.get("compression.type")
+        cv = (topic.configs or {}).get("compression.type")  # None: never read
         codecs[name] = cv.value if cv is not None else None
     return codecs
 

@@ -39,7 +39,9 @@ def sink_lag_seconds(m: Selector, *matchers: str) -> str:
     )
 
 
-def _row(name: str, severity: str, expr: str, for_: str, summary: str, description: str, runbook: tuple[str, str, str], *vars: str) -> dict[str, Any]:
+def _row(
+    name: str, severity: str, expr: str, for_: str, summary: str, description: str, runbook: tuple[str, str, str], *vars: str
+) -> dict[str, Any]:
     return {
         "group": GROUP,
         "name": name,
@@ -209,7 +211,7 @@ def connect_dashboard(settings: Settings) -> DashboardDef:
     connector = Variable(
         "connector",
         "Connector",
-        f'label_values({q(cn.CONNECTOR_INFO, CC)}, connector)',
+        f"label_values({q(cn.CONNECTOR_INFO, CC)}, connector)",
         include_all=True,
         multi=True,
         description="Connector name.",

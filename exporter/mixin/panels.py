@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grafanalib import core as g
-from grafanalib._gen import DashboardEncoder
 
 from exporter.catalogue import MetricSpec
 from exporter.mixin.promql import sel
@@ -101,7 +100,9 @@ def datasource_var() -> Variable:
     return Variable("datasource", "Data source", "", description="The Prometheus that scrapes the exporter.")
 
 
-def label_var(name: str, label: str, spec: MetricSpec, matchers: str, *, include_all: bool = False, description: str = "") -> Variable:
+def label_var(
+    name: str, label: str, spec: MetricSpec, matchers: str, *, include_all: bool = False, description: str = ""
+) -> Variable:
     return Variable(
         name,
         label,
@@ -224,6 +225,17 @@ def _layout(dashboard: DashboardDef) -> list[g.Panel]:
     return result
 
 
+class _Encoder(json.JSONEncoder):
+    """grafanalib objects by their public ``to_json_data()`` (what grafanalib's private
+    ``_gen.DashboardEncoder`` does, without importing a private module)."""
+
+    def default(self, o: Any) -> Any:
+        to_json_data = getattr(o, "to_json_data", None)
+        if callable(to_json_data):
+            return to_json_data()
+        return super().default(o)
+
+
 def render(dashboard: DashboardDef) -> str:
     """Deterministic Grafana JSON: sorted keys, stable panel ids (their order), no wall-clock."""
     board = g.Dashboard(
@@ -241,7 +253,7 @@ def render(dashboard: DashboardDef) -> str:
         links=[g.DashboardLink(title="Kafka Insight", tags=[TAG], asDropdown=True, includeVars=True, keepTime=True)],
         panels=_layout(dashboard),
     ).auto_panel_ids()
-    data = json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder))
+    data = json.loads(json.dumps(board.to_json_data(), cls=_Encoder))
     for var, template in zip(dashboard.variables, data["templating"]["list"], strict=True):
         template["description"] = var.description or None
         if var.include_all:

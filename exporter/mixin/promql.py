@@ -13,7 +13,7 @@ import re
 from exporter.catalogue import MetricSpec, all_specs
 
 #: series that Prometheus itself creates for every scrape target (not in our catalogue)
-PROMETHEUS_SERIES = frozenset({"up"})
+PROMETHEUS_SERIES = frozenset({"up", "ALERTS"})
 
 _KEYWORDS = frozenset(
     {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool", "inf", "nan"}

@@ -6,8 +6,9 @@ from itertools import groupby
 
 from exporter.exposition import render_text
 from exporter.metrics import Batch, RenderedBlock, Row, Samples, row_value, to_float
-from exporter.sources.admin.records import GROUP_STATES, ClusterState, Partition, Topic
+from exporter.sources.admin.records import GROUP_STATES, REQUESTS, ClusterState, Partition, Topic
 from exporter.sources.admin.specs import (
+    ADMIN_REQUEST_ERRORS,
     BROKER_INFO,
     BROKERS,
     CLUSTER_INFO,
@@ -27,12 +28,14 @@ from exporter.sources.admin.specs import (
     PARTITION_REPLICAS,
     TOPIC_CONFIG_INFO,
     TOPIC_CONFIGS,
+    TOPIC_CONFIGS_AGE,
     TOPIC_MIN_ISR,
     TOPIC_PARTITIONS,
     TOPIC_REPLICATION_FACTOR,
     TOPIC_RETENTION_BYTES,
     TOPIC_RETENTION_SECONDS,
     TOPIC_UNCLEAN,
+    TOPICS_WITHOUT_CONFIGS,
 )
 
 
@@ -49,14 +52,19 @@ def emit_cluster(state: ClusterState, out: Samples) -> None:
     out.add(BROKERS, len(state.brokers))
     for b in state.brokers:
         out.add(BROKER_INFO, 1, b.id, b.host, b.port, b.rack or "")
+    without_configs = 0
     with Batch(out) as batch:  # per-partition families: one extend per topic, not an add per sample
         for topic in state.topics.values():
             name = topic.name
             out.add(TOPIC_PARTITIONS, len(topic.partitions), name)
             out.add(TOPIC_REPLICATION_FACTOR, topic.replication_factor, name)
-            _emit_configs(topic, out)
+            if not _emit_configs(topic, state.collected_at, out):
+                without_configs += 1
             if topic.partitions:
                 _emit_partitions(name, topic.partitions, batch)
+    out.add(TOPICS_WITHOUT_CONFIGS, without_configs)
+    for request in REQUESTS:
+        out.add(ADMIN_REQUEST_ERRORS, state.request_errors.get(request, 0), request)
     _emit_groups(state, out)
 
 
@@ -84,8 +92,13 @@ def _emit_partitions(name: str, parts: list[Partition], batch: Batch) -> None:
     )
 
 
-def _emit_configs(topic: Topic, out: Samples) -> None:
+def _emit_configs(topic: Topic, collected_at: float, out: Samples) -> bool:
+    """The topic's config families; False (and none of them) when its configs were never read."""
     configs = topic.configs
+    if configs is None:
+        return False
+    if topic.configs_read_at is not None and collected_at:
+        out.add(TOPIC_CONFIGS_AGE, max(0.0, collected_at - topic.configs_read_at), topic.name)
     for key in TOPIC_CONFIGS:
         cv = configs.get(key)
         if cv is not None and cv.value is not None:
@@ -102,6 +115,7 @@ def _emit_configs(topic: Topic, out: Samples) -> None:
     retention_bytes = configs.get("retention.bytes")
     if retention_bytes is not None:
         out.add(TOPIC_RETENTION_BYTES, retention_bytes.value, topic.name)
+    return True
 
 
 def _emit_groups(state: ClusterState, out: Samples) -> None:
@@ -127,6 +141,9 @@ def _emit_groups(state: ClusterState, out: Samples) -> None:
                 for k, (_, committed, part) in zip(keys, found, strict=True)
                 if (leo := part.log_end_offset) is not None
             ]
+            # a sum over partitions whose log end offset is missing this cycle would read as
+            # lag going down: such sums are left out (topics without a lag for every partition)
+            unknown = {topic for (topic, _), _, part in found if part.log_end_offset is None}
             batch.extend_units(
                 keys,
                 (
@@ -137,9 +154,10 @@ def _emit_groups(state: ClusterState, out: Samples) -> None:
             # lags are sorted by (topic, partition): one run per topic
             batch.extend(
                 GROUP_TOPIC_LAG,
-                [((gid, topic), sum(map(row_value, run))) for topic, run in groupby(lags, key=_topic_of)],
+                [((gid, topic), sum(map(row_value, run))) for topic, run in groupby(lags, key=_topic_of) if topic not in unknown],
             )
-            out.add(GROUP_LAG, sum(map(row_value, lags)), gid)
+            if not unknown:
+                out.add(GROUP_LAG, sum(map(row_value, lags)), gid)
 
 
 def _topic_of(row: Row) -> str:

@@ -43,10 +43,17 @@ class Topic:
     name: str
     internal: bool
     partitions: list[Partition]
-    #: the interpretation-relevant topic configs; absent when describe_configs failed
-    configs: dict[str, ConfigValue] = field(default_factory=dict)
+    #: the interpretation-relevant topic configs: read this cycle, or the last known ones when
+    #: this cycle's describe_configs failed for the topic (see ``configs_read_at``); None when
+    #: they were never read - then nothing that depends on them may be derived (no defaults).
+    #: An empty dict is an answer: the broker reported no configs (Kafka's defaults apply).
+    configs: dict[str, ConfigValue] | None = field(default_factory=dict)
     #: Kafka's topic id (describe_topics); tells a re-created topic from the old one
     topic_id: str | None = None
+    #: Unix time at which ``configs`` were read (None: unknown, e.g. recorded fixtures)
+    configs_read_at: float | None = None
+    #: why this cycle's describe_configs failed for the topic (None: it did not)
+    configs_error: str | None = None
 
     @property
     def replication_factor(self) -> int:
@@ -91,6 +98,21 @@ GROUP_STATES = (
 #: every group or transactional producer, whatever topics a user chose to watch.
 KAFKA_INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state", "__share_group_state")
 
+#: the Admin-API requests of a cycle, as counted in ``ClusterState.request_errors``: what a
+#: failure of each leaves absent.  The metadata request is not here: without it nothing is
+#: usable and the source is down (source_up 0).
+REQUESTS = (
+    "describe_cluster",  # the cluster id and brokers then come from the metadata (no racks)
+    "describe_configs",  # per topic: last-known configs, or none
+    "describe_topics",  # per topic: last-known topic id, or none
+    "list_consumer_groups",  # per broker that did not list its groups: those groups
+    "describe_consumer_groups",  # per group: the group
+    "list_consumer_group_offsets",  # per group: its committed offsets
+    "list_offsets_earliest",  # per partition: log start offset
+    "list_offsets_latest",  # per partition: log end offset (and the lag on it)
+    "list_offsets_read_committed",  # per partition: last stable offset
+)
+
 
 @dataclass
 class ClusterState:
@@ -100,12 +122,18 @@ class ClusterState:
     brokers: list[Broker]
     topics: dict[str, Topic]
     groups: dict[str, ConsumerGroup]
-    #: parts of the collection that failed this cycle (e.g. "describe_configs: timed out")
+    #: parts of the collection that failed this cycle, one line per request (e.g.
+    #: "describe_configs: 2 failed: a (TOPIC_AUTHORIZATION_FAILED: ...), b (...)")
     errors: list[str] = field(default_factory=list)
     #: Kafka's own internal topics (:data:`KAFKA_INTERNAL_TOPICS`) that the topic filters left
     #: out of ``topics``: metadata and configs only (no offsets), for the durability checks,
     #: which always cover them (committed offsets and transactions live there)
     internal_topics: dict[str, Topic] = field(default_factory=dict)
+    #: Unix time at which the collection began (0: unknown)
+    collected_at: float = 0.0
+    #: per request (one of :data:`REQUESTS`): resources that failed or did not answer by the
+    #: cycle's deadline; their values are absent this cycle.  Requests not listed had none.
+    request_errors: dict[str, int] = field(default_factory=dict)
 
     def partition(self, topic: str, partition: int) -> Partition | None:
         t = self.topics.get(topic)

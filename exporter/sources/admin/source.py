@@ -7,18 +7,64 @@ families there; tests may hand it an in-process :class:`~.client.AdminCollector`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from exporter.config import Config
 from exporter.metrics import RenderedBlock, Samples
 from exporter.sources.admin.emit import emit_cluster
-from exporter.sources.admin.records import ClusterState
+from exporter.sources.admin.records import ClusterState, ConfigValue
 from exporter.sources.admin.specs import SRC
 from exporter.sources.admin.worker import AdminWorker
 from exporter.sources.base import Job, Source
 
 if TYPE_CHECKING:
     from exporter.snapshot import Snapshot
+
+
+@dataclass
+class _Known:
+    topic_id: str | None
+    configs: dict[str, ConfigValue] | None
+    read_at: float | None
+
+
+class TopicMemory:
+    """Last-known configs (with the time they were read) and topic ids of every topic.
+
+    A cycle in which describe_configs fails for a topic (a broker down, a missing
+    DescribeConfigs ACL) uses the configs last read for it, so ``min.insync.replicas`` never
+    falls back to Kafka's default 1; ``kafka_insight_topic_configs_age_seconds`` shows how
+    old they are.  A topic never read has none (its config-dependent values are absent).
+    Kept here, in the collector's process, so a restarted Admin-API worker loses nothing.
+    A topic that leaves the metadata (or comes back under another topic id) is forgotten.
+    Memory: one small dict per topic (~1 KB with its nine config values).
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[str, _Known] = {}
+
+    def fill(self, state: ClusterState) -> bool:
+        """Fill in ``state``'s missing configs and topic ids from memory, remember the rest;
+        True when any configs were filled in (the families rendered from ``state`` before
+        this no longer match it)."""
+        filled = False
+        known = self.known
+        every = {**state.internal_topics, **state.topics}  # internal ones left out by the filters too
+        for name, topic in every.items():
+            last = known.get(name)
+            if last is not None and topic.topic_id is not None and last.topic_id is not None and topic.topic_id != last.topic_id:
+                last = None  # re-created: nothing of the old topic applies
+            if topic.topic_id is None and last is not None:
+                topic.topic_id = last.topic_id
+            if topic.configs is None and last is not None and last.configs is not None:
+                topic.configs, topic.configs_read_at = last.configs, last.read_at
+                filled = True
+            if topic.configs is not None or last is None or last.topic_id != topic.topic_id:
+                known[name] = _Known(topic.topic_id, topic.configs, topic.configs_read_at)
+        for gone in [name for name in known if name not in every]:
+            del known[gone]
+        return filled
 
 
 class ClusterReader(Protocol):
@@ -45,6 +91,8 @@ class AdminSource(Source):
         #: by default the Admin client runs in a worker process (see .worker)
         self.reader: ClusterReader = reader if reader is not None else AdminWorker(config)
         self.servers = ",".join(config.bootstrap_servers)
+        #: last-known topic configs and ids (see TopicMemory)
+        self.memory = TopicMemory()
         #: the state whose families the reader renders elsewhere
         self._rendered_elsewhere: ClusterState | None = None
 
@@ -53,7 +101,8 @@ class AdminSource(Source):
 
     def collect(self) -> ClusterState:
         state = self.reader.collect()
-        self._rendered_elsewhere = state
+        # families rendered by the reader do not have the last-known configs filled in here
+        self._rendered_elsewhere = None if self.memory.fill(state) else state
         return state
 
     def close(self) -> None:

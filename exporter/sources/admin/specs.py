@@ -70,9 +70,48 @@ TOPIC_MIN_ISR = metric(
     "kafka_insight_topic_min_insync_replicas",
     "gauge",
     """Configured min.insync.replicas of the topic (describe_configs; Kafka's default 1
-    when the broker does not report it). acks=all writes are refused when fewer replicas
-    are in sync.""",
+    when the broker answers without it). acks=all writes are refused when fewer replicas
+    are in sync. The last-known value while describe_configs fails for the topic (see
+    kafka_insight_topic_configs_age_seconds); absent when its configs were never read.""",
     ("topic",),
+    source=SRC,
+)
+TOPIC_CONFIGS_AGE = metric(
+    "kafka_insight_topic_configs_age_seconds",
+    "gauge",
+    """Age of the topic configs in use for the topic (describe_configs): 0 when read this
+    cycle; growing while describe_configs fails for it (a broker down, or the exporter's
+    principal lacks DescribeConfigs on the topic), when its last-known configs are used
+    for min.insync.replicas, unclean elections, retention and the durability flags.
+    Absent when they were never read: every config-dependent value of the topic is absent
+    then (kafka_insight_topics_without_configs counts them). Hours old: grant
+    DescribeConfigs on the topic, or look for the failing request in the log.""",
+    ("topic",),
+    unit="seconds",
+    source=SRC,
+)
+TOPICS_WITHOUT_CONFIGS = metric(
+    "kafka_insight_topics_without_configs",
+    "gauge",
+    """Topics whose configs the exporter has never read (describe_configs failed every
+    cycle since it started, e.g. no DescribeConfigs ACL for its principal): their
+    config-dependent values - min.insync.replicas, at/under min ISR, ISR headroom,
+    durability risks from configs, retention - are absent rather than guessed from Kafka's
+    defaults. Their offline, under-replicated and leader flags are still exported. Good: 0.""",
+    source=SRC,
+)
+ADMIN_REQUEST_ERRORS = metric(
+    "kafka_insight_admin_request_errors",
+    "gauge",
+    """Resources (topics, groups, partitions, brokers' group listings) each Admin-API request
+    failed for in the last cycle, or that did not answer by the cycle's deadline (a request
+    waiting on a dead broker is cut off there; what answered is kept). Their values are
+    absent this cycle, not stale: e.g. request="list_offsets_latest" counts partitions
+    without a log end offset (and lag), "list_consumer_group_offsets" groups without
+    committed offsets, "describe_configs" topics on last-known configs. Always present for
+    every request; 0 is healthy. Non-zero for a cycle or two while a broker dies; for
+    longer: see the exporter log for the names and reasons.""",
+    ("request",),
     source=SRC,
 )
 TOPIC_UNCLEAN = metric(
@@ -202,7 +241,9 @@ GROUP_PARTITION_LAG = metric(
 GROUP_TOPIC_LAG = metric(
     "kafka_insight_consumer_group_topic_lag",
     "gauge",
-    "Sum of the group's partition lag (messages) over the topic's partitions.",
+    """Sum of the group's partition lag (messages) over the topic's partitions; absent in a
+    cycle in which some of those partitions' log end offsets are missing (a partial sum
+    would read as lag going down).""",
     ("group", "topic"),
     source=SRC,
 )
@@ -210,7 +251,9 @@ GROUP_LAG = metric(
     "kafka_insight_consumer_group_lag",
     "gauge",
     """Sum of the group's partition lag (messages) over all partitions it has committed
-    offsets for. Empty groups with committed offsets count too.""",
+    offsets for. Empty groups with committed offsets count too. Absent in a cycle in which
+    some of those partitions' log end offsets are missing (see
+    kafka_insight_admin_request_errors).""",
     ("group",),
     source=SRC,
 )

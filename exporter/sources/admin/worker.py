@@ -3,14 +3,20 @@
 librdkafka (2.16 and earlier) dereferences a NULL consumer-group handle when an Admin
 client's ``list_consumer_group_offsets`` gets NOT_COORDINATOR back (librdkafka#5040,
 confluent-kafka-python#1982): the whole process dies with SIGSEGV. That answer is normal
-while a group's coordinator moves, i.e. whenever a broker restarts. In a worker process
-such a crash costs one cycle of Admin-API data (``source_up 0`` with the reason) and a
-restarted worker, not the exporter. It also keeps confluent-kafka's long GIL holds while
+while a group's coordinator moves, i.e. whenever a broker restarts (live we also saw
+SIGABRT, ``rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0``, in the cycles
+after a broker was killed). In a worker process such a crash costs a restarted worker, not
+the exporter: the collection asks the groups last and the worker sends the state as it is
+before them ahead (``{"kind": "partial"}``: metadata, offsets, the configs that answered), so
+a cycle in which it dies there still exports that state, the groups counted as missing; a
+worker that dies before is replaced and asked again when enough of the cycle is left. It also keeps confluent-kafka's long GIL holds while
 building big results out of the process that serves ``/metrics``.
 
 Protocol, in :mod:`exporter.ipc` frames (``{JSON} + body``): the parent starts with
 ``{"kind": "start", "level": L}`` + the pickled Config, then sends ``{"kind": "collect",
-"seq": n}``; the worker answers ``{"kind": "ok", "seq": n}`` + the pickled ClusterState or
+"seq": n, "deadline": d}`` (``time.monotonic()``, one clock for the machine's processes); the
+worker answers ``{"kind": "partial", "seq": n}`` + the state before the groups once, then
+``{"kind": "ok", "seq": n}`` + the pickled ClusterState or
 ``{"kind": "error", "seq": n, "message": ...}``, and after an ``ok`` it renders the
 Admin-API families of that state itself and sends ``{"kind": "block", "seq": n}`` + the
 pickled RenderedBlock (or ``{"kind": "block-error", "seq": n, "message": ...}``): the
@@ -33,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from exporter.heap import trim_heap
 from exporter.ipc import Channel, unpickle
 from exporter.metrics import RenderedBlock
-from exporter.sources.admin.client import AdminCollector
+from exporter.sources.admin.client import AdminCollector, deadline_margin
 from exporter.sources.admin.emit import render_block
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.base import SourceError
@@ -60,13 +66,17 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
         if request.get("kind") != "collect":
             return
         seq = request["seq"]
+        deadline = request.get("deadline")  # time.monotonic(), one clock for the machine's processes
         gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
             state: ClusterState | None = None
             block: RenderedBlock | None = None
             error = ""
+            def checkpoint(partial: ClusterState, seq: int = seq) -> None:
+                channel.send_object({"kind": "partial", "seq": seq}, partial)
+
             try:
-                state = collector.collect()
+                state = collector.collect(checkpoint, deadline)
             except SourceError as exc:
                 error = str(exc)
             except Exception as exc:
@@ -145,34 +155,65 @@ class AdminWorker:
             if self._renew_due:
                 self._renew_due = False
                 self._retire()
-            channel = self._channel
-            if channel is None or self._process is None or not self._process.is_alive():
-                self._discard()
-                channel = self._start()
-            # generous: the cycle's own deadline reports a slow answer long before this
-            limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
-            self._seq += 1
-            self._block_due = None
-            try:
-                channel.send({"kind": "collect", "seq": self._seq})
-                kind, value = self._receive(channel, ("ok", "error"), limit)
-            except TimeoutError:
-                self._discard()
-                raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
-            except (EOFError, OSError, BrokenPipeError):
-                code = self._process.exitcode if self._process is not None else None
-                if self._process is not None:
-                    self._process.join(1)
-                    code = self._process.exitcode
-                self._discard()
-                cause = "a crash inside librdkafka (SIGSEGV)" if code == -11 else f"exit status {code}"
-                raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
-            if kind == "ok":
-                self._block_due = self._seq
-                state: ClusterState = value
-                self._note_churn(state)
-                return state
-            raise SourceError(str(value))
+            return self._collect(time.monotonic(), retry=True)
+
+    def _collect(self, started: float, retry: bool) -> ClusterState:
+        channel = self._channel
+        if channel is None or self._process is None or not self._process.is_alive():
+            self._discard()
+            channel = self._start()
+        # generous: the cycle's own deadline reports a slow answer long before this
+        limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
+        # the cycle's deadline for the worker, on the machine-wide monotonic clock
+        margin = deadline_margin(self.config.timeout)
+        deadline = started + self.config.timeout - margin
+        self._seq += 1
+        self._block_due = None
+        partial: ClusterState | None = None
+        try:
+            # a retry must end by the cycle's deadline; a first attempt counts its budget from when
+            # the worker gets the request (a worker just started would otherwise lose its start-up)
+            channel.send({"kind": "collect", "seq": self._seq, "deadline": None if retry else deadline})
+            kind, value = self._receive(channel, ("partial", "ok", "error"), limit)
+            if kind == "partial":
+                partial = value
+                # the rest is due by the cycle's deadline; past it, the partial state is the answer
+                cut = started + self.config.timeout - min(0.3, margin / 2)
+                kind, value = self._receive(channel, ("ok", "error"), max(0.0, cut - time.monotonic()))
+        except TimeoutError:
+            if partial is not None:  # still working on the groups: its late answer will be skipped
+                return self._partial(partial, "did not finish by the cycle's deadline")
+            self._discard()
+            raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
+        except (EOFError, OSError, BrokenPipeError):
+            code = self._process.exitcode if self._process is not None else None
+            if self._process is not None:
+                self._process.join(1)
+                code = self._process.exitcode
+            self._discard()
+            causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
+            cause = causes.get(code, f"exit status {code}") if code is not None else "exit status None"
+            if partial is not None:
+                return self._partial(partial, f"process died ({cause}) during the groups' requests; it restarts next cycle")
+            if retry and deadline - time.monotonic() > max(2.0, 0.4 * self.config.timeout):
+                # librdkafka aborts asynchronously too (a timed-out request of the last cycle
+                # meeting a broker's state change): a fresh worker usually has time for this cycle
+                log.warning("Admin-API worker process died (%s) early in the cycle; retrying in a fresh one", cause)
+                return self._collect(started, retry=False)
+            raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
+        if kind == "ok":
+            self._block_due = self._seq
+            state: ClusterState = value
+            self._note_churn(state)
+            return state
+        raise SourceError(str(value))
+
+    @staticmethod
+    def _partial(state: ClusterState, why: str) -> ClusterState:
+        """The state sent ahead of the groups' requests, as this cycle's answer."""
+        log.warning("the Admin-API worker %s: using what it collected before the consumer groups", why)
+        state.errors.append(f"Admin-API worker {why}: consumer groups and whatever was still pending are missing this cycle")
+        return state
 
     def _receive(self, channel: Channel, kinds: tuple[str, ...], limit: float) -> tuple[str, Any]:
         """The next message of this cycle of one of ``kinds`` (its unpickled body, or its

@@ -34,6 +34,7 @@ from exporter.sources.jmx.broker_specs import (
     CLIENT_CONNECTIONS,
     CONTROLLER_SPECS,
     NETWORK_IDLE,
+    OFFLINE_LOG_DIRECTORIES,
     PARTITION_SPECS,
     REQUEST_HANDLER_IDLE,
     REQUEST_HANDLER_POOLS,
@@ -66,6 +67,7 @@ def patterns(per_topic: bool, per_partition: bool) -> list[str]:
         "kafka.server:type=socket-server-metrics,*/connections",
         "kafka.server:type=app-info,*",
         "kafka.server:type=KafkaServer,name=BrokerState/Value",
+        "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
     ]
     if per_partition:
         found += ["kafka.cluster:type=Partition,*/Value", "kafka.log:type=Log,*/Value"]
@@ -187,6 +189,8 @@ def emit_broker(b: BrokerJmx, out: Samples) -> None:
     out.add(BROKER_JMX_INFO, 1, bid, b.rack or "", b.target, b.version or "", roles)
     if b.broker_state is not None:
         out.add(BROKER_RUNNING, 1 if b.broker_state == 3 else 0, bid)
+    if b.offline_log_directories is not None:
+        out.add(OFFLINE_LOG_DIRECTORIES, b.offline_log_directories, bid)
     rm = b.replica_manager
     for attr, spec in RM_SPECS:
         value = getattr(rm, attr)

@@ -117,6 +117,8 @@ class BrokerJmx:
     commit_id: str | None = None
     #: BrokerState Value (3 = RUNNING; 6/7 = shutting down); None on a controller-only node
     broker_state: float | None = None
+    #: LogManager OfflineLogDirectoryCount: log directories taken offline after an I/O error
+    offline_log_directories: float | None = None
     #: node runs a controller (the KafkaController MBeans exist)
     is_controller: bool = False
     #: node runs a broker (BrokerState or ReplicaManager MBeans exist)
@@ -217,7 +219,9 @@ def parse_broker(
     for row in rows:
         domain, props = parse_object_name(row.mbean)
         kind, name, attr = props.get("type"), props.get("name"), row.attribute
-        if domain == "kafka.server":
+        if domain == "kafka.log" and kind == "LogManager" and name == "OfflineLogDirectoryCount" and attr == "Value":
+            out.offline_log_directories = values.num(row)
+        elif domain == "kafka.server":
             if kind == "ReplicaManager" and name is not None:
                 out.is_broker = True
                 if name in _RM_GAUGES and attr == "Value":

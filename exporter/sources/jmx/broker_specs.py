@@ -29,6 +29,15 @@ BROKER_RUNNING = metric(
     B,
     source=SRC,
 )
+OFFLINE_LOG_DIRECTORIES = metric(
+    "kafka_insight_broker_offline_log_directories",
+    "gauge",
+    """Log directories this broker took offline after an I/O error (kafka.log LogManager
+    OfflineLogDirectoryCount): a failed or full disk. The broker keeps running; the replicas on
+    that directory are offline (kafka_insight_broker_offline_replicas) until it is repaired.""",
+    B,
+    source=SRC,
+)
 UNDER_REPLICATED = metric(
     "kafka_insight_broker_under_replicated_partitions",
     "gauge",

@@ -1,0 +1,1 @@
+"""The dashboards, one module each with one builder per row (:mod:`exporter.mixin.dashboards` lists them)."""

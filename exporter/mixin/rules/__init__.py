@@ -1,0 +1,1 @@
+"""The alert rule groups, one module each (:mod:`exporter.mixin.alerts` puts them together)."""

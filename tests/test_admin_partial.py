@@ -1,0 +1,249 @@
+"""Partial Admin-API answers (issue 13 items 1 and 7), pure: no broker, hand-written expectations.
+
+Item 1 - topic configs that fail to load: every failed topic is known by name, last-known
+configs are used (with their age), a topic never read has no config-dependent values but
+keeps its metadata flags.  Item 7 - a broker crash: each request is awaited only until the
+cycle's deadline, whatever answered is kept, what is missing is absent and counted.
+
+The futures are real ``concurrent.futures.Future`` objects (what confluent-kafka hands back),
+completed the way librdkafka completes them: with a result, with a KafkaException, or not by
+the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import ConfigEntry
+
+from exporter.interpret.durability import DurabilityInterpreter, emit_durability
+from exporter.metrics import Samples
+from exporter.sources.admin.client import apply_configs, leader_batches, settle
+from exporter.sources.admin.emit import emit_cluster
+from exporter.sources.admin.records import REQUESTS, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
+from exporter.sources.admin.source import TopicMemory
+from tests._fixture_loader import load_metadata
+from tests.conftest import FIXTURES
+
+DYNAMIC = 1  # ConfigSource.DYNAMIC_TOPIC_CONFIG
+DEFAULT = 5  # ConfigSource.DEFAULT_CONFIG
+
+
+def done(result: Any) -> Future[Any]:
+    f: Future[Any] = Future()
+    f.set_result(result)
+    return f
+
+
+def refused(code: int, text: str) -> Future[Any]:
+    f: Future[Any] = Future()
+    f.set_exception(KafkaException(KafkaError(code, text)))
+    return f
+
+
+def pending() -> Future[Any]:
+    return Future()
+
+
+def topic(name: str, leaders: list[int], configs: dict[str, ConfigValue] | None = None) -> Topic:
+    parts = [Partition(name, i, leader, [1, 2, 3], [1, 2, 3] if leader >= 0 else [3]) for i, leader in enumerate(leaders)]
+    return Topic(name, False, parts, {} if configs is None else configs)
+
+
+def min_isr(value: str) -> dict[str, ConfigValue]:
+    return {"min.insync.replicas": ConfigValue(value, "DYNAMIC_TOPIC_CONFIG", True)}
+
+
+# -- item 7: every request awaited until the deadline only -------------------------------------
+def test_settle_keeps_answers_names_every_failure_and_stops_at_the_deadline() -> None:
+    futures = {
+        "a": done(1),
+        "b": refused(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed"),
+        "c": pending(),
+        "d": refused(KafkaError._TIMED_OUT, "Failed while waiting for controller"),
+        "e": done(5),
+    }
+    t0 = time.monotonic()
+    settled = settle(futures, t0 + 0.3)
+    waited = time.monotonic() - t0
+    assert 0.25 <= waited < 1.0  # waited for "c" until the deadline, not longer
+    assert settled.answered == {"a": 1, "e": 5}
+    assert sorted(settled.failed) == ["b", "c", "d"]  # every one by name, not the first and a count
+    assert "TOPIC_AUTHORIZATION_FAILED" in settled.failed["b"]
+    assert "no answer" in settled.failed["c"] and "deadline" in settled.failed["c"]
+    assert "_TIMED_OUT" in settled.failed["d"]
+
+
+def test_settle_does_not_wait_when_everything_answered() -> None:
+    t0 = time.monotonic()
+    settled = settle({"a": done(1)}, t0 + 30)
+    assert time.monotonic() - t0 < 0.5
+    assert settled.answered == {"a": 1} and settled.failed == {}
+
+
+def test_offsets_asked_per_leader_so_a_dead_leader_holds_back_only_its_own() -> None:
+    """One list_offsets call waits for its slowest leader (measured: every partition of a call
+    answered only when the dead leader's request timed out), so each call asks one leader."""
+    t = topic("t", [1, 2, 1, -1, 3, 1, 2])
+    batches = leader_batches(t.partitions, chunk=2)
+    by_leader: dict[int, list[tuple[str, int]]] = {}
+    for leader, keys in batches:
+        assert len(keys) <= 2
+        by_leader.setdefault(leader, []).extend(keys)
+    assert by_leader == {1: [("t", 0), ("t", 2), ("t", 5)], 2: [("t", 1), ("t", 6)], 3: [("t", 4)]}
+    # the leaderless partition 3 is not asked: there is nobody to answer (it is flagged offline)
+    assert len(batches) == 4  # leader 1 in two chunks of at most 2
+
+
+def test_missing_offsets_are_absent_not_zero_and_partial_sums_are_left_out() -> None:
+    t = topic("t", [1, 2, 2])
+    t.partitions[0].log_end_offset = None  # its leader did not answer by the deadline
+    t.partitions[1].log_end_offset = 50
+    t.partitions[2].log_end_offset = 70
+    groups = {
+        "g1": ConsumerGroup("g1", "EMPTY", "CLASSIC", False, 2, [], {("t", 0): 5, ("t", 1): 40}),
+        "g2": ConsumerGroup("g2", "EMPTY", "CLASSIC", False, 2, [], {("t", 1): 45, ("t", 2): 60}),
+    }
+    state = ClusterState("c", [], {"t": t}, groups, ["list_offsets latest t[0]: no answer"])
+    state.request_errors = {"list_offsets_latest": 1}
+    out = Samples()
+    emit_cluster(state, out)
+    assert out.get("kafka_insight_partition_log_end_offset", topic="t", partition="0") is None
+    assert out.get("kafka_insight_partition_log_end_offset", topic="t", partition="1") == 50
+    assert out.get("kafka_insight_consumer_group_committed_offset", group="g1", topic="t", partition="0") == 5
+    assert out.get("kafka_insight_consumer_group_partition_lag", group="g1", topic="t", partition="0") is None
+    assert out.get("kafka_insight_consumer_group_partition_lag", group="g1", topic="t", partition="1") == 10
+    # a sum over partly unknown lag would read as "lag went down": absent instead
+    assert out.get("kafka_insight_consumer_group_topic_lag", group="g1", topic="t") is None
+    assert out.get("kafka_insight_consumer_group_lag", group="g1") is None
+    assert out.get("kafka_insight_consumer_group_topic_lag", group="g2", topic="t") == 15
+    assert out.get("kafka_insight_consumer_group_lag", group="g2") == 15
+    # the per-request error count: present for every request, 0 where all answered
+    assert out.get("kafka_insight_admin_request_errors", request="list_offsets_latest") == 1
+    for request in REQUESTS:
+        if request != "list_offsets_latest":
+            assert out.get("kafka_insight_admin_request_errors", request=request) == 0, request
+
+
+# -- item 1: topic configs ---------------------------------------------------------------------
+def test_every_failed_describe_configs_resource_is_known_by_name() -> None:
+    topics = {name: topic(name, [1]) for name in ("a", "b", "c", "d")}
+    settled = settle(
+        {
+            "a": done({"min.insync.replicas": ConfigEntry("min.insync.replicas", "2", source=DYNAMIC)}),
+            "b": refused(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed"),
+            "c": refused(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed"),
+            "d": pending(),
+        },
+        time.monotonic() + 0.1,
+    )
+    apply_configs(topics, settled, read_at=1000.0)
+    assert topics["a"].configs == {"min.insync.replicas": ConfigValue("2", "DYNAMIC_TOPIC_CONFIG", True)}
+    assert topics["a"].configs_read_at == 1000.0 and topics["a"].configs_error is None
+    for name in ("b", "c", "d"):  # not the first only: each of them
+        assert topics[name].configs is None, name
+        assert topics[name].configs_read_at is None
+        assert topics[name].configs_error
+    assert "TOPIC_AUTHORIZATION_FAILED" in (topics["c"].configs_error or "")
+
+
+def test_an_empty_answer_is_read_not_failed() -> None:
+    """A broker that answers with no configs (Tansu) has answered: Kafka's defaults apply."""
+    topics = {"a": topic("a", [1])}
+    apply_configs(topics, settle({"a": done({})}, time.monotonic() + 1), read_at=5.0)
+    assert topics["a"].configs == {} and topics["a"].configs_read_at == 5.0
+
+
+def test_last_known_configs_fill_in_with_their_time_and_are_forgotten_with_the_topic() -> None:
+    memory = TopicMemory()
+
+    def cycle(at: float, read: dict[str, dict[str, ConfigValue] | None], ids: dict[str, str | None]) -> ClusterState:
+        topics = {}
+        for name, configs in read.items():
+            t = topic(name, [1])
+            t.configs, t.topic_id = configs, ids.get(name)
+            t.configs_read_at = at if configs is not None else None
+            t.configs_error = None if configs is not None else "describe_configs: TOPIC_AUTHORIZATION_FAILED"
+            topics[name] = t
+        state = ClusterState("c", [], topics, {}, [], collected_at=at)
+        memory.fill(state)
+        return state
+
+    s1 = cycle(100.0, {"a": min_isr("2"), "b": min_isr("3"), "c": None}, {"a": "id-a", "b": "id-b", "c": "id-c"})
+    assert s1.topics["c"].configs is None  # never read: nothing to fill in
+    # a fails and its topic id too: both last known; b changed: the new value wins
+    s2 = cycle(130.0, {"a": None, "b": min_isr("1"), "c": None}, {"a": None, "b": "id-b", "c": "id-c"})
+    assert s2.topics["a"].configs == min_isr("2")
+    assert s2.topics["a"].configs_read_at == 100.0  # age 30 s at this cycle
+    assert s2.topics["a"].configs_error  # still says why this cycle's read failed
+    assert s2.topics["a"].topic_id == "id-a"
+    assert s2.topics["b"].configs == min_isr("1") and s2.topics["b"].configs_read_at == 130.0
+    assert s2.topics["c"].configs is None
+    # a gone for a cycle, then a topic of that name again (re-created): the old configs are not its
+    cycle(160.0, {"b": min_isr("1")}, {"b": "id-b"})
+    s4 = cycle(190.0, {"a": None}, {"a": None})
+    assert s4.topics["a"].configs is None
+    # re-created under a new id without a gap in between: not the old configs either
+    cycle(200.0, {"b": None}, {"b": "id-b"})
+    s6 = cycle(210.0, {"b": None}, {"b": "id-b2"})
+    assert s6.topics["b"].configs is None
+
+
+def test_config_values_absent_for_a_topic_never_read_and_aged_for_last_known() -> None:
+    fresh = topic("fresh", [1, 2])
+    fresh.configs, fresh.configs_read_at = {**min_isr("2"), "retention.ms": ConfigValue("3600000", "DYNAMIC_TOPIC_CONFIG", True)}, 100.0
+    old = topic("old", [1, 2])
+    old.configs, old.configs_read_at, old.configs_error = min_isr("3"), 70.0, "describe_configs: _TIMED_OUT"
+    never = topic("never", [1, -1])
+    never.configs, never.configs_error = None, "describe_configs: TOPIC_AUTHORIZATION_FAILED"
+    state = ClusterState("c", [], {t.name: t for t in (fresh, old, never)}, {}, [], collected_at=100.0)
+    out = Samples()
+    emit_cluster(state, out)
+    assert out.get("kafka_insight_topic_min_insync_replicas", topic="fresh") == 2
+    assert out.get("kafka_insight_topic_min_insync_replicas", topic="old") == 3
+    assert out.get("kafka_insight_topic_min_insync_replicas", topic="never") is None  # not Kafka's default 1
+    assert out.get("kafka_insight_topic_retention_seconds", topic="fresh") == 3600
+    assert out.get("kafka_insight_topic_retention_seconds", topic="never") is None
+    assert out.get("kafka_insight_topic_configs_age_seconds", topic="fresh") == 0
+    assert out.get("kafka_insight_topic_configs_age_seconds", topic="old") == 30
+    assert out.get("kafka_insight_topic_configs_age_seconds", topic="never") is None
+    assert out.get("kafka_insight_topics_without_configs") == 1
+    # its metadata is there all the same
+    assert out.get("kafka_insight_partition_leader", topic="never", partition="1") == -1
+    assert out.get("kafka_insight_topic_partitions", topic="never") == 2
+
+
+@pytest.fixture
+def broker3_down() -> ClusterState:
+    return load_metadata(FIXTURES / "metadata-broker3-down.json", include_internal=False)
+
+
+def test_durability_of_a_topic_never_read_keeps_its_metadata_flags_only(broker3_down: ClusterState) -> None:
+    """strict (RF 3, min.insync.replicas 3) in broker3-down: ISR 2 on all three partitions.
+    With its configs it is under min ISR; without them it must not read as min ISR 1 (at or
+    above min) - its min-ISR values are absent, its under-replicated flags stay."""
+    broker3_down.topics["strict"].configs = None
+    out = Samples()
+    emit_durability(DurabilityInterpreter().analyse(broker3_down), out)
+    for pid in ("0", "1", "2"):
+        assert out.get("kafka_insight_partition_under_min_isr", topic="strict", partition=pid) is None
+        assert out.get("kafka_insight_partition_at_min_isr", topic="strict", partition=pid) is None
+        assert out.get("kafka_insight_partition_isr_headroom", topic="strict", partition=pid) is None
+        assert out.get("kafka_insight_partition_under_replicated", topic="strict", partition=pid) == 1
+        assert out.get("kafka_insight_partition_offline", topic="strict", partition=pid) == 0
+        assert out.get("kafka_insight_partition_replicas_in_one_rack", topic="strict", partition=pid) == 0
+    assert out.get("kafka_insight_topic_effective_min_insync_replicas", topic="strict") is None
+    for reason in ("single_copy_ack", "no_failure_tolerance", "unclean_election"):
+        assert out.get("kafka_insight_topic_durability_risk", topic="strict", reason=reason) is None
+    assert out.get("kafka_insight_topic_durability_risk", topic="strict", reason="single_replica") == 0
+    # the cluster counts: under-min {strict-0..2, minisr-over-rf-0} less strict's three; the
+    # under-replicated user partitions (compacted 3, durable 6, minisr-over-rf 1, risky-rf2 4,
+    # strict 3, unclean 3) still include strict's three
+    assert out.get("kafka_insight_cluster_under_min_isr_partitions") == 1
+    assert out.get("kafka_insight_cluster_under_replicated_partitions") == 20
+    # another topic is unaffected
+    assert out.get("kafka_insight_partition_under_min_isr", topic="minisr-over-rf", partition="0") == 1
