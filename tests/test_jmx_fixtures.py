@@ -18,7 +18,7 @@ from exporter.sources.jmx.broker import emit_broker, patterns
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.client import emit_clients
 from exporter.sources.jmx.client_records import client_records, parse_client_target
-from exporter.sources.jmx.query import _jar_error, command
+from exporter.sources.jmx.query import jmx_url, tls_properties
 from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name, rows_from_jmxquery
 from tests.conftest import FIXTURES
 
@@ -254,23 +254,23 @@ def test_rows_from_jmxquery_json_and_composite_keys() -> None:
     assert rows == [JmxRow("java.lang:type=Memory", "HeapMemoryUsage/used", 5, "Long"), JmxRow("a:b=c", "Value", 1, "Integer")]
 
 
-def test_one_batched_command_and_readable_jar_errors() -> None:
-    from exporter.sources.jmx.config import JmxAuth
+def test_patterns_urls_and_tls_settings_for_the_worker() -> None:
+    from exporter.sources.jmx.config import JmxAuth, JmxTls
+    from exporter.sources.jmx.worker import _split
 
-    cmd = command("h:9999", patterns(False, False), JmxAuth("u", "s3cret"))
-    assert cmd.count("-q") == 1 and "service:jmx:rmi:///jndi/rmi://h:9999/jmxrmi" in cmd
-    query = cmd[cmd.index("-q") + 1]
-    assert query.count(";") == len(patterns(False, False)) and "kafka.cluster" not in query
-    assert "kafka.cluster:type=Partition,*/Value" in command("h:1", patterns(True, True), JmxAuth())[-1]
-    out = (
-        '{ "error": "connection-error", "message":"Failed to retrieve RMIServer stub: javax.naming.ServiceUnavailableException '
-        "[Root exception is java.rmi.ConnectException: Connection refused to host: 127.0.0.1; nested exception is: \n\t"
-        'java.net.ConnectException: Connection refused]"}'
-    )
-    assert _jar_error(out, "", 2) == (
-        "connection-error: Failed to retrieve RMIServer stub: javax.naming.ServiceUnavailableException: "
-        "java.net.ConnectException: Connection refused"
-    )
+    # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key
+    assert _split("kafka.server:type=ReplicaManager,*/Value") == ("kafka.server:type=ReplicaManager,*", "Value", None)
+    assert _split("java.lang:type=Memory/HeapMemoryUsage/used") == ("java.lang:type=Memory", "HeapMemoryUsage", "used")
+    assert _split("kafka.server:type=app-info,*") == ("kafka.server:type=app-info,*", None, None)
+    assert all(_split(p)[0].count(":") == 1 for p in patterns(True, True))
+    assert jmx_url("h:9999") == "service:jmx:rmi:///jndi/rmi://h:9999/jmxrmi"
+    assert jmx_url("service:jmx:rmi:///jndi/rmi://h:1/x") == "service:jmx:rmi:///jndi/rmi://h:1/x"
+    # TLS settings become system properties inside the worker (one worker per distinct set)
+    assert tls_properties(JmxAuth("u", "s3cret")) == []
+    assert tls_properties(JmxAuth(tls=JmxTls(truststore="/t.jks", truststore_password="pw"))) == [
+        ("javax.net.ssl.trustStore", "/t.jks"),
+        ("javax.net.ssl.trustStorePassword", "pw"),
+    ]
 
 
 def test_jmx_config_errors_name_the_yaml_path(tmp_path: object) -> None:

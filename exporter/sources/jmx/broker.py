@@ -3,9 +3,9 @@
 Targets are explicit (``jmx.brokers.targets``) and/or discovered from the previous cycle's
 Admin-API brokers plus one JMX port (``jmx.brokers.discover``); discovered targets appear
 from the second cycle on and survive an Admin-API failure (the last known broker list is
-kept).  Each target is its own job: one jmxquery JVM per target per cycle with every MBean
-pattern batched, targets in parallel (at most ``jmx.max_parallel`` JVMs at once), each
-killed at ``jmx.timeout_seconds``; the cycle reports ``source_up{source="broker_jmx",
+kept).  Each target is its own job: one query per target per cycle over its persistent
+connection in the JMX worker, every MBean pattern batched, targets in parallel (at most
+``jmx.max_parallel`` at once), each bounded by ``jmx.timeout_seconds``; the cycle reports ``source_up{source="broker_jmx",
 target=host:port}`` per target.
 
 Sample output::
@@ -54,7 +54,7 @@ FORGET_BROKER_AFTER = 3600.0
 
 
 def patterns(per_topic: bool, per_partition: bool) -> list[str]:
-    """The MBean patterns of one broker, batched into one jmxquery call."""
+    """The MBean patterns of one broker, batched into one query."""
     found = [
         "kafka.server:type=ReplicaManager,*/Value",
         "kafka.server:type=ReplicaManager,*/Count",
@@ -228,4 +228,6 @@ def factory(config: Config) -> Source | None:
     settings = config.jmx
     if settings is None or not settings.brokers_configured:
         return None
-    return BrokerJmxSource(settings, config.timeout)
+    source = BrokerJmxSource(settings, config.timeout)
+    jvm.prestart(settings.java, [t.auth for t in settings.brokers] + ([settings.discover.auth] if settings.discover else []), source.timeout)
+    return source

@@ -2,7 +2,7 @@
 
 Targets are JVMs listed in ``jmx.clients.targets``, each optionally with the client
 settings the operator declares for it (``batch.size``, ``linger.ms``, ``acks``, ...), which
-JMX does not expose and the interpretation layer needs.  One jmxquery call per target per
+JMX does not expose and the interpretation layer needs.  One query per target per
 cycle reads ``kafka.producer:*`` and ``kafka.consumer:*`` attributes; every client-id found
 in the JVM becomes a :class:`~exporter.sources.jmx.client_records.ClientJmx`.
 
@@ -132,4 +132,6 @@ def factory(config: Config) -> Source | None:
     settings = config.jmx
     if settings is None or not settings.clients:
         return None
-    return ClientJmxSource(settings, config.timeout)
+    source = ClientJmxSource(settings, config.timeout)
+    jvm.prestart(settings.java, [t.auth for t in settings.clients], source.timeout)
+    return source

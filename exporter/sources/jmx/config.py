@@ -6,9 +6,9 @@ Errors name the YAML path.
 
 ```yaml
 jmx:
-  timeout_seconds: 8            # per target; a JVM call slower than this is killed
-  max_parallel: 8               # JVMs started at once (each costs ~0.3 s CPU)
-  java: java                    # the java executable that runs jmxquery's jar
+  timeout_seconds: 8            # per target; a query slower than this is given up (target down)
+  max_parallel: 8               # queries in flight at once (threads of the one JMX worker)
+  java: java                    # the java executable whose JVM the JMX worker loads
   brokers:
     discover:                   # broker hosts from the Admin API + one JMX port
       port: 9999                # or port_base: 29998 (port = port_base + broker_id)
@@ -29,7 +29,7 @@ Every target (and ``brokers.discover``) also takes ``username``, ``password`` (`
 or ``${file:/path}`` allowed) and ``tls`` (``truststore``, ``truststore_password``,
 ``keystore``, ``keystore_password``: TLS on the JMX connector, i.e.
 ``com.sun.management.jmxremote.ssl=true``; an SSL RMI registry, ``registry.ssl=true``, is not
-supported by jmxquery's jar).
+supported).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS
 
 @dataclass(frozen=True)
 class JmxTls:
-    """JVM TLS settings for the jmxquery call (javax.net.ssl.* system properties)."""
+    """JVM TLS settings of the JMX worker (javax.net.ssl.* system properties)."""
 
     truststore: str | None = None
     truststore_password: str | None = None
