@@ -10,11 +10,12 @@ tests/test_internal_topics_real_kafka.py.
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
 from exporter import config
-from exporter.sources.admin.client import AdminCollector
+from exporter.sources.admin.client import AdminCollector, _Cycle
 
 
 def metadata(names: list[str], failed: tuple[str, ...] = ()) -> Any:
@@ -31,7 +32,7 @@ NAMES = ["payments", "orders", "__transaction_state", "__consumer_offsets", "__a
 
 def split(overrides: dict[str, Any], failed: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     collector = AdminCollector(config.load(None, {"kafka.bootstrap_servers": "127.0.0.1:9", **overrides}))
-    topics, internal = collector._topics(metadata(NAMES, failed))
+    topics, internal = _Cycle(collector, None, time.monotonic() + 10)._topics(metadata(NAMES, failed))
     return list(topics), list(internal)
 
 
@@ -53,7 +54,7 @@ def test_include_internal_puts_them_with_the_others_once() -> None:
 
 def test_internal_topic_partitions_are_read_like_the_others() -> None:
     collector = AdminCollector(config.load(None, {"kafka.bootstrap_servers": "127.0.0.1:9"}))
-    _, internal = collector._topics(metadata(NAMES))
+    _, internal = _Cycle(collector, None, time.monotonic() + 10)._topics(metadata(NAMES))
     offsets = internal["__consumer_offsets"]
     assert offsets.internal
     assert [(p.partition, p.leader, p.replicas, p.isr) for p in offsets.partitions] == [

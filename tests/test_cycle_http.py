@@ -241,11 +241,15 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
     there, the groups missing and counted."""
     from exporter.interpret.durability import DurabilityInterpreter
     from exporter.interpret.offsets import groups_incomplete
-    from tests.conftest import create_topic, produce_exactly
+    from tests.conftest import commit_offsets, create_topic, produce_exactly
 
     topic = "crash-during-groups"
     create_topic(tansu.bootstrap, topic, 2, exist_ok=True)
     produce_exactly(tansu.bootstrap, topic, 0, 3)
+    # groups to ask for, so that the worker is still in the groups' requests when the kill lands
+    # (with none, it may have sent its whole answer first, on a quiet machine every time)
+    for g in range(5):
+        commit_offsets(tansu.bootstrap, f"crash-during-groups-{g}", {(topic, 0): 1, (topic, 1): 0})
     cfg = config.load(
         None, {"kafka.bootstrap_servers": tansu.bootstrap, "filters.topics.include": [topic], "collection.interval_seconds": 15}
     )
@@ -255,7 +259,7 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
     try:
         # the kill races the worker's last message (with no groups on the broker it may have
         # sent its full answer already): repeat until a cycle lost its worker in the groups
-        for _ in range(10):
+        for _ in range(20):
             collector.collect_once()
             m = Parsed(collector.exposition.body)
             assert m.value("kafka_insight_source_up", source="admin", target=tansu.bootstrap) == 1

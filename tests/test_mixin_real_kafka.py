@@ -38,6 +38,7 @@ HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
     (C, "Partitions under / at min ISR by topic", "at min ISR {{topic}}"): "healthy: every ISR is full",
     (C, "Offline and under-replicated partitions by topic", "offline {{topic}}"): "healthy: every partition has a leader",
     (C, "Offline and under-replicated partitions by topic", "under-replicated {{topic}}"): "healthy: full ISRs",
+    (C, "Offline and under-replicated partitions by topic", "reassigning {{topic}}"): "no partition is being moved",
     (C, "Log end offset regressions", "{{topic}}[{{partition}}]"): "no data was lost",
     (C, "Durability risks", ""): "the test's topic is RF 3 with min ISR 2; earlier tests' risky topics may be gone",
     (C, "Partitions with all replicas in one rack", "{{topic}}"): "RF 3 over racks r1..r3",

@@ -263,7 +263,7 @@ def test_real_cluster_node_flap(real_kafka: RealKafka, running: Callable[[Collec
     create_topic(real_kafka.bootstrap, topic, partitions=3, replication=3)
     cfg = admin_config(real_kafka.bootstrap, interval=2, timeout=2, request_timeout=1.5)
     # fewer reconnects to the dead port: fewer chances of a TCP self-connection (see start_broker)
-    cfg = replace(cfg, client={"reconnect.backoff.ms": "1000", "reconnect.backoff.max.ms": "5000"})
+    cfg = replace(cfg, kafka=replace(cfg.kafka, client={"reconnect.backoff.ms": "1000", "reconnect.backoff.max.ms": "5000"}))
     collector = Collector([AdminSource(cfg), SteadySource()], interval=cfg.interval, timeout=cfg.timeout)
     scraper = running(collector)
     target = real_kafka.bootstrap
