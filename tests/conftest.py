@@ -39,7 +39,7 @@ from exporter.sources.admin.source import AdminSource
 from tests._exposition import Parsed
 
 ROOT = Path(__file__).resolve().parent.parent
-#: data recorded from a real Kafka 4.0 cluster (copied from the project's ../shared/fixtures)
+#: data recorded from a real Kafka 4.0 cluster (copied here from the project's shared recordings, so a clone alone runs its tests)
 FIXTURES = ROOT / "tests" / "fixtures"
 #: drives a Kafka distribution (KAFKA_HOME) to run a KRaft cluster on 127.0.0.1
 REALKAFKA = ROOT / "tests" / "realkafka.sh"

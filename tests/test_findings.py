@@ -1,6 +1,6 @@
 """Findings (issue 15): the recorded real-Kafka states through the exporter's own pipeline.
 
-The recorded metadata (``shared/fixtures``: healthy, node 3 killed, node 3 restarted) replaces
+The recorded metadata (``tests/fixtures``: healthy, node 3 killed, node 3 restarted) replaces
 only the Admin-API call; the collector, interpreters and findings are the real ones.  The
 expected findings are worked out by hand from the recorded topics (fixtures/README.md):
 ``durable`` RF 3 / min ISR 2, ``risky-rf2`` RF 2 / min ISR 1, ``single`` RF 1, ``unclean``

@@ -1,7 +1,7 @@
 """Blast radius (issue 15) on hand-built metadata and on the recorded real-Kafka states.
 
 Every expected value below was worked out by hand from the replica lists, ISRs and topic
-settings in the comments (or in ``shared/fixtures``), not computed by the code under test.
+settings in the comments (or in ``tests/fixtures``), not computed by the code under test.
 """
 
 from __future__ import annotations
