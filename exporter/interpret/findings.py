@@ -183,14 +183,24 @@ _OUTCOME_TEXT = {
 }
 
 
-def _not_broker_safe(ctx: Context) -> Draft | None:
+def _exposed_writes(ctx: Context, kind: str) -> tuple[list[str], tuple[str, int]] | None:
+    """The partitions one ``kind`` (broker or rack) failure would break for acks=all writes,
+    and the worst such failure domain; None when the cluster survives any of them."""
     radius = ctx.radius
     if radius is None:
         return None
-    exposed = sorted((f"{t}/{p}" for t, p in radius.exposed("broker", "acks_all_writes")), key=_natural)
-    worst = radius.worst("broker", "acks_all_writes")
+    exposed = sorted((f"{t}/{p}" for t, p in radius.exposed(kind, "acks_all_writes")), key=_natural)
+    worst = radius.worst(kind, "acks_all_writes")
     if not exposed or worst is None:
         return None
+    return exposed, worst
+
+
+def _not_broker_safe(ctx: Context) -> Draft | None:
+    found = _exposed_writes(ctx, "broker")
+    if found is None or ctx.radius is None:
+        return None
+    radius, (exposed, worst) = ctx.radius, found
     impact = radius.brokers[int(worst[0])]
     parts = [f"{impact.count(o)} {text}" for o, text in _OUTCOME_TEXT.items() if impact.count(o)]
     return Draft(
@@ -202,13 +212,10 @@ def _not_broker_safe(ctx: Context) -> Draft | None:
 
 
 def _not_rack_safe(ctx: Context) -> Draft | None:
-    radius = ctx.radius
-    if radius is None:
+    found = _exposed_writes(ctx, "rack")
+    if found is None or ctx.radius is None:
         return None
-    exposed = sorted((f"{t}/{p}" for t, p in radius.exposed("rack", "acks_all_writes")), key=_natural)
-    worst = radius.worst("rack", "acks_all_writes")
-    if not exposed or worst is None:
-        return None
+    radius, (exposed, worst) = ctx.radius, found
     brokers = sorted(b for b, rack in radius.rack_of.items() if rack == worst[0])
     return Draft(
         f"losing one rack (power domain) would break acks=all writes to {_plural(len(exposed), 'partition')}; "
