@@ -9,6 +9,7 @@ exposition, and a dead parent takes the serving process with it.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import signal
@@ -75,20 +76,38 @@ def test_serves_exactly_what_the_collector_rendered(served: tuple[Collector, Iso
     assert server.pid != os.getpid()
 
 
+#: a regex that backtracks exponentially: one C call that holds the GIL from start to end
+BACKTRACKING = re.compile(r"(a+)+b")
+
+
+def _backtracking_length(seconds: float) -> int:
+    """How many a's make BACKTRACKING run about ``seconds`` on this machine now (each one more
+    doubles the time), measured on short inputs: a fixed length took 28 s at load average 10."""
+    n = 16
+    while True:
+        began = time.monotonic()
+        BACKTRACKING.match("a" * n)
+        took = time.monotonic() - began
+        if took >= 0.1:
+            return n + max(0, math.ceil(math.log2(seconds / took)))
+        n += 1
+
+
 @pytest.mark.slow
 def test_a_scrape_does_not_wait_for_the_collectors_gil(served: tuple[Collector, IsolatedServer, str]) -> None:
     collector, _server, url = served
     collector.collect_once()
     _until("published", lambda: _published(url, collector))
-    # the scraper is another process (a client thread here would need this GIL too); it
-    # scrapes once this process is busy and reports when the answer came (CLOCK_MONOTONIC
-    # is the same clock in every process)
+    # the scraper is another process (a client thread here would need this GIL too); once it
+    # has started it says so, scrapes a moment later, while this process is busy, and reports
+    # when the answer came (CLOCK_MONOTONIC is the same clock in every process)
     client = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys, time, urllib.request\n"
-            "time.sleep(0.8)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(0.5)\n"
             "status = urllib.request.urlopen(sys.argv[1], timeout=30).status\n"
             "print(status, time.monotonic(), flush=True)",
             url + "/metrics",
@@ -96,16 +115,19 @@ def test_a_scrape_does_not_wait_for_the_collectors_gil(served: tuple[Collector, 
         stdout=subprocess.PIPE,
         text=True,
     )
-    # one C call that holds this process's GIL from start to end (several seconds of regex
+    assert client.stdout is not None
+    length = _backtracking_length(2.5)
+    assert client.stdout.readline().strip() == "ready"
+    # one C call that holds this process's GIL from start to end (seconds of regex
     # backtracking), as confluent-kafka or pickle do with big results; served from this
     # process (an in-process server, removed in issue 14) the scrape would be answered only after it
     began = time.monotonic()
-    re.match(r"(a+)+b", "a" * 27)
+    BACKTRACKING.match("a" * length)
     ended = time.monotonic()
     out, _ = client.communicate(timeout=60)
     status, answered = out.split()
     assert status == "200"
-    assert began < float(answered) < ended, "the scrape waited for the collecting process's GIL"
+    assert began < float(answered) < ended, ("the scrape waited for the collecting process's GIL", ended - began)
 
 
 def test_killed_serving_process_is_replaced_with_the_latest_exposition(
