@@ -1,9 +1,8 @@
 """Derived gauges live on the real 3-node Apache Kafka 4.0 cluster (shared/kafka).
 
 * durability flags follow the brokers' own UnderMinIsrPartitionCount/AtMinIsrPartitionCount
-  (read over JMX by the same collector) through a broker crash and its recovery, without
-  restarting the exporter; topics RF 2/min ISR 1, RF 3/min ISR 2, RF 3/min ISR 3 and
-  min ISR above RF;
+  through a broker crash: tests/test_broker_crash_real_kafka.py (one crash shared with other
+  views), with the topics, collector and polling defined here;
 * committed offsets beyond the log end and below the log start (delete_records), exact;
 * a consumer committing continuously never trips the beyond-log-end flag.
 """
@@ -94,57 +93,6 @@ def poll(collector: Collector, done: Any, timeout: float = 90) -> Parsed:
 
 def flags(m: Parsed, topic: str, name: str) -> list[float]:
     return [m.value(name, topic=topic, partition=p) or 0 for p in range(TOPICS[topic][0])]
-
-
-def test_durability_follows_the_brokers_through_a_crash(real_kafka: RealKafka) -> None:
-    b = real_kafka.bootstrap
-    for name, (parts, rf, min_isr) in TOPICS.items():
-        create_topic(b, name, parts, rf, {"min.insync.replicas": min_isr}, exist_ok=True)
-    admin = AdminClient({"bootstrap.servers": b, **QUIET})
-    placement = placements(admin)
-    on3 = {name: [3 in r for r in reps] for name, reps in placement.items()}
-    collector = collector_for(real_kafka, jmx=True)
-    try:
-        m = poll(
-            collector,
-            lambda m: all(m.value("kafka_insight_partition_at_min_isr", topic=t, partition=0) is not None for t in TOPICS),
-        )
-        assert ours(m) == brokers_view(m), (ours(m), brokers_view(m))
-        # every broker up: RF <= min ISR topics are at-min, the others have headroom 1
-        assert flags(m, "interp-rf3-min3", "kafka_insight_partition_at_min_isr") == [1, 1, 1]
-        assert flags(m, "interp-minisr-over-rf", "kafka_insight_partition_at_min_isr") == [1, 1, 1]  # min(3, 2) = 2 = ISR
-        assert flags(m, "interp-minisr-over-rf", "kafka_insight_partition_under_min_isr") == [0, 0, 0]
-        assert flags(m, "interp-rf3-min2", "kafka_insight_partition_isr_headroom") == [1, 1, 1]
-        assert flags(m, "interp-rf2-min1", "kafka_insight_partition_isr_headroom") == [1, 1, 1]
-        assert m.value("kafka_insight_topic_effective_min_insync_replicas", topic="interp-minisr-over-rf") == 2
-        assert m.value("kafka_insight_topic_min_insync_replicas", topic="interp-minisr-over-rf") == 3
-        assert m.value("kafka_insight_topic_durability_risk", topic="interp-rf2-min1", reason="single_copy_ack") == 1
-        assert m.value("kafka_insight_topic_durability_risk", topic="interp-minisr-over-rf", reason="no_failure_tolerance") == 1
-        assert m.value("kafka_insight_partition_replica_racks", topic="interp-rf3-min2", partition=0) == 3
-
-        real_kafka.kill_broker(3)
-        m = poll(collector, lambda m: (m.value("kafka_insight_cluster_under_min_isr_partitions") or 0) >= 3)
-        assert ours(m) == brokers_view(m), (ours(m), brokers_view(m))
-        assert flags(m, "interp-rf3-min3", "kafka_insight_partition_under_min_isr") == [1, 1, 1]
-        assert flags(m, "interp-rf3-min2", "kafka_insight_partition_at_min_isr") == [1, 1, 1]
-        assert flags(m, "interp-minisr-over-rf", "kafka_insight_partition_under_min_isr") == [
-            int(x) for x in on3["interp-minisr-over-rf"]
-        ]
-        assert flags(m, "interp-rf2-min1", "kafka_insight_partition_at_min_isr") == [int(x) for x in on3["interp-rf2-min1"]]
-        assert flags(m, "interp-rf2-min1", "kafka_insight_partition_under_replicated") == [int(x) for x in on3["interp-rf2-min1"]]
-        # the dead broker's rack is remembered
-        assert m.value("kafka_insight_partition_replica_racks", topic="interp-rf3-min2", partition=0) == 3
-    finally:
-        real_kafka.start_broker(3)
-        real_kafka.wait_full_isr()
-    try:
-        # recovery seen by the same collector, no restart
-        m = poll(collector, lambda m: m.value("kafka_insight_cluster_under_min_isr_partitions") == 0)
-        assert ours(m) == brokers_view(m) and ours(m)[0] == 0, (ours(m), brokers_view(m))
-        assert flags(m, "interp-rf3-min3", "kafka_insight_partition_at_min_isr") == [1, 1, 1]
-        assert m.value("kafka_insight_cluster_under_replicated_partitions") == 0
-    finally:
-        collector.stop()
 
 
 def test_lost_data_signals_and_a_busy_consumer(real_kafka: RealKafka) -> None:
