@@ -16,7 +16,7 @@ from types import ModuleType
 
 from exporter import selfmetrics
 from exporter.config import Config
-from exporter.interpret import blast_radius, durability, findings, librdkafka_batches, offsets, producers
+from exporter.interpret import blast_radius, durability, durability_specs, findings, librdkafka_batches, offsets, producers
 from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret import connect as connect_interpretation
 from exporter.snapshot import Interpreter
@@ -58,7 +58,7 @@ FEATURES: tuple[Feature, ...] = (
             lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.of(config.interpretation)),
             lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability, offsets, blast_radius),
+        (admin_specs, durability_specs, offsets, blast_radius),
     ),
     Feature(
         "broker_jmx",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
-from exporter.interpret import durability as du
+from exporter.interpret import durability_specs as du
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr
 from exporter.mixin.blast_radius import blast_radius_row
