@@ -326,6 +326,13 @@ MARKERS = {
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    # pytest-xdist (pytest -n 2): schedule by the groups pytest_collection_modifyitems sets, so
+    # that the real-Kafka tests never start two clusters on the same ports
+    if config.pluginmanager.hasplugin("xdist"):
+        if hasattr(config, "workerinput"):  # a worker: its xdist reads the groups into node ids
+            config.option.loadgroup = True
+        elif config.getoption("dist", "no") == "load":  # -n without --dist
+            config.option.dist = "loadgroup"
 
 
 def _module_uses(item: pytest.Item, prefix: str) -> bool:
@@ -340,7 +347,9 @@ def _module_uses(item: pytest.Item, prefix: str) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         for marker, fixtures in FIXTURE_MARKERS.items():
@@ -352,6 +361,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("prometheus")
         if item.get_closest_marker("real_kafka") or item.get_closest_marker("prometheus"):
             item.add_marker("slow")
+        if xdist and not item.get_closest_marker("xdist_group"):
+            # with pytest-xdist (-n 2, scheduled by these groups, see pytest_configure): every
+            # real-Kafka test on one worker (one cluster per session, on this session's
+            # REALKAFKA_* ports), and a module's tests together, so that its module-scoped
+            # brokers, demos and Prometheus servers start once
+            group = "real_kafka" if item.get_closest_marker("real_kafka") else item.path.stem
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 # -- isolation: a patch of the exporter's code must not outlive the module that made it ------

@@ -45,7 +45,7 @@ def test_the_two_commands_near_the_top() -> None:
     assert run in head and tests in head
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert run == f"pip install . && {next(iter(scripts))}"  # tests/test_cli_demo.py runs it
-    assert tests == "pip install -e '.[test]' && python -m pytest"  # .ci/run runs it in a bare copy
+    assert tests == "pip install -e '.[test]' && python -m pytest -n 2"  # .ci/run runs it in a bare copy
     assert "Run the tests" in (ROOT / ".ci" / "run").read_text()
 
 
