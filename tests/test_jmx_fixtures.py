@@ -258,10 +258,16 @@ def test_patterns_urls_and_tls_settings_for_the_worker() -> None:
     from exporter.sources.jmx.config import JmxAuth, JmxTls
     from exporter.sources.jmx.worker import _split
 
-    # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key
-    assert _split("kafka.server:type=ReplicaManager,*/Value") == ("kafka.server:type=ReplicaManager,*", "Value", None)
-    assert _split("java.lang:type=Memory/HeapMemoryUsage/used") == ("java.lang:type=Memory", "HeapMemoryUsage", "used")
+    # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key;
+    # several attributes of one MBean are read in one call: /A,B (then no composite key)
+    assert _split("kafka.server:type=ReplicaManager,*/Value") == ("kafka.server:type=ReplicaManager,*", ["Value"], None)
+    assert _split("java.lang:type=Memory/HeapMemoryUsage/used") == ("java.lang:type=Memory", ["HeapMemoryUsage"], "used")
     assert _split("kafka.server:type=app-info,*") == ("kafka.server:type=app-info,*", None, None)
+    assert _split("kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs/Count,Mean") == (
+        "kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs",
+        ["Count", "Mean"],
+        None,
+    )
     assert all(_split(p)[0].count(":") == 1 for p in patterns(True, True))
     assert jmx_url("h:9999") == "service:jmx:rmi:///jndi/rmi://h:9999/jmxrmi"
     assert jmx_url("service:jmx:rmi:///jndi/rmi://h:1/x") == "service:jmx:rmi:///jndi/rmi://h:1/x"
