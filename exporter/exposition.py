@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.metrics import Samples, row_labels, row_value
+from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, Samples, row_labels, row_value
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: gzip level of the pre-compressed body
@@ -88,6 +88,17 @@ class SamplesCollector(Collector):  # type: ignore[misc]
     def collect(self) -> Iterator[Metric]:
         for spec, rows in self.samples:
             family: Metric
+            if spec.type == "summary":
+                family = Metric(spec.name, spec.help, "summary")
+                for values, number in rows:
+                    *others, quantile = values
+                    labels = dict(zip(spec.labels, others, strict=False))
+                    if quantile in (SUMMARY_SUM, SUMMARY_COUNT):
+                        family.add_sample(spec.name + quantile, labels, number)
+                    else:
+                        family.add_sample(spec.name, {**labels, "quantile": quantile}, number)
+                yield family
+                continue
             if spec.type == "counter":
                 family = CounterMetricFamily(spec.family_name, spec.help, labels=spec.labels)
             else:
@@ -175,6 +186,9 @@ def render_chunks(samples: Samples) -> Iterator[bytes]:
             yield head.encode()
             continue
         labels = spec.labels
+        if spec.type == "summary":
+            yield (head + _summary(name, labels, rows)).encode()
+            continue
         if not labels:
             yield (head + "".join(f"{name} {v}\n" for v in _values(rows))).encode()
             continue
@@ -188,6 +202,23 @@ def render_chunks(samples: Samples) -> Iterator[bytes]:
             text = _family(prefix, rows, pick, escape=True)  # a label value needs escaping
         yield head.encode()
         yield text.encode()
+
+
+def _summary(name: str, labels: tuple[str, ...], rows: list[tuple[tuple[str, ...], float]]) -> str:
+    """A summary family (few rows: the plain way): quantile rows, and the rows marked
+    SUMMARY_SUM / SUMMARY_COUNT as ``<name>_sum`` / ``<name>_count`` without the quantile label."""
+    lines = []
+    for (values, _), text in zip(rows, _values(rows), strict=True):
+        *others, quantile = _escape_row(values)
+        pairs = list(zip(labels[:-1], others, strict=True))
+        suffix = ""
+        if quantile in (SUMMARY_SUM, SUMMARY_COUNT):
+            suffix = quantile
+        else:
+            pairs.append(("quantile", quantile))
+        body = ",".join(f'{k}="{v}"' for k, v in sorted(pairs))
+        lines.append(f"{name}{suffix}{{{body}}} {text}\n" if body else f"{name}{suffix} {text}\n")
+    return "".join(lines)
 
 
 def _family(prefix: str, rows: list[tuple[tuple[str, ...], float]], pick: Any, escape: bool) -> str:

@@ -18,7 +18,12 @@ from types import TracebackType
 from typing import Literal
 
 PREFIX = "kafka_insight_"
-MetricType = Literal["gauge", "counter"]
+MetricType = Literal["gauge", "counter", "summary"]
+#: the ``quantile`` label value that marks a summary family's ``_sum`` / ``_count`` rows: a
+#: summary is one spec whose last label is ``quantile``; its rows with these values are
+#: exposed as ``<name>_sum`` / ``<name>_count`` without the quantile label
+SUMMARY_SUM = "_sum"
+SUMMARY_COUNT = "_count"
 _NAME_RE = re.compile(r"^kafka_insight_[a-z][a-z0-9_]*$")
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -80,6 +85,8 @@ def _check(spec: MetricSpec) -> None:
         raise ValueError(f"{spec.name}: metric names start with {PREFIX} and are snake_case")
     if (spec.type == "counter") != spec.name.endswith("_total"):
         raise ValueError(f"{spec.name}: counters, and only counters, end in _total")
+    if (spec.type == "summary") != (spec.labels[-1:] == ("quantile",)) or spec.labels.count("quantile") > 1:
+        raise ValueError(f"{spec.name}: summaries, and only summaries, have a quantile label (their last)")
     for suffix, unit in (("_seconds", "seconds"), ("_bytes", "bytes"), ("_ratio", "ratio")):
         base = spec.name.removesuffix("_total")
         if base.endswith(suffix) and spec.unit != unit:

@@ -115,8 +115,42 @@ def test_explicit_targets_refused_and_hanging_ports(real_kafka: RealKafka, hangi
         assert sum(python_conns) >= 1, m.series("kafka_insight_broker_client_connections")
         java_controller = m.series("kafka_insight_broker_client_connections", client_software_name="apache-kafka-java", listener="CONTROLLER")
         assert sum(v for _, v in java_controller) >= 2  # the nodes talk to each other
+        _assert_operational_set(m)
     finally:
         collector.stop()
+
+
+def _assert_operational_set(m: Parsed) -> None:
+    """Issue 17: the operational families of every broker in the same scrape, with sane values."""
+    nodes = {"1", "2", "3"}
+    # KRaft: exactly one leader among the three combined nodes, and every node knows it
+    leaders = [lb["broker_id"] for lb, v in m.series("kafka_insight_kraft_state", state="leader") if v == 1]
+    assert len(leaders) == 1, m.series("kafka_insight_kraft_state")
+    assert set(per_broker(m, "kafka_insight_kraft_leader_id").values()) == {float(leaders[0])}
+    epochs = per_broker(m, "kafka_insight_kraft_epoch")
+    assert set(epochs) == nodes and min(epochs.values()) >= 1
+    assert min(per_broker(m, "kafka_insight_kraft_high_watermark").values()) > 0
+    # request latency: the Admin API's own Metadata requests reached some broker; quantiles in seconds
+    metadata = [v for _, v in m.series("kafka_insight_broker_request_latency_seconds_count", request="Metadata")]
+    assert sum(metadata) >= 1, metadata
+    for labels, seconds in m.series("kafka_insight_broker_request_latency_seconds"):
+        assert 0 <= seconds < 60, labels
+        assert labels["quantile"] in ("0.5", "0.99", "0.999")
+    phases = {lb["phase"] for lb, _ in m.series("kafka_insight_broker_request_phase_latency_seconds_sum")}
+    assert phases == {"request_queue", "local", "remote", "response_queue", "response_send"}, phases
+    # FetchFollower: the nodes replicate from each other (RF 3 internal topics)
+    assert sum(v for _, v in m.series("kafka_insight_broker_request_latency_seconds_count", request="FetchFollower")) > 0
+    for name in ("kafka_insight_broker_request_queue_size", "kafka_insight_broker_response_queue_size",
+                 "kafka_insight_broker_replica_fetcher_max_lag", "kafka_insight_broker_replica_fetcher_failed_partitions",
+                 "kafka_insight_broker_log_flush_latency_seconds_count",
+                 "kafka_insight_controller_event_processing_latency_seconds_count"):
+        values = per_broker(m, name)
+        assert set(values) == nodes and min(values.values()) >= 0, (name, values)
+    assert sum(per_broker(m, "kafka_insight_controller_event_processing_latency_seconds_count").values()) > 0
+    ops = {(lb["broker_id"], lb["operation"]) for lb, _ in m.series("kafka_insight_broker_purgatory_delayed_operations")}
+    assert ops == {(n, op) for n in nodes for op in ("Produce", "Fetch")}, ops
+    states = {(lb["protocol"], lb["state"]) for lb, _ in m.series("kafka_insight_broker_coordinator_groups")}
+    assert ("classic", "Stable") in states and ("consumer", "Stable") in states, states
 
 
 def test_discovery_from_admin_brokers_with_racks(real_kafka: RealKafka) -> None:

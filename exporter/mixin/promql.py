@@ -101,8 +101,11 @@ def metric_names(expr: str) -> set[str]:
 
 def unknown_metrics(expr: str, known: set[str] | None = None) -> set[str]:
     """Names in ``expr`` that are neither in the catalogue nor series Prometheus makes."""
-    catalogue = set(all_specs()) if known is None else known
-    return {n for n in metric_names(expr) if n not in catalogue and n not in PROMETHEUS_SERIES}
+    specs = all_specs()
+    catalogue = set(specs) if known is None else known
+    # a summary's _sum and _count series belong to it
+    summaries = {f"{n}{suffix}" for n, sp in specs.items() if sp.type == "summary" for suffix in ("_sum", "_count")}
+    return {n for n in metric_names(expr) if n not in catalogue and n not in summaries and n not in PROMETHEUS_SERIES}
 
 
 _RATE_RE = re.compile(r"\b(rate|irate|increase|resets)\s*\(\s*([A-Za-z_:][A-Za-z0-9_:]*)")

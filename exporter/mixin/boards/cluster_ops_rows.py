@@ -4,6 +4,7 @@ coordinator.  One builder per row, as cluster_brokers_row."""
 
 from __future__ import annotations
 
+from exporter.metrics import MetricSpec
 from exporter.mixin.boards.common import RATE
 from exporter.mixin.panels import PanelDef, Query, q
 from exporter.sources.jmx import broker_ops_specs as ops
@@ -11,6 +12,16 @@ from exporter.sources.jmx import broker_specs as bj
 
 P99 = 'quantile="0.99"'
 PRODUCE = 'request="Produce"'
+
+
+def _part(spec: MetricSpec, suffix: str, *matchers: str) -> str:
+    """The ``_sum`` or ``_count`` series of a summary spec."""
+    return q(spec, *matchers).replace(spec.name, spec.name + suffix, 1)
+
+
+def _mean(spec: MetricSpec, *matchers: str) -> str:
+    """Mean over the rate interval of a summary: rate(_sum) / rate(_count)."""
+    return f"rate({_part(spec, '_sum', *matchers)}{RATE}) / rate({_part(spec, '_count', *matchers)}{RATE})"
 
 
 def requests_row() -> tuple[PanelDef, ...]:
@@ -26,7 +37,7 @@ def requests_row() -> tuple[PanelDef, ...]:
             "s",
             (
                 Query(q(ops.REQUEST_LATENCY, this, P99), "p99 {{broker_id}}"),
-                Query(f"rate({q(ops.REQUEST_TIME, this)}{RATE}) / rate({q(ops.REQUESTS, this)}{RATE})", "mean {{broker_id}}"),
+                Query(_mean(ops.REQUEST_LATENCY, this), "mean {{broker_id}}"),
             ),
             width=8,
         )
@@ -70,7 +81,7 @@ def requests_row() -> tuple[PanelDef, ...]:
             """Responses with an error code per request type and error, all brokers (RequestMetrics
             ErrorsPerSec, NONE left out). NOT_ENOUGH_REPLICAS on Produce: acks=all writes refused (ISR below
             min.insync.replicas); NOT_LEADER_OR_FOLLOWER: clients catching up after a leader change.""",
-            "reqps",
+            "cps",
             (Query(f"sum by (request, error) (rate({q(ops.REQUEST_ERRORS)}{RATE})) > 0", "{{request}} {{error}}"),),
             width=24,
         ),
@@ -80,14 +91,15 @@ def requests_row() -> tuple[PanelDef, ...]:
 def storage_row() -> tuple[PanelDef, ...]:
     return (
         PanelDef(
-            "Log flushes per second and mean flush time",
-            """fsyncs of log segments per broker (LogFlushStats) and their mean time. Kafka acknowledges
+            "Log flush time (mean, p99)",
+            """Time of the fsyncs of log segments per broker (LogFlushStats): mean over the rate interval and
+            Kafka's p99. Kafka acknowledges
             writes from the page cache and flushes later: a low flush rate is normal and says nothing about
             lost data; durability comes from replication (see the HELP of the metrics). Slow flushes (tens
             of ms and more): a slow or saturated disk.""",
             "s",
             (
-                Query(f"rate({q(ops.LOG_FLUSH_TIME)}{RATE}) / rate({q(ops.LOG_FLUSHES)}{RATE})", "mean {{broker_id}}"),
+                Query(_mean(ops.LOG_FLUSH_LATENCY), "mean {{broker_id}}"),
                 Query(q(ops.LOG_FLUSH_LATENCY, P99), "p99 {{broker_id}}"),
             ),
             width=8,
@@ -177,8 +189,9 @@ def quorum_row() -> tuple[PanelDef, ...]:
             each controller node). Rising queue time: the active controller is backlogged.""",
             "s",
             (
-                Query(q(ops.EVENT_QUEUE_LATENCY, P99), "queue {{broker_id}}"),
-                Query(q(ops.EVENT_PROCESSING_LATENCY, P99), "processing {{broker_id}}"),
+                # per node (each controller's own queue); max by node, as every controller_ family
+                Query(f"max by (broker_id) ({q(ops.EVENT_QUEUE_LATENCY, P99)})", "queue {{broker_id}}"),
+                Query(f"max by (broker_id) ({q(ops.EVENT_PROCESSING_LATENCY, P99)})", "processing {{broker_id}}"),
             ),
             width=12,
         ),

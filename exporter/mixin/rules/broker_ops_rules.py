@@ -26,7 +26,7 @@ def broker_ops_alerts(b: Builder) -> list[AlertDef]:
             s.kraft_no_leader_for,
             "The KRaft metadata quorum has no leader: no metadata changes are possible.",
             """Every KRaft node of {CLUSTER} that answers JMX has reported no quorum leader
-            (raft-metrics current-leader -1) for {for_}.""".replace("{for_}", s.kraft_no_leader_for),
+            (raft-metrics current-leader {{ $value }}) for {for_}.""".replace("{for_}", s.kraft_no_leader_for),
             dash.CLUSTER_UID,
             Runbook(
                 "The controllers cannot elect a leader of the `__cluster_metadata` log: fewer than a majority of the "
@@ -68,7 +68,9 @@ def broker_ops_alerts(b: Builder) -> list[AlertDef]:
                 "The Broker requests row: the Produce p99 per phase says where the time goes — remote (followers "
                 "slow to replicate acks=all writes: a follower's disk or network, see replica fetcher max lag), "
                 "local (the leader's own disk: see log flush time), request_queue (handlers saturated: request "
-                "handler idle below 0.3, request queue above 0), response_queue/send (network threads).",
+                "handler idle below 0.3, request queue above 0), response_queue/send (network threads). "
+                "`kafka-producer-perf-test.sh --producer-props acks=all ...` to a topic led by the broker shows the "
+                "latency producers get.",
                 "Fix the slow phase: move leadership off a broker with a failing disk, add `num.io.threads` / "
                 "`num.network.threads` or brokers, throttle a reassignment (`--throttle`) that saturates "
                 "replication, or spread hot partitions.",

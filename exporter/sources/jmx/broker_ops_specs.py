@@ -6,7 +6,7 @@ are gauges with a ``quantile`` label.
 
 from __future__ import annotations
 
-from exporter.metrics import MetricSpec, Samples, metric
+from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, MetricSpec, Samples, metric
 from exporter.sources.jmx.broker_ops import RAFT_STATES, BrokerOps, Histogram
 
 SRC = "broker_jmx"
@@ -14,41 +14,26 @@ B = ("broker_id",)
 BR = ("broker_id", "request")
 BQ = ("broker_id", "quantile")
 
-_QUANTILE = """quantile is 0.5, 0.99 or 0.999 of Kafka's own reservoir (exponentially decaying, about the
-last 5 minutes); quantiles cannot be averaged or summed across brokers: take max()."""
-_SUM = "Sum of the histogram's values since the broker started (Mean x Count); use rate()."
+_QUANTILE = """A summary: quantile 0.5, 0.99 and 0.999 of Kafka's own reservoir (exponentially decaying,
+about the last 5 minutes; cannot be averaged or summed across brokers: take max()), _count and
+_sum (Mean x Count, exact) since the broker started: rate(_sum) / rate(_count) is the mean over
+any window."""
 
 REQUEST_LATENCY = metric(
     "kafka_insight_broker_request_latency_seconds",
-    "gauge",
+    "summary",
     f"""Total time of requests of this type on this broker, from receipt to the last byte of the
-    response sent (kafka.network:type=RequestMetrics,name=TotalTimeMs,request=<type>). {_QUANTILE}
+    response sent (kafka.network:type=RequestMetrics,name=TotalTimeMs,request=<type>); _count is the
+    number of requests of the type completed. {_QUANTILE}
     A Produce p99 far above its usual value: slow disks, replication (acks=all waits for
     followers: see the remote phase) or saturated request handlers.""",
     ("broker_id", "request", "quantile"),
     unit="seconds",
     source=SRC,
 )
-REQUEST_TIME = metric(
-    "kafka_insight_broker_request_time_seconds_total",
-    "counter",
-    f"""Seconds spent in requests of this type on this broker (RequestMetrics TotalTimeMs). {_SUM}
-    rate() of it / rate(kafka_insight_broker_requests_total) is the mean latency over any window.""",
-    BR,
-    unit="seconds",
-    source=SRC,
-)
-REQUESTS = metric(
-    "kafka_insight_broker_requests_total",
-    "counter",
-    """Requests of this type this broker completed (the Count of RequestMetrics TotalTimeMs,
-    one per completed request; RequestsPerSec counts the same per API version).""",
-    BR,
-    source=SRC,
-)
 REQUEST_PHASE_LATENCY = metric(
     "kafka_insight_broker_request_phase_latency_seconds",
-    "gauge",
+    "summary",
     f"""Time requests of this type spent in one phase on this broker
     (kafka.network:type=RequestMetrics,name=<phase>TimeMs,request=<type>): request_queue (waiting
     for a request handler: handlers saturated), local (the leader's own work, e.g. the disk
@@ -56,15 +41,6 @@ REQUEST_PHASE_LATENCY = metric(
     with fetch.max.wait.ms), response_queue (waiting for a network thread), response_send.
     {_QUANTILE}""",
     ("broker_id", "request", "phase", "quantile"),
-    unit="seconds",
-    source=SRC,
-)
-REQUEST_PHASE_TIME = metric(
-    "kafka_insight_broker_request_phase_time_seconds_total",
-    "counter",
-    f"""Seconds requests of this type spent in one phase on this broker (RequestMetrics
-    <phase>TimeMs). {_SUM} The phases add up to (about) the total time.""",
-    ("broker_id", "request", "phase"),
     unit="seconds",
     source=SRC,
 )
@@ -120,28 +96,11 @@ acks=all) once they are in the page cache of the ISR's brokers and flushes later
 segment rolls, or per log.flush.interval.*); durability comes from replication, not fsync. A
 low rate is normal and no data-loss signal; a simultaneous crash of every ISR broker (power
 loss) can lose unflushed acknowledged records whatever this says."""
-LOG_FLUSHES = metric(
-    "kafka_insight_broker_log_flushes_total",
-    "counter",
-    f"""Log flushes (fsync of a log's segments) by this broker
-    (kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs Count). {_FLUSH_PROOF}""",
-    B,
-    source=SRC,
-)
-LOG_FLUSH_TIME = metric(
-    "kafka_insight_broker_log_flush_time_seconds_total",
-    "counter",
-    f"""Seconds this broker spent in log flushes (LogFlushRateAndTimeMs Mean x Count). {_SUM}
-    rate() / rate(kafka_insight_broker_log_flushes_total) is the mean flush time: slow fsyncs
-    mean a slow or overloaded disk.""",
-    B,
-    unit="seconds",
-    source=SRC,
-)
 LOG_FLUSH_LATENCY = metric(
     "kafka_insight_broker_log_flush_latency_seconds",
-    "gauge",
-    f"""Time of one log flush on this broker (kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs).
+    "summary",
+    f"""Time of one log flush (fsync of a log's segments) on this broker
+    (kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs); _count is the number of flushes.
     {_QUANTILE} {_FLUSH_PROOF}""",
     BQ,
     unit="seconds",
@@ -264,7 +223,7 @@ KRAFT_FETCH_RATE = metric(
 )
 EVENT_QUEUE_LATENCY = metric(
     "kafka_insight_controller_event_queue_latency_seconds",
-    "gauge",
+    "summary",
     f"""Time controller events waited in the controller's event queue
     (kafka.controller:type=ControllerEventManager,name=EventQueueTimeMs). {_QUANTILE} High:
     the controller is backlogged (metadata changes, broker heartbeats answered late).""",
@@ -274,18 +233,12 @@ EVENT_QUEUE_LATENCY = metric(
 )
 EVENT_PROCESSING_LATENCY = metric(
     "kafka_insight_controller_event_processing_latency_seconds",
-    "gauge",
+    "summary",
     f"""Time the controller took to process one event
-    (kafka.controller:type=ControllerEventManager,name=EventQueueProcessingTimeMs). {_QUANTILE}""",
+    (kafka.controller:type=ControllerEventManager,name=EventQueueProcessingTimeMs); _count is the
+    number of events processed. {_QUANTILE}""",
     BQ,
     unit="seconds",
-    source=SRC,
-)
-CONTROLLER_EVENTS = metric(
-    "kafka_insight_controller_events_total",
-    "counter",
-    "Events the controller processed (Count of ControllerEventManager EventQueueProcessingTimeMs).",
-    B,
     source=SRC,
 )
 COORDINATOR_GROUPS = metric(
@@ -311,26 +264,24 @@ COORDINATOR_REBALANCES = metric(
 )
 
 
-def _quantiles(out: Samples, spec: MetricSpec, h: Histogram | None, *labels: str) -> None:
+def _summary(out: Samples, spec: MetricSpec, h: Histogram | None, *labels: str) -> None:
     if h is None:
         return
     for q, seconds in h.quantiles.items():
         out.add(spec, seconds, *labels, q)
+    if h.sum_seconds is not None:
+        out.add(spec, h.sum_seconds, *labels, SUMMARY_SUM)
+    if h.count is not None:
+        out.add(spec, h.count, *labels, SUMMARY_COUNT)
 
 
 def emit_ops(ops: BrokerOps, bid: str, out: Samples) -> None:
     """BrokerOps -> samples.  Pure: tested on the recorded dump."""
     for (request, phase), h in sorted(ops.requests.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         if phase is None:
-            _quantiles(out, REQUEST_LATENCY, h, bid, request)
-            if h.sum_seconds is not None:
-                out.add(REQUEST_TIME, h.sum_seconds, bid, request)
-            if h.count is not None:
-                out.add(REQUESTS, h.count, bid, request)
+            _summary(out, REQUEST_LATENCY, h, bid, request)
         else:
-            _quantiles(out, REQUEST_PHASE_LATENCY, h, bid, request, phase)
-            if h.sum_seconds is not None:
-                out.add(REQUEST_PHASE_TIME, h.sum_seconds, bid, request, phase)
+            _summary(out, REQUEST_PHASE_LATENCY, h, bid, request, phase)
     for (request, error), count in sorted(ops.request_errors.items()):
         out.add(REQUEST_ERRORS, count, bid, request, error)
     if ops.request_queue_size is not None:
@@ -341,12 +292,7 @@ def emit_ops(ops: BrokerOps, bid: str, out: Samples) -> None:
         out.add(PURGATORY_SIZE, size, bid, op)
     for op, size in sorted(ops.purgatory_delayed.items()):
         out.add(PURGATORY_DELAYED, size, bid, op)
-    if ops.log_flush is not None:
-        if ops.log_flush.count is not None:
-            out.add(LOG_FLUSHES, ops.log_flush.count, bid)
-        if ops.log_flush.sum_seconds is not None:
-            out.add(LOG_FLUSH_TIME, ops.log_flush.sum_seconds, bid)
-        _quantiles(out, LOG_FLUSH_LATENCY, ops.log_flush, bid)
+    _summary(out, LOG_FLUSH_LATENCY, ops.log_flush, bid)
     if ops.want_log_size and ops.log_size_bytes:
         out.add(BROKER_LOG_SIZE, sum(ops.log_size_bytes.values()), bid)
         out.add(BROKER_LOG_SEGMENTS, sum(ops.log_segments.values()), bid)
@@ -373,10 +319,8 @@ def emit_ops(ops: BrokerOps, bid: str, out: Samples) -> None:
         ):
             if value is not None:
                 out.add(spec, value, bid)
-    _quantiles(out, EVENT_QUEUE_LATENCY, ops.event_queue_time, bid)
-    _quantiles(out, EVENT_PROCESSING_LATENCY, ops.event_processing_time, bid)
-    if ops.event_processing_time is not None and ops.event_processing_time.count is not None:
-        out.add(CONTROLLER_EVENTS, ops.event_processing_time.count, bid)
+    _summary(out, EVENT_QUEUE_LATENCY, ops.event_queue_time, bid)
+    _summary(out, EVENT_PROCESSING_LATENCY, ops.event_processing_time, bid)
     for (protocol, state), count in sorted(ops.groups.items()):
         out.add(COORDINATOR_GROUPS, count, bid, protocol, state)
     for protocol, count in sorted(ops.rebalances.items()):
