@@ -64,15 +64,16 @@ def patterns(
 ) -> list[str]:
     """The MBean patterns of one broker, batched into one query (``/A,B`` reads both
     attributes of each MBean in one call)."""
+    # "~": the MBean set is fixed while the broker runs, its names may be cached (worker.NAMES_TTL)
     found = [
-        "kafka.server:type=ReplicaManager,*/Value,Count",
-        "kafka.controller:type=KafkaController,*/Value",
+        "~kafka.server:type=ReplicaManager,*/Value,Count",
+        "~kafka.controller:type=KafkaController,*/Value",
         "kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec/Count",
-        f"kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
+        f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
         "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count,OneMinuteRate",
         "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
         "kafka.server:type=socket-server-metrics,*/connections",
-        "kafka.server:type=app-info,*",
+        "~kafka.server:type=app-info,*",
         "kafka.server:type=KafkaServer,name=BrokerState/Value",
         "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
     ]

@@ -72,7 +72,7 @@ def ops_patterns(request_types: tuple[str, ...], request_phases: bool, log_size:
         f"kafka.controller:type=ControllerEventManager,name=EventQueueProcessingTimeMs/{_HISTOGRAM_ATTRS}",
         *(f"kafka.coordinator.group:type=GroupMetadataManager,name={n}/Value" for n in CLASSIC_GROUP_STATES),
         "kafka.server:type=group-coordinator-metrics/group-completed-rebalance-count,consumer-group-rebalance-count",
-        "kafka.server:type=group-coordinator-metrics,state=*/consumer-group-count",
+        "~kafka.server:type=group-coordinator-metrics,state=*/consumer-group-count",
     ]
     if log_size:
         found += ["kafka.log:type=Log,name=Size,*/Value", "kafka.log:type=Log,name=NumLogSegments,*/Value"]

@@ -61,10 +61,13 @@ STARTUP_LIMIT = 60.0
 IDLE_CLOSE = 600.0
 #: query threads inside the worker (each waits on one target's RMI calls)
 THREADS = 32
-#: ``queryNames`` answers are reused this long per connection and pattern (MBeans come and go
-#: rarely: a new topic's or request version's MBeans appear up to this much later; when a cached
-#: name has vanished, its pattern is asked again the next time)
+#: ``queryNames`` answers of patterns marked cacheable (a leading :data:`CACHE_NAMES`) are reused
+#: this long per connection: for MBean sets that do not change while a broker runs
+#: (ReplicaManager, KafkaController, ...); a new MBean of such a pattern would appear up to this
+#: much later.  When a cached name has vanished, its pattern is asked again the next time.
 NAMES_TTL = 60.0
+#: pattern prefix: this pattern's MBean names may be cached for NAMES_TTL
+CACHE_NAMES = "~"
 
 
 # --------------------------------------------------------------------------- parent side
@@ -371,12 +374,15 @@ class _Jvm:
             return float(v.doubleValue()), kind
         return str(v), kind
 
-    def _names(self, entry: list[Any], name_pat: str) -> list[Any]:
+    def _names(self, entry: list[Any], name_pat: str, cacheable: bool) -> list[Any]:
         """The MBeans of a pattern: a plain name is read directly (no ``queryNames`` call; a
-        missing one is skipped when read), a pattern's names are cached for :data:`NAMES_TTL`."""
+        missing one is skipped when read); a cacheable pattern's names are reused for
+        :data:`NAMES_TTL`."""
         object_name = self.ObjectName(name_pat)
         if not object_name.isPattern():
             return [object_name]
+        if not cacheable:
+            return list(entry[1].queryNames(object_name, None))
         cache: dict[str, tuple[list[Any], float]] = entry[2]
         now = time.monotonic()
         hit = cache.get(name_pat)
@@ -390,8 +396,9 @@ class _Jvm:
         mbsc = entry[1]
         rows: list[tuple[str, str, object, str]] = []
         for pattern in patterns:
-            name_pat, attributes, only_key = _split(pattern)
-            for name in self._names(entry, name_pat):
+            cacheable = pattern.startswith(CACHE_NAMES)
+            name_pat, attributes, only_key = _split(pattern.removeprefix(CACHE_NAMES))
+            for name in self._names(entry, name_pat, cacheable):
                 if time.monotonic() > deadline:  # a slow target: each call is quick, but too many
                     raise TimeoutError(f"no answer within {timeout:.1f} s (answering too slowly)")
                 canonical = str(name.toString())
