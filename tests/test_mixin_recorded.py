@@ -281,6 +281,7 @@ EMPTY_WHEN_HEALTHY: dict[tuple[str, str, str], str] = {
     (dashboards.CONSUMERS_UID, "Offset rewinds", "{{group}}"): "no group was reset between the replayed states",
     (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "offline {{topic}}"): "every partition led",
     (dashboards.RISK_UID, "Topics with partitions offline / under / at min ISR", "under min ISR {{topic}}"): "every ISR full again",
+    (dashboards.CLUSTER_UID, "Log size per broker", "{{broker_id}}"): "jmx.brokers.log_size is opt-in (a JMX call per partition)",
 }
 
 
