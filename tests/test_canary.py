@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from exporter import config as cfg
+from exporter.exposition import render_reference, render_text
 from exporter.metrics import Samples
 from exporter.sources.canary.config import CanarySettings
 from exporter.sources.canary.emit import emit_canary
 from exporter.sources.canary.records import CanaryRecord, Ledger
 from exporter.sources.canary.runner import plan_assignment
+from tests._exposition import Parsed
 
 NS = 1_000_000_000
 
@@ -54,11 +59,13 @@ def test_same_record_read_back_is_not_lost_and_counts_latency() -> None:
     assert sum(snap.lost.values()) == 0
     assert snap.read == {(0, -1): 3}
     assert snap.e2e_latency_sum[-1] == pytest.approx(6.0)
-    assert dict(snap.e2e_latency[-1])["2.5"] == 3 and dict(snap.e2e_latency[-1])["1.0"] == 0
+    assert dict(snap.e2e_latency[-1])[2.5] == 3 and dict(snap.e2e_latency[-1])[1.0] == 0
     out = Samples()
     emit_canary(snap, out)
     assert out.get("kafka_insight_canary_newest_record_age_seconds", partition="0") == pytest.approx(5.0)
-    assert out.get("kafka_insight_canary_produce_ack_latency_bucket_total", broker="1", le="0.01") == 3
+    assert out.get("kafka_insight_canary_produce_ack_latency_seconds_bucket", broker="1", le="0.01") == 3
+    assert out.get("kafka_insight_canary_produce_ack_latency_seconds_bucket", broker="1", le="0.005") == 0
+    assert out.get("kafka_insight_canary_end_to_end_latency_seconds_count", broker="-1") == 3
 
 
 def test_different_record_at_an_acknowledged_offset_is_lost_once() -> None:
@@ -152,3 +159,27 @@ def test_config_section_defaults_and_errors_name_the_path() -> None:
         cfg.load(None, {"canary.window_records": "many"})
     with pytest.raises(cfg.ConfigError, match=r"canary\.tpoic"):
         cfg.load(None, {"canary.tpoic": "x"})
+
+
+def test_latencies_are_prometheus_histograms() -> None:
+    """_bucket with le (cumulative, +Inf = _count), _count and _sum, as prometheus_client writes a
+    HistogramMetricFamily, and promtool accepts the text."""
+    ledger = Ledger("t", "s1", window=100)
+    for i, ms in enumerate((3, 7, 40, 2000, 60_000)):  # 60 s: only in +Inf
+        ledger.acknowledged(CanaryRecord("s1", 0, i, 100 * NS), i, 2, 100 * NS + ms * 1_000_000)
+    out = Samples()
+    emit_canary(ledger.snapshot(0), out)
+    text = render_text(out)
+    assert text == render_reference(out)
+    parsed = Parsed(text)
+    name = "kafka_insight_canary_produce_ack_latency_seconds"
+    assert parsed.families[name][0] == "histogram"
+    buckets = {labels["le"]: n for labels, n in parsed.series(name + "_bucket", broker=2)}
+    assert buckets["0.005"] == 1 and buckets["0.01"] == 2 and buckets["0.05"] == 3 and buckets["2.5"] == 4
+    assert buckets["30.0"] == 4 and buckets["+Inf"] == 5 and list(buckets) == sorted(buckets, key=float)
+    assert parsed.value(name + "_count", broker=2) == 5
+    assert parsed.value(name + "_sum", broker=2) == pytest.approx(62.05)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is required"
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr

@@ -29,11 +29,9 @@ def emit_canary(snap: CanarySnapshot, out: Samples) -> None:
         out.add(s.RECORDS_DUPLICATED, n, p)
     for p, sent in sorted(snap.newest_sent_ns.items()):
         out.add(s.NEWEST_RECORD_AGE, max(0.0, (snap.taken_ns - sent) / 1e9), p)
-    for spec, sum_spec, hists, sums in (
-        (s.ACK_LATENCY_BUCKET, s.ACK_LATENCY_SUM, snap.ack_latency, snap.ack_latency_sum),
-        (s.E2E_LATENCY_BUCKET, s.E2E_LATENCY_SUM, snap.e2e_latency, snap.e2e_latency_sum),
+    for spec, hists, sums in (
+        (s.ACK_LATENCY, snap.ack_latency, snap.ack_latency_sum),
+        (s.E2E_LATENCY, snap.e2e_latency, snap.e2e_latency_sum),
     ):
         for broker, buckets in sorted(hists.items()):
-            for le, n in buckets:
-                out.add(spec, n, broker, le)
-            out.add(sum_spec, sums[broker], broker)
+            out.add_histogram(spec, (broker,), buckets, sums[broker])

@@ -9,6 +9,7 @@ so a restart never reports them as lost.
 
 from __future__ import annotations
 
+import math
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
@@ -52,7 +53,7 @@ class Acked:
 
 @dataclass
 class Histogram:
-    """Cumulative-at-export latency buckets (counts per bucket here, summed when snapshotted)."""
+    """Latency buckets (a count per bucket here, cumulative when snapshotted, as Prometheus wants)."""
 
     counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     total: float = 0.0
@@ -61,9 +62,10 @@ class Histogram:
         self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.total += seconds
 
-    def cumulative(self) -> list[tuple[str, int]]:
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations at or below it), the last bound +Inf."""
         out, running = [], 0
-        for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*LATENCY_BUCKETS, math.inf), self.counts, strict=True):
             running += count
             out.append((bound, running))
         return out
@@ -84,9 +86,9 @@ class CanarySnapshot:
     duplicated: dict[int, int]
     #: partition -> send time (ns) of the newest record of this session read back
     newest_sent_ns: dict[int, int]
-    ack_latency: dict[int, list[tuple[str, int]]]
+    ack_latency: dict[int, list[tuple[float, int]]]
     ack_latency_sum: dict[int, float]
-    e2e_latency: dict[int, list[tuple[str, int]]]
+    e2e_latency: dict[int, list[tuple[float, int]]]
     e2e_latency_sum: dict[int, float]
     #: broker -> canary partitions it leads (every broker in the metadata)
     led: dict[int, int]
@@ -167,7 +169,7 @@ class Ledger:
             if expected is not None and not (ours and record is not None and record.sequence == expected.sequence):
                 self._lose(partition, offset, "different_record")
             if not ours or record is None or record.sequence < 0:
-                return  # another session's, or a classifier record (see runner._classify)
+                return  # another session's (or a record with a negative sequence: never one of ours)
             broker = self.leaders.get(partition, -1)
             last = self._last_read.get(partition)
             if last is not None and offset <= last[0]:

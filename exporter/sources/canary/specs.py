@@ -1,8 +1,7 @@
 """The canary source's metric specs (its part of the catalogue).
 
 Emitted by :mod:`exporter.sources.canary.emit` from a :class:`~.records.CanarySnapshot`.
-Latencies are cumulative bucket counters with an ``le`` label (``histogram_quantile`` reads
-them as a histogram) plus a ``_seconds_total`` sum: the catalogue has no histogram type yet.
+Latencies are Prometheus histograms (``_bucket`` with ``le``, ``_count``, ``_sum``).
 """
 
 from __future__ import annotations
@@ -25,12 +24,14 @@ PRODUCE_ATTEMPTS = metric(
 PRODUCE_FAILURES = metric(
     "kafka_insight_canary_produce_failures_total",
     "counter",
-    """Canary records the cluster did not acknowledge, by error. NOT_ENOUGH_REPLICAS /
-    NOT_ENOUGH_REPLICAS_AFTER_APPEND: acks=all writes refused because fewer replicas than
-    min.insync.replicas are in sync on that broker's partition — producers with acks=all
-    are failing now; bring the missing replicas' brokers back. _MSG_TIMED_OUT: not
-    acknowledged within 10 s (the cause is probed with one non-retried record and counted
-    under its own error); _TRANSPORT: the leader was unreachable.""",
+    """Canary records the cluster did not acknowledge, by the error of their delivery report.
+    NOT_ENOUGH_REPLICAS / NOT_ENOUGH_REPLICAS_AFTER_APPEND: acks=all writes refused because
+    fewer replicas than min.insync.replicas are in sync on that broker's partition —
+    producers with acks=all are failing now; bring the missing replicas' brokers back.
+    REQUEST_TIMED_OUT / _MSG_TIMED_OUT: not acknowledged in time (5 s per request, 10 s per
+    record), e.g. a follower still counted in the ISR is gone and no ISR can shrink because
+    the KRaft controller quorum is lost too: Kafka then times out instead of refusing;
+    _TRANSPORT: the leader was unreachable.""",
     ("partition", "broker", "error"),
     source=SRC,
 )
@@ -41,36 +42,22 @@ PRODUCE_ACKED = metric(
     ("partition", "broker"),
     source=SRC,
 )
-ACK_LATENCY_BUCKET = metric(
-    "kafka_insight_canary_produce_ack_latency_bucket_total",
-    "counter",
-    """Acknowledged canary records whose send-to-acknowledgement time was at most le seconds,
-    per leader broker (cumulative histogram buckets: histogram_quantile over rate()).""",
-    ("broker", "le"),
-    source=SRC,
-)
-ACK_LATENCY_SUM = metric(
-    "kafka_insight_canary_produce_ack_latency_seconds_total",
-    "counter",
-    """Sum of send-to-acknowledgement times of acknowledged canary records, per leader broker;
-    divided by the rate of kafka_insight_canary_produce_acknowledged_total it is the mean.""",
+ACK_LATENCY = metric(
+    "kafka_insight_canary_produce_ack_latency_seconds",
+    "histogram",
+    """Send-to-acknowledgement time (acks=all: the leader and its in-sync followers have the record)
+    of acknowledged canary records, per leader broker when sent. p99:
+    histogram_quantile(0.99, sum by (broker, le) (rate(..._bucket[5m]))). High: slow replication or
+    an overloaded leader.""",
     ("broker",),
     unit="seconds",
     source=SRC,
 )
-E2E_LATENCY_BUCKET = metric(
-    "kafka_insight_canary_end_to_end_latency_bucket_total",
-    "counter",
-    """Canary records read back whose send-to-read time was at most le seconds, per leader
-    broker (cumulative histogram buckets). High values: consumers see data late on that
-    broker's partitions (slow replication, overloaded broker).""",
-    ("broker", "le"),
-    source=SRC,
-)
-E2E_LATENCY_SUM = metric(
-    "kafka_insight_canary_end_to_end_latency_seconds_total",
-    "counter",
-    "Sum of send-to-read times of canary records read back, per leader broker.",
+E2E_LATENCY = metric(
+    "kafka_insight_canary_end_to_end_latency_seconds",
+    "histogram",
+    """Send-to-read time of canary records read back, per leader broker. High values: consumers see
+    data late on that broker's partitions (slow replication, overloaded broker).""",
     ("broker",),
     unit="seconds",
     source=SRC,
