@@ -151,10 +151,13 @@ def test_config_section_defaults_and_errors_name_the_path() -> None:
     config = cfg.load(None, {"kafka.bootstrap_servers": "k:9092"})
     settings = CanarySettings.of(config.canary)
     assert not settings.enabled and settings.replication_factor == 3 and settings.min_insync_replicas == 2
+    assert settings.probe_interval == 5.0
     config = cfg.load(None, {"kafka.bootstrap_servers": "k:9092", "canary.enabled": True, "canary.records_per_second": 5})
     assert CanarySettings.of(config.canary).enabled and CanarySettings.of(config.canary).records_per_second == 5
     with pytest.raises(cfg.ConfigError, match=r"canary\.records_per_second"):
         cfg.load(None, {"canary.records_per_second": 0})
+    with pytest.raises(cfg.ConfigError, match=r"canary\.probe_interval_seconds"):
+        cfg.load(None, {"canary.probe_interval_seconds": -1})
     with pytest.raises(cfg.ConfigError, match=r"canary\.window_records"):
         cfg.load(None, {"canary.window_records": "many"})
     with pytest.raises(cfg.ConfigError, match=r"canary\.tpoic"):
@@ -183,3 +186,23 @@ def test_latencies_are_prometheus_histograms() -> None:
     assert promtool, "promtool (Debian package prometheus) is required"
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
     assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+def test_refusal_probe_results_are_their_own_families() -> None:
+    ledger = Ledger("t", "s1", window=10)
+    for _ in range(3):
+        ledger.probed(0, 1)
+    ledger.probe_failed(0, 1, "NOT_ENOUGH_REPLICAS")
+    ledger.probe_failed(0, 1, "NOT_ENOUGH_REPLICAS")
+    out = Samples()
+    emit_canary(ledger.snapshot(0), out)
+    assert out.get("kafka_insight_canary_refusal_probes_total", partition="0", broker="1") == 3
+    assert out.get("kafka_insight_canary_refusal_probe_failures_total", partition="0", broker="1", error="NOT_ENOUGH_REPLICAS") == 2
+    # the producer's own failures are not mixed in
+    assert out.get("kafka_insight_canary_produce_failures_total", partition="0", broker="1", error="NOT_ENOUGH_REPLICAS") is None
+    # a probe's record read back (sequence -1) is neither checked nor counted as read
+    record = ack(ledger, 0, 0, 0)
+    ledger.found(0, 0, record.encode(), NS)
+    ledger.found(0, 1, CanaryRecord("s1", 0, -1, 1).encode(), NS)
+    snap = ledger.snapshot(0)
+    assert snap.read == {(0, -1): 1} and not snap.out_of_order and not snap.duplicated and not snap.lost

@@ -79,7 +79,12 @@ def alert_fields(b: Builder, dashboard: str) -> list[dict[str, Any]]:
             "group": GROUP,
             "name": "KafkaCanaryWritesRefused",
             "severity": "critical",
-            "expr": _clustered(b, f"sum by ({BY}, broker) (rate({b.m(cn.PRODUCE_FAILURES, REFUSED)}[5m])) > 0"),
+            # the probe names refusals; the idempotent producer's own reports only if it ever gives up with one
+            "expr": _clustered(
+                b,
+                f"sum by ({BY}, broker) (rate({b.m(cn.PROBE_FAILURES, REFUSED)}[5m])) > 0 "
+                f"or sum by ({BY}, broker) (rate({b.m(cn.PRODUCE_FAILURES, REFUSED)}[5m])) > 0",
+            ),
             "for_": "2m",
             "summary": "acks=all writes are refused on a broker's partitions (NOT_ENOUGH_REPLICAS).",
             "description": """The canary's acks=all writes to the partitions led by broker {{ $labels.broker }}
@@ -89,10 +94,11 @@ def alert_fields(b: Builder, dashboard: str) -> list[dict[str, Any]]:
             "runbook": (
                 "NOT_ENOUGH_REPLICAS (before the append) and NOT_ENOUGH_REPLICAS_AFTER_APPEND (the ISR shrank while "
                 "waiting) mean the partition has fewer in-sync replicas than its min.insync.replicas: Kafka refuses "
-                "acks=all writes rather than risk them. Measured by the canary's writes, not inferred from metadata. "
+                "acks=all writes rather than risk them. Measured by the canary's refusal probe (one acks=all record per "
+                "partition every few seconds, not retried), not inferred from metadata. "
                 "With the KRaft controller quorum lost too (two of three combined broker+controller nodes down), no ISR "
                 "can shrink and Kafka answers with timeouts instead: KafkaCanaryStuck fires, not this alert.",
-                f"`{cn.PRODUCE_FAILURES.name}` by error on the exporter's /metrics; the Under min ISR stat and the partitions' ISR on the "
+                f"`{cn.PROBE_FAILURES.name}` by error on the exporter's /metrics; the Under min ISR stat and the partitions' ISR on the "
                 "cluster dashboard; which brokers are missing from `kafka_insight_broker_info`.",
                 "Bring the missing replicas' brokers back (or let lagging followers catch up). Do not lower "
                 "min.insync.replicas to get writes through: that trades the outage for silent loss.",
@@ -175,15 +181,20 @@ def dashboard_row() -> tuple[str, tuple[PanelDef, ...]]:
             ),
             PanelDef(
                 "Writes refused / failed",
-                """Canary produce failures per second by leader broker and error. NOT_ENOUGH_REPLICAS*: acks=all
+                """Canary write failures per second by leader broker and error: the refusal probe's (the leader's
+                first answer) and the idempotent producer's (mostly _MSG_TIMED_OUT). NOT_ENOUGH_REPLICAS*: acks=all
                 writes refused (ISR below min ISR). REQUEST_TIMED_OUT/_MSG_TIMED_OUT: not replicated in time (a
                 follower gone while still in the ISR, e.g. the controller quorum lost too). _TRANSPORT: leader
                 unreachable. Good: none.""",
                 "cps",
                 (
                     Query(
+                        f"sum by (broker, error) (rate({q(cn.PROBE_FAILURES)}[$__rate_interval]))",
+                        "probe broker {{broker}} {{error}}",
+                    ),
+                    Query(
                         f"sum by (broker, error) (rate({q(cn.PRODUCE_FAILURES)}[$__rate_interval]))",
-                        "broker {{broker}} {{error}}",
+                        "producer broker {{broker}} {{error}}",
                     ),
                 ),
             ),

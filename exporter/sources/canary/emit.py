@@ -16,6 +16,11 @@ def emit_canary(snap: CanarySnapshot, out: Samples) -> None:
         out.add(s.PRODUCE_ATTEMPTS, n, p, b)
     for (p, b, e), n in sorted(snap.failures.items()):
         out.add(s.PRODUCE_FAILURES, n, p, b, e)
+    for (p, b), n in sorted(snap.probes.items()):
+        out.add(s.PROBE_ATTEMPTS, n, p, b)
+    out.declare(s.PROBE_FAILURES)
+    for (p, b, e), n in sorted(snap.probe_failures.items()):
+        out.add(s.PROBE_FAILURES, n, p, b, e)
     for (p, b), n in sorted(snap.acked.items()):
         out.add(s.PRODUCE_ACKED, n, p, b)
     for (p, b), n in sorted(snap.read.items()):

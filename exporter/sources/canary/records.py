@@ -79,6 +79,9 @@ class CanarySnapshot:
     session: str
     attempts: dict[tuple[int, int], int]
     failures: dict[tuple[int, int, str], int]
+    #: refusal probes sent and failed (partition, broker[, error])
+    probes: dict[tuple[int, int], int]
+    probe_failures: dict[tuple[int, int, str], int]
     acked: dict[tuple[int, int], int]
     read: dict[tuple[int, int], int]
     lost: dict[tuple[int, int, str], int]
@@ -115,6 +118,8 @@ class Ledger:
         self.led: dict[int, int] = {}
         self.attempts: dict[tuple[int, int], int] = {}
         self.failures: dict[tuple[int, int, str], int] = {}
+        self.probes: dict[tuple[int, int], int] = {}
+        self.probe_failures: dict[tuple[int, int, str], int] = {}
         self.acked: dict[tuple[int, int], int] = {}
         self.read: dict[tuple[int, int], int] = {}
         self.lost: dict[tuple[int, int, str], int] = {}
@@ -137,6 +142,16 @@ class Ledger:
         with self._lock:
             key = (partition, broker, error)
             self.failures[key] = self.failures.get(key, 0) + 1
+
+    def probed(self, partition: int, broker: int) -> None:
+        with self._lock:
+            key = (partition, broker)
+            self.probes[key] = self.probes.get(key, 0) + 1
+
+    def probe_failed(self, partition: int, broker: int, error: str) -> None:
+        with self._lock:
+            key = (partition, broker, error)
+            self.probe_failures[key] = self.probe_failures.get(key, 0) + 1
 
     def acknowledged(self, record: CanaryRecord, offset: int, broker: int, now_ns: int) -> None:
         with self._lock:
@@ -169,7 +184,7 @@ class Ledger:
             if expected is not None and not (ours and record is not None and record.sequence == expected.sequence):
                 self._lose(partition, offset, "different_record")
             if not ours or record is None or record.sequence < 0:
-                return  # another session's (or a record with a negative sequence: never one of ours)
+                return  # another session's, or a refusal probe's record (sequence -1, see runner._probe_all)
             broker = self.leaders.get(partition, -1)
             last = self._last_read.get(partition)
             if last is not None and offset <= last[0]:
@@ -230,6 +245,8 @@ class Ledger:
                 session=self.session,
                 attempts=dict(self.attempts),
                 failures=dict(self.failures),
+                probes=dict(self.probes),
+                probe_failures=dict(self.probe_failures),
                 acked=dict(self.acked),
                 read=dict(self.read),
                 lost=dict(self.lost),

@@ -25,13 +25,32 @@ PRODUCE_FAILURES = metric(
     "kafka_insight_canary_produce_failures_total",
     "counter",
     """Canary records the cluster did not acknowledge, by the error of their delivery report.
-    NOT_ENOUGH_REPLICAS / NOT_ENOUGH_REPLICAS_AFTER_APPEND: acks=all writes refused because
-    fewer replicas than min.insync.replicas are in sync on that broker's partition —
-    producers with acks=all are failing now; bring the missing replicas' brokers back.
-    REQUEST_TIMED_OUT / _MSG_TIMED_OUT: not acknowledged in time (5 s per request, 10 s per
-    record), e.g. a follower still counted in the ISR is gone and no ISR can shrink because
-    the KRaft controller quorum is lost too: Kafka then times out instead of refusing;
-    _TRANSPORT: the leader was unreachable.""",
+    This producer is idempotent and retries until its 2-minute delivery timeout (a refused
+    write too: kafka_insight_canary_refusal_probe_failures_total names refusals as they
+    happen), so failures are _MSG_TIMED_OUT (nothing acknowledged for 2 minutes), _QUEUE_FULL
+    (more than 15 s of records waiting: not queued) or fatal client errors.""",
+    ("partition", "broker", "error"),
+    source=SRC,
+)
+PROBE_ATTEMPTS = metric(
+    "kafka_insight_canary_refusal_probes_total",
+    "counter",
+    """Refusal probe records sent to the partition (one per canary.probe_interval_seconds,
+    acks=all, not idempotent, not retried), by the broker that led it when sent.""",
+    ("partition", "broker"),
+    source=SRC,
+)
+PROBE_FAILURES = metric(
+    "kafka_insight_canary_refusal_probe_failures_total",
+    "counter",
+    """Refusal probe records not acknowledged, by the leader's (or the client's) first answer.
+    NOT_ENOUGH_REPLICAS / NOT_ENOUGH_REPLICAS_AFTER_APPEND: the leader refused an acks=all
+    write because fewer replicas than min.insync.replicas are in sync — every acks=all
+    producer writing there fails now; bring the missing replicas' brokers back.
+    REQUEST_TIMED_OUT / _MSG_TIMED_OUT: not acknowledged within 5 s, e.g. a follower still
+    counted in the ISR is gone and no ISR can shrink because the KRaft controller quorum is
+    lost too: Kafka then times out instead of refusing; _TRANSPORT: the leader was
+    unreachable.""",
     ("partition", "broker", "error"),
     source=SRC,
 )
