@@ -16,7 +16,16 @@ from types import ModuleType
 
 from exporter import selfmetrics
 from exporter.config import Config
-from exporter.interpret import blast_radius, durability, findings, librdkafka_batches, offsets, producers
+from exporter.interpret import (
+    blast_radius,
+    durability,
+    durability_specs,
+    findings,
+    librdkafka_batches,
+    offsets,
+    producer_specs,
+    producers,
+)
 from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret import connect as connect_interpretation
 from exporter.snapshot import Interpreter
@@ -58,7 +67,7 @@ FEATURES: tuple[Feature, ...] = (
             lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.of(config.interpretation)),
             lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability, offsets, blast_radius),
+        (admin_specs, durability_specs, offsets, blast_radius),
     ),
     Feature(
         "broker_jmx",
@@ -72,7 +81,7 @@ FEATURES: tuple[Feature, ...] = (
         "Java client JMX: producer and consumer metrics; reordering risk, compression, batching",
         client.factory,
         (lambda config: producers.ProducersInterpreter(),),
-        (client_specs, producers),
+        (client_specs, producer_specs),
     ),
     Feature(
         "client_stats",
