@@ -243,9 +243,10 @@ def test_clean_failures_lose_nothing_refuse_writes_and_all_down_keeps_serving(re
             return found
 
         wait_for("timed-out probes on the survivor's partitions", lambda: all(new_failures(p) for p in survivor), timeout=45)
-        for p in survivor:
-            assert set(new_failures(p)) <= {"REQUEST_TIMED_OUT", "_MSG_TIMED_OUT"}, new_failures(p)
-        assert isr(admin, topic, survivor[0])[1] == [1, 2], "no controller: the ISR cannot shrink"
+        for p in survivor:  # timed out (broker or client side), never refused
+            assert all("TIMED_OUT" in error for error in new_failures(p)), new_failures(p)
+        # no controller: the ISR cannot shrink (asked until the admin client reaches the survivor)
+        wait_for("the survivor's ISR", lambda: isr(admin, topic, survivor[0])[1] == [1, 2], timeout=20)
         assert sum(snap(runner).acked.values()) <= stalled + 15, "acks=all acknowledged without a second replica"
 
         # 4. all brokers down: the canary says so, the exporter keeps serving
