@@ -112,7 +112,9 @@ RECORDS_DUPLICATED = metric(
     "kafka_insight_canary_records_duplicated_total",
     "counter",
     """Canary records read back twice at different offsets (same session and sequence number):
-    the idempotent producer's guarantee was broken.""",
+    the idempotent producer's guarantee was broken. Expected only after the canary's own
+    records waited more than its 2-minute delivery timeout (librdkafka then resends under a
+    new producer epoch); otherwise a broker or client bug worth a report.""",
     ("partition",),
     source=SRC,
 )
