@@ -12,11 +12,11 @@ from queue import SimpleQueue
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, Samples, row_labels, row_value
+from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, MetricSpec, Samples, row_labels, row_value
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: gzip level of the pre-compressed body
@@ -99,6 +99,9 @@ class SamplesCollector(Collector):  # type: ignore[misc]
                         family.add_sample(spec.name, {**labels, "quantile": quantile}, number)
                 yield family
                 continue
+            if spec.type == "histogram":
+                yield _histogram_family(spec, rows)
+                continue
             if spec.type == "counter":
                 family = CounterMetricFamily(spec.family_name, spec.help, labels=spec.labels)
             else:
@@ -106,6 +109,36 @@ class SamplesCollector(Collector):  # type: ignore[misc]
             for values, number in rows:
                 family.add_metric(list(values), number)
             yield family
+
+
+def _histogram_family(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
+    width = len(spec.labels)
+    sets: dict[tuple[str, ...], tuple[list[tuple[str, float]], list[float]]] = {}
+    for values, number in rows:
+        buckets, total = sets.setdefault(values[:width], ([], []))
+        if values[width] == "_bucket":
+            buckets.append((values[width + 1], number))
+        elif values[width] == "_sum":
+            total.append(number)
+    for labels, (buckets, total) in sets.items():
+        family.add_metric(list(labels), buckets, total[0])
+    return family
+
+
+def _histogram_text(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]]) -> str:
+    """A histogram's samples as generate_latest writes them (labels sorted by name, ``le`` among
+    them).  Histograms are few (the canary's latencies): no fast path needed."""
+    width = len(spec.labels)
+    lines = []
+    for values, number in rows:
+        suffix, le = values[width], values[width + 1]
+        labels = dict(zip(spec.labels, _escape_row(values[:width]), strict=True))
+        if suffix == "_bucket":
+            labels["le"] = le
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        lines.append(f"{spec.name}{suffix}{{{inner}}} {_number(number)}\n" if inner else f"{spec.name}{suffix} {_number(number)}\n")
+    return "".join(lines)
 
 
 def render(samples: Samples, keep_body: bool = True) -> Exposition:
@@ -184,6 +217,9 @@ def render_chunks(samples: Samples) -> Iterator[bytes]:
         head = f"# HELP {name} {help_text}\n# TYPE {name} {spec.type}\n"
         if not rows:
             yield head.encode()
+            continue
+        if spec.type == "histogram":
+            yield (head + _histogram_text(spec, rows)).encode()
             continue
         labels = spec.labels
         if spec.type == "summary":
