@@ -234,13 +234,19 @@ class Collector:
                 snap = self.collect_once()
                 log.debug("cycle done in %.3f s", snap.finished - snap.started)
             except Exception:
+                if self._stop.is_set():  # the sources were closed under it by stop()
+                    break
                 log.exception("collection cycle failed; keeping the previous exposition")
             self._stop.wait(max(0.5, self.interval - (time.monotonic() - began)))
+
+    #: how long stop() lets a running cycle finish before closing the sources under it:
+    #: well inside ``docker stop``'s 10 s grace; the cycle's result would be thrown away
+    STOP_GRACE_SECONDS = 2.0
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.timeout + 5)
+            self._thread.join(timeout=min(self.timeout + 5, self.STOP_GRACE_SECONDS))
         for source in self.sources:
             try:
                 source.close()

@@ -221,6 +221,40 @@ def test_hanging_source_does_not_block_process_exit(tmp_path: object) -> None:
     assert done.returncode == 0 and "stopped" in done.stdout, done.stderr[-500:]
 
 
+def test_stop_during_a_long_cycle_returns_within_docker_stop_grace() -> None:
+    """SIGTERM while a cycle waits on a slow source (a broker that is down: the Admin requests
+    run to their deadline) must not wait for that deadline: ``docker stop`` kills after 10 s,
+    and the cycle's result is thrown away anyway."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow() -> None:
+        entered.set()
+        release.wait(60)
+
+    class Slow(Source):
+        name = "slow"
+
+        def jobs(self, previous: object) -> list[Job]:
+            return [Job("slow", "t", slow)]
+
+        def emit(self, snapshot: object, out: object) -> None:
+            pass
+
+    collector = Collector([Slow()], interval=1, timeout=30)
+    collector.start()
+    try:
+        assert entered.wait(10), "the cycle never started its job"
+        began = time.monotonic()
+        collector.stop()
+        took = time.monotonic() - began
+    finally:
+        release.set()
+    # old code: joined the cycle for its timeout + 5 s = 35 s
+    assert took < 10, f"stop() took {took:.1f} s with a cycle in progress (docker stop kills at 10 s)"
+
+
 # -- the whole broker down and up, repeatedly (Tansu) ---------------------------------------
 def test_whole_broker_down_and_up_cycles(tansu: TansuBroker, running: Callable[[Collector], Scraper]) -> None:
     cfg = admin_config(tansu.bootstrap, interval=1, timeout=1, request_timeout=0.5)
