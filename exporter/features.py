@@ -16,7 +16,7 @@ from types import ModuleType
 
 from exporter import selfmetrics
 from exporter.config import Config
-from exporter.interpret import blast_radius, durability, findings, librdkafka_batches, offsets, producers
+from exporter.interpret import blast_radius, budget, durability, findings, librdkafka_batches, offsets, producers
 from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret import connect as connect_interpretation
 from exporter.snapshot import Interpreter
@@ -55,10 +55,12 @@ FEATURES: tuple[Feature, ...] = (
         AdminSource,
         (
             lambda config: durability.DurabilityInterpreter(),
-            lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.of(config.interpretation)),
+            lambda config: offsets.OffsetsInterpreter(
+                offsets.OffsetSettings.of(config.interpretation), config.series_budget.group_partitions
+            ),
             lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability, offsets, blast_radius),
+        (admin_specs, durability, offsets, budget, blast_radius),
     ),
     Feature(
         "broker_jmx",
