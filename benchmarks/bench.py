@@ -155,6 +155,7 @@ class Cluster:
                 **batching,
                 "queue.buffering.max.messages": 2_000_000,
                 "acks": "all",  # the high watermark (what list_offsets says) moves with acks=all
+                "message.timeout.ms": 900_000,
                 **QUIET,
             }
         )
@@ -164,14 +165,17 @@ class Cluster:
             if err is not None:
                 failed.append(str(err))
 
-        for _ in range(self.records):
-            for name in names:
-                for p in range(self.partitions):
-                    producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
-                producer.poll(0)
         deadline = time.monotonic() + 10 * TIMEOUT
-        while producer.flush(10) != 0 and time.monotonic() < deadline:
-            pass
+        # 20 topics at a time: at 50k partitions one-record batches queued all at once outlived
+        # librdkafka's message.timeout.ms on a busy machine
+        for part in chunks(names, 20):
+            for _ in range(self.records):
+                for name in part:
+                    for p in range(self.partitions):
+                        producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
+                    producer.poll(0)
+            while producer.flush(10) != 0 and time.monotonic() < deadline:
+                pass
         if len(producer) or failed:
             raise RuntimeError(f"produce failed: {len(producer)} records not delivered, errors {failed[:3]}")
 
@@ -290,7 +294,7 @@ def floor_once(admin: AdminClient, chunk: int | None = None) -> dict[str, Any]:
     }
 
 
-def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
+def floor(bootstrap: str, repeats: int, naive_too: bool = True) -> dict[str, Any]:
     """Median of ``repeats`` runs of the exporter's request plan, and of the naive plan
     (one list_offsets call per offset kind), alternating so load changes hit both."""
     from exporter.sources.admin.client import OFFSETS_CHUNK
@@ -300,13 +304,14 @@ def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
     runs, naive = [], []
     for _ in range(repeats):
         runs.append(floor_once(admin, OFFSETS_CHUNK))
-        naive.append(floor_once(admin, None)["seconds"])
+        if naive_too:
+            naive.append(floor_once(admin, None)["seconds"])
     secs = [r["seconds"] for r in runs]
     return {
         **runs[-1],
         "seconds": statistics.median(secs),
         "runs": [round(s, 4) for s in secs],
-        "naive_seconds": statistics.median(naive),
+        "naive_seconds": statistics.median(naive) if naive else float("nan"),
         "naive_runs": [round(s, 4) for s in naive],
     }
 
@@ -425,16 +430,23 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
 
 
 class Exporter:
-    def __init__(self, bootstrap: str, interpret: bool = True) -> None:
+    def __init__(self, bootstrap: str, interpret: bool = True, tree: Path | None = None) -> None:
+        """``tree``: run the exporter of that source tree (a checkout of an older commit, with
+        this bench.py copied in) instead of this one: a baseline on the same cluster."""
         from exporter.demo.broker import free_port
 
         self.port = free_port()
+        script = str(tree / "benchmarks" / "bench.py") if tree is not None else __file__
+        env = dict(os.environ, PYTHONPATH=str(tree)) if tree is not None else None
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-exporter", bootstrap, str(self.port), "" if interpret else "no-interpret"],
+            [sys.executable, script, "--serve-exporter", bootstrap, str(self.port), "" if interpret else "no-interpret"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            env=env,
+            # `python -m` children (the Admin-API worker) put their working directory first on sys.path
+            cwd=str(tree) if tree is not None else None,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -633,11 +645,39 @@ def measure_point(cluster: Cluster, label: str, cycles: int, floor_repeats: int)
     return point
 
 
+def baseline_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+    """The exporter of ``--baseline TREE`` on the same cluster: cycles and memory only."""
+    log(f"[baseline] exporter of {args.baseline}")
+    exp = Exporter(cluster.bootstrap, tree=Path(args.baseline))
+    try:
+        first = exp.cycle()
+        check_exposition(exp, cluster)
+        runs = exp.cycles(args.cycles)
+        mem = [exp.cycle() for _ in range(args.memory_cycles)]
+        final = exp.stats()
+    finally:
+        exp.stop()
+    cyc = summarize_cycles(runs + mem)
+    point = {
+        "tree": args.baseline,
+        "first_cycle_seconds": round(first["cycle_seconds"], 4),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
+        "peak_rss_mb_all_cycles": round(final["peak_rss_mb"], 1),
+        "peak_rss_mb_by_process_all_cycles": final["peak_processes"],
+        "loadavg": loadavg(),
+    }
+    log(
+        f"[baseline] cycle {cyc['cycle_seconds']:.3f} s, rss {cyc['rss_mb']:.0f} MB, peak {final['peak_rss_mb']:.0f} MB "
+        f"{final['peak_processes']}, {cyc['series']} series, load {loadavg()}"
+    )
+    return point
+
+
 def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     """The headline figures: floor, cycles, scrapes, memory over many cycles."""
     parts = len(cluster.topics) * cluster.partitions
     log(f"[main] {parts} partitions, {len(cluster.groups)} groups: floor x{args.floor_repeats}")
-    fl = floor(cluster.bootstrap, args.floor_repeats)
+    fl = floor(cluster.bootstrap, args.floor_repeats, naive_too=not args.skip_admin_only)
     log(f"[main] floor {fl['seconds']:.3f} s {fl['runs']}")
     exp = Exporter(cluster.bootstrap)
     try:
@@ -884,6 +924,10 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
         log(f"grew to {len(cluster.topics)} topics in {time.perf_counter() - t0:.1f} s")
         cluster.check_offsets()
         result["main"] = main_point(cluster, args)
+        if args.baseline:
+            result["baseline"] = baseline_point(cluster, args)
+            result["baseline"]["floor_seconds"] = result["main"]["floor_seconds"]
+            result["baseline"]["cycle_vs_floor"] = round(result["baseline"]["cycle_seconds"] / result["main"]["floor_seconds"], 2)
         result["points_partitions"].append({k: v for k, v in result["main"].items() if k not in ("scrape", "memory")})
         result["points_groups"].append(result["points_partitions"][-1])
         if args.peers:
@@ -1063,6 +1107,13 @@ def print_report(result: dict[str, Any]) -> None:
             f"  memory over {m['cycles']} cycles: {m['rss_mb_first_quarter_median']} -> {m['rss_mb_last_quarter_median']} MB "
             f"(growth {m['growth_mb']} MB)"
         )
+    base = result.get("baseline")
+    if base:
+        print(
+            f"\nbaseline ({base['tree']}) on the same cluster: cycle {base['cycle_seconds']:.3f} s = {base['cycle_vs_floor']}x floor, "
+            f"rss {base['rss_mb']:.0f} MB, peak {base['peak_rss_mb_all_cycles']:.0f} MB {base['peak_rss_mb_by_process_all_cycles']}, "
+            f"{base['series']} series, load {base['loadavg']}"
+        )
     for axis in ("points_partitions", "points_groups"):
         pts = result.get(axis) or []
         if len(pts) > 1:
@@ -1117,6 +1168,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the 100k-partition point: --main 2000x50:10000 --no-scaling, 3 cycles, 3 memory cycles (not in CI)",
     )
     p.add_argument("--peers", action="store_true", help="also run peer exporters from $PEER_VENV")
+    p.add_argument(
+        "--baseline",
+        help="also run the exporter of this source tree (e.g. `git archive` of main, with this bench.py copied in) "
+        "on the same cluster after the main point: before/after in one run",
+    )
     p.add_argument("--name", help="results file name (default: tansu[-quick] / long)")
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
