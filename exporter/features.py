@@ -16,7 +16,17 @@ from types import ModuleType
 
 from exporter import selfmetrics
 from exporter.config import Config
-from exporter.interpret import blast_radius, budget, durability, findings, librdkafka_batches, offsets, producers
+from exporter.interpret import (
+    blast_radius,
+    budget,
+    durability,
+    durability_specs,
+    findings,
+    librdkafka_batches,
+    offsets,
+    producer_specs,
+    producers,
+)
 from exporter.interpret import client_stats as client_stats_interpretation
 from exporter.interpret import connect as connect_interpretation
 from exporter.snapshot import Interpreter
@@ -60,7 +70,7 @@ FEATURES: tuple[Feature, ...] = (
             ),
             lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability, offsets, budget, blast_radius),
+        (admin_specs, durability_specs, offsets, budget, blast_radius),
     ),
     Feature(
         "broker_jmx",
@@ -74,7 +84,7 @@ FEATURES: tuple[Feature, ...] = (
         "Java client JMX: producer and consumer metrics; reordering risk, compression, batching",
         client.factory,
         (lambda config: producers.ProducersInterpreter(),),
-        (client_specs, producers),
+        (client_specs, producer_specs),
     ),
     Feature(
         "client_stats",

@@ -28,7 +28,7 @@ import pytest
 from exporter import selfmetrics as sm
 from exporter.demo.broker import free_port
 from exporter.interpret import client_stats as ic
-from exporter.interpret import durability as du
+from exporter.interpret import durability_specs as du
 from exporter.interpret import librdkafka_batches as lb
 from exporter.interpret import offsets as of
 from exporter.interpret import producers as pr

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exporter.interpret.producers import _VERDICT_HELP, VERDICTS, producer_verdict, verdict_basis
+from exporter.interpret.producer_specs import VERDICT_HELP
+from exporter.interpret.producers import VERDICTS, producer_verdict, verdict_basis
 from exporter.metrics import Samples, metric
 from exporter.sources.connect.records import ConnectCluster, Connector
 from exporter.sources.connect.specs import SRC as CONNECT_SRC
@@ -34,7 +35,7 @@ CONNECTOR_REORDERING = metric(
     connector config), judged by the producers' rule table with the Connect version.
     basis="declared" when the connector overrides a setting that decides ordering,
     "assumed_defaults" otherwise (the worker's own producer.* settings are not visible over
-    REST: check them before trusting a safe verdict). {_VERDICT_HELP}""",
+    REST: check them before trusting a safe verdict). {VERDICT_HELP}""",
     ("connect_cluster", "connector", "basis", "verdict"),
     source=SRC,
 )

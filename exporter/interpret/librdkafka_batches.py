@@ -40,7 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exporter.interpret import producers as pr
+from exporter.interpret import producer_specs as pr
+from exporter.interpret.producers import codec_mismatch
 from exporter.metrics import Samples, metric
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def emit_librdkafka_batches(
             if fill is not None:
                 out.add(FILL, fill, *ids, t.topic)
             out.add(pr.TOPIC_SAVINGS, e.savings, *target, t.topic, LIBRDKAFKA)
-        mismatch = pr.codec_mismatch(topic_codecs.get(t.topic), codec)
+        mismatch = codec_mismatch(topic_codecs.get(t.topic), codec)
         if mismatch is not None:
             out.add(pr.RECOMPRESSED, 1 if mismatch else 0, *target, t.topic, LIBRDKAFKA)
     overall = combined(found)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.interpret import durability as du
+from exporter.interpret import durability_specs as du
 from exporter.interpret import offsets as of
 from exporter.mixin.boards.cluster_brokers_row import brokers_row as _brokers_row
 from exporter.mixin.boards.common import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exporter.interpret import client_stats as ic
 from exporter.interpret import librdkafka_batches as lb
-from exporter.interpret import producers as pr
+from exporter.interpret import producer_specs as pr
 from exporter.mixin.boards.common import (
     PRODUCER_TEXT,
     PRODUCERS_UID,

@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
-from exporter.interpret import durability as du
+from exporter.interpret import durability_specs as du
 from exporter.interpret import offsets as of
-from exporter.interpret import producers as pr
+from exporter.interpret import producer_specs as pr
 from exporter.mixin.blast_radius import blast_radius_row
 from exporter.mixin.boards.common import RISK_UID, _vars, lag_retention_share
 from exporter.mixin.panels import SCOPE, DashboardDef, PanelDef, Query, q

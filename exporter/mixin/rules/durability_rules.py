@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.interpret import durability as du
+from exporter.interpret import durability_specs as du
 from exporter.interpret import offsets as of
 from exporter.mixin.boards import common as dash
 from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook

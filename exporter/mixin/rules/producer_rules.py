@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
-from exporter.interpret import producers as pr
+from exporter.interpret import producer_specs as pr
 from exporter.mixin.boards import common as dash
 from exporter.mixin.promql import spec
 from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook
