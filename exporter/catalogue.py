@@ -19,3 +19,9 @@ EMITTING_MODULES: list[str] = features.spec_modules()
 def all_specs() -> dict[str, MetricSpec]:
     """The whole catalogue, sorted by name."""
     return dict(sorted(declared().items()))
+
+
+def series_specs() -> dict[str, MetricSpec]:
+    """Every sample name the exporter exposes -> its family's spec (a histogram's ``_bucket``,
+    ``_count`` and ``_sum`` all map to the histogram), for checking names in PromQL."""
+    return {name: spec for spec in all_specs().values() for name in spec.series_names}

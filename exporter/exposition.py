@@ -12,11 +12,11 @@ from queue import SimpleQueue
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.metrics import Samples, row_labels, row_value
+from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, MetricSpec, Samples, row_labels, row_value
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: gzip level of the pre-compressed body
@@ -88,6 +88,20 @@ class SamplesCollector(Collector):  # type: ignore[misc]
     def collect(self) -> Iterator[Metric]:
         for spec, rows in self.samples:
             family: Metric
+            if spec.type == "summary":
+                family = Metric(spec.name, spec.help, "summary")
+                for values, number in rows:
+                    *others, quantile = values
+                    labels = dict(zip(spec.labels, others, strict=False))
+                    if quantile in (SUMMARY_SUM, SUMMARY_COUNT):
+                        family.add_sample(spec.name + quantile, labels, number)
+                    else:
+                        family.add_sample(spec.name, {**labels, "quantile": quantile}, number)
+                yield family
+                continue
+            if spec.type == "histogram":
+                yield _histogram_family(spec, rows)
+                continue
             if spec.type == "counter":
                 family = CounterMetricFamily(spec.family_name, spec.help, labels=spec.labels)
             else:
@@ -95,6 +109,36 @@ class SamplesCollector(Collector):  # type: ignore[misc]
             for values, number in rows:
                 family.add_metric(list(values), number)
             yield family
+
+
+def _histogram_family(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
+    width = len(spec.labels)
+    sets: dict[tuple[str, ...], tuple[list[tuple[str, float]], list[float]]] = {}
+    for values, number in rows:
+        buckets, total = sets.setdefault(values[:width], ([], []))
+        if values[width] == "_bucket":
+            buckets.append((values[width + 1], number))
+        elif values[width] == "_sum":
+            total.append(number)
+    for labels, (buckets, total) in sets.items():
+        family.add_metric(list(labels), buckets, total[0])
+    return family
+
+
+def _histogram_text(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]]) -> str:
+    """A histogram's samples as generate_latest writes them (labels sorted by name, ``le`` among
+    them).  Histograms are few (the canary's latencies): no fast path needed."""
+    width = len(spec.labels)
+    lines = []
+    for values, number in rows:
+        suffix, le = values[width], values[width + 1]
+        labels = dict(zip(spec.labels, _escape_row(values[:width]), strict=True))
+        if suffix == "_bucket":
+            labels["le"] = le
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        lines.append(f"{spec.name}{suffix}{{{inner}}} {_number(number)}\n" if inner else f"{spec.name}{suffix} {_number(number)}\n")
+    return "".join(lines)
 
 
 def render(samples: Samples, keep_body: bool = True) -> Exposition:
@@ -174,7 +218,13 @@ def render_chunks(samples: Samples) -> Iterator[bytes | bytearray]:
         if not rows:
             yield head.encode()
             continue
+        if spec.type == "histogram":
+            yield (head + _histogram_text(spec, rows)).encode()
+            continue
         labels = spec.labels
+        if spec.type == "summary":
+            yield (head + _summary(name, labels, rows)).encode()
+            continue
         if not labels:
             yield (head + "".join(f"{name} {v}\n" for v in _values(rows))).encode()
             continue
@@ -188,6 +238,23 @@ def render_chunks(samples: Samples) -> Iterator[bytes | bytearray]:
             text = _family(prefix, rows, pick, escape=True)  # a label value needs escaping
         yield head.encode()
         yield text.encode()
+
+
+def _summary(name: str, labels: tuple[str, ...], rows: list[tuple[tuple[str, ...], float]]) -> str:
+    """A summary family (few rows: the plain way): quantile rows, and the rows marked
+    SUMMARY_SUM / SUMMARY_COUNT as ``<name>_sum`` / ``<name>_count`` without the quantile label."""
+    lines = []
+    for (values, _), text in zip(rows, _values(rows), strict=True):
+        *others, quantile = _escape_row(values)
+        pairs = list(zip(labels[:-1], others, strict=True))
+        suffix = ""
+        if quantile in (SUMMARY_SUM, SUMMARY_COUNT):
+            suffix = quantile
+        else:
+            pairs.append(("quantile", quantile))
+        body = ",".join(f'{k}="{v}"' for k, v in sorted(pairs))
+        lines.append(f"{name}{suffix}{{{body}}} {text}\n" if body else f"{name}{suffix} {text}\n")
+    return "".join(lines)
 
 
 def _family(prefix: str, rows: list[tuple[tuple[str, ...], float]], pick: Any, escape: bool) -> str:

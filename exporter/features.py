@@ -39,7 +39,7 @@ from exporter.sources.client_stats import consumer as client_stats_consumer
 from exporter.sources.client_stats import specs as client_stats_specs
 from exporter.sources.connect import source as connect_source
 from exporter.sources.connect import specs as connect_specs
-from exporter.sources.jmx import broker, broker_specs, client, client_specs
+from exporter.sources.jmx import broker, broker_ops_specs, broker_specs, client, client_specs
 
 #: builds a feature's source from the configuration; None when the feature is not configured
 SourceFactory = Callable[[Config], Source | None]
@@ -74,10 +74,10 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature(
         "broker_jmx",
-        "Broker JMX: ReplicaManager, controller, traffic, idle ratios, client versions",
+        "Broker JMX: ReplicaManager, controller, traffic, idle ratios, client versions; request latency, queues, purgatory, log flush, KRaft quorum, group coordinator",
         broker.factory,
         (),
-        (broker_specs,),
+        (broker_specs, broker_ops_specs),
     ),
     Feature(
         "client_jmx",

@@ -18,13 +18,21 @@ from types import TracebackType
 from typing import Literal
 
 PREFIX = "kafka_insight_"
-MetricType = Literal["gauge", "counter"]
+MetricType = Literal["gauge", "counter", "summary", "histogram"]
+#: the ``quantile`` label value that marks a summary family's ``_sum`` / ``_count`` rows: a
+#: summary is one spec whose last label is ``quantile``; its rows with these values are
+#: exposed as ``<name>_sum`` / ``<name>_count`` without the quantile label
+SUMMARY_SUM = "_sum"
+SUMMARY_COUNT = "_count"
+#: the series a histogram family exposes, in prometheus_client's order per label set
+HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 _NAME_RE = re.compile(r"^kafka_insight_[a-z][a-z0-9_]*$")
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric family.  ``name`` is the exposed name (counters include ``_total``)."""
+    """One metric family.  ``name`` is the exposed name (counters include ``_total``; a
+    histogram's series are ``name`` + ``_bucket``/``_count``/``_sum``, see :meth:`part`)."""
 
     name: str
     type: MetricType
@@ -47,6 +55,25 @@ class MetricSpec:
         if self.type == "counter":
             return self.name[: -len("_total")]
         return self.name
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        """The sample names the family exposes (a histogram's three, a summary's name, _sum and
+        _count, else its name)."""
+        if self.type == "histogram":
+            return tuple(self.name + suffix for suffix in HISTOGRAM_SUFFIXES)
+        if self.type == "summary":
+            return (self.name, self.name + SUMMARY_SUM, self.name + SUMMARY_COUNT)
+        return (self.name,)
+
+    def part(self, suffix: str) -> MetricSpec:
+        """One series of a histogram as a counter-like spec, for PromQL selectors:
+        ``spec.part("_bucket")`` (labels + ``le``), ``"_count"``, ``"_sum"``.  Not declared:
+        the catalogue holds the histogram."""
+        if self.type != "histogram" or suffix not in HISTOGRAM_SUFFIXES:
+            raise ValueError(f"{self.name}: part({suffix!r}) is only for histograms ({HISTOGRAM_SUFFIXES})")
+        labels = (*self.labels, "le") if suffix == "_bucket" else self.labels
+        return MetricSpec(self.name + suffix, "counter", self.help, labels, self.unit if suffix == "_sum" else "", self.source)
 
 
 _DECLARED: dict[str, MetricSpec] = {}
@@ -80,6 +107,10 @@ def _check(spec: MetricSpec) -> None:
         raise ValueError(f"{spec.name}: metric names start with {PREFIX} and are snake_case")
     if (spec.type == "counter") != spec.name.endswith("_total"):
         raise ValueError(f"{spec.name}: counters, and only counters, end in _total")
+    if (spec.type == "summary") != (spec.labels[-1:] == ("quantile",)) or spec.labels.count("quantile") > 1:
+        raise ValueError(f"{spec.name}: summaries, and only summaries, have a quantile label (their last)")
+    if spec.type == "histogram" and (spec.name.endswith(HISTOGRAM_SUFFIXES) or "le" in spec.labels):
+        raise ValueError(f"{spec.name}: a histogram is named without _bucket/_count/_sum and has no le label")
     for suffix, unit in (("_seconds", "seconds"), ("_bytes", "bytes"), ("_ratio", "ratio")):
         base = spec.name.removesuffix("_total")
         if base.endswith(suffix) and spec.unit != unit:
@@ -127,6 +158,13 @@ def to_float(value: object) -> float | None:
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def _le(bound: float) -> str:
+    """An ``le`` label value as Prometheus' clients write it (``0.005``, ``1.0``, ``+Inf``)."""
+    if bound == math.inf:
+        return "+Inf"
+    return repr(float(bound))
 
 
 #: the label values and the number of a sample row ``(labels, value)`` (Samples, Row)
@@ -238,6 +276,27 @@ class Samples:
         else:
             existing.extend(finite)
 
+    def add_histogram(self, spec: MetricSpec, labels: Sequence[object], buckets: Sequence[tuple[float, int]], total: float) -> None:
+        """One histogram series set: ``buckets`` are (upper bound, CUMULATIVE count) in rising
+        order ending with +Inf (whose count is ``_count``), ``total`` the sum of observations.
+
+        Kept as rows whose label values end with the series suffix and ``le`` (``""`` for
+        ``_count``/``_sum``), in the order prometheus_client's HistogramMetricFamily writes them."""
+        if spec.type != "histogram":
+            raise ValueError(f"{spec.name}: add_histogram() on a {spec.type}")
+        if len(labels) != len(spec.labels):
+            raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {tuple(labels)!r}")
+        if not buckets or buckets[-1][0] != math.inf:
+            raise ValueError(f"{spec.name}: histogram buckets must end with +Inf")
+        values = tuple(map(str, labels))
+        rows = [((*values, "_bucket", _le(bound)), float(count)) for bound, count in buckets]
+        rows.append(((*values, "_count", ""), float(buckets[-1][1])))
+        rows.append(((*values, "_sum", ""), float(total)))
+        if any(row[1] - row[1] != 0.0 for row in rows):  # NaN or infinite: the set is dropped whole
+            self.dropped[spec.source] = self.dropped.get(spec.source, 0) + 1
+            return
+        self.by_spec.setdefault(spec, []).extend(rows)
+
     def declare(self, spec: MetricSpec) -> None:
         """Make the family present even with no samples (HELP/TYPE still exposed)."""
         self.by_spec.setdefault(spec, [])
@@ -245,6 +304,12 @@ class Samples:
     def get(self, name: str, **labels: str) -> float | None:
         """Test helper: the value of one sample, by exposed name and labels."""
         for spec, rows in self.by_spec.items():
+            if spec.type == "histogram" and name in spec.series_names:
+                suffix, le = name[len(spec.name) :], labels.pop("le", "")
+                for values, number in rows:
+                    if values[-2:] == (suffix, le) and dict(zip(spec.labels, values, strict=False)) == labels:
+                        return number
+                return None
             if spec.name != name:
                 continue
             for values, number in rows:

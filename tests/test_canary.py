@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from exporter import config as cfg
+from exporter.exposition import render_reference, render_text
 from exporter.metrics import Samples
 from exporter.sources.canary.config import CanarySettings
 from exporter.sources.canary.emit import emit_canary
 from exporter.sources.canary.records import CanaryRecord, Ledger
 from exporter.sources.canary.runner import plan_assignment
+from tests._exposition import Parsed
 
 NS = 1_000_000_000
 
@@ -54,11 +59,13 @@ def test_same_record_read_back_is_not_lost_and_counts_latency() -> None:
     assert sum(snap.lost.values()) == 0
     assert snap.read == {(0, -1): 3}
     assert snap.e2e_latency_sum[-1] == pytest.approx(6.0)
-    assert dict(snap.e2e_latency[-1])["2.5"] == 3 and dict(snap.e2e_latency[-1])["1.0"] == 0
+    assert dict(snap.e2e_latency[-1])[2.5] == 3 and dict(snap.e2e_latency[-1])[1.0] == 0
     out = Samples()
     emit_canary(snap, out)
     assert out.get("kafka_insight_canary_newest_record_age_seconds", partition="0") == pytest.approx(5.0)
-    assert out.get("kafka_insight_canary_produce_ack_latency_bucket_total", broker="1", le="0.01") == 3
+    assert out.get("kafka_insight_canary_produce_ack_latency_seconds_bucket", broker="1", le="0.01") == 3
+    assert out.get("kafka_insight_canary_produce_ack_latency_seconds_bucket", broker="1", le="0.005") == 0
+    assert out.get("kafka_insight_canary_end_to_end_latency_seconds_count", broker="-1") == 3
 
 
 def test_different_record_at_an_acknowledged_offset_is_lost_once() -> None:
@@ -144,11 +151,58 @@ def test_config_section_defaults_and_errors_name_the_path() -> None:
     config = cfg.load(None, {"kafka.bootstrap_servers": "k:9092"})
     settings = CanarySettings.of(config.canary)
     assert not settings.enabled and settings.replication_factor == 3 and settings.min_insync_replicas == 2
+    assert settings.probe_interval == 5.0
     config = cfg.load(None, {"kafka.bootstrap_servers": "k:9092", "canary.enabled": True, "canary.records_per_second": 5})
     assert CanarySettings.of(config.canary).enabled and CanarySettings.of(config.canary).records_per_second == 5
     with pytest.raises(cfg.ConfigError, match=r"canary\.records_per_second"):
         cfg.load(None, {"canary.records_per_second": 0})
+    with pytest.raises(cfg.ConfigError, match=r"canary\.probe_interval_seconds"):
+        cfg.load(None, {"canary.probe_interval_seconds": -1})
     with pytest.raises(cfg.ConfigError, match=r"canary\.window_records"):
         cfg.load(None, {"canary.window_records": "many"})
     with pytest.raises(cfg.ConfigError, match=r"canary\.tpoic"):
         cfg.load(None, {"canary.tpoic": "x"})
+
+
+def test_latencies_are_prometheus_histograms() -> None:
+    """_bucket with le (cumulative, +Inf = _count), _count and _sum, as prometheus_client writes a
+    HistogramMetricFamily, and promtool accepts the text."""
+    ledger = Ledger("t", "s1", window=100)
+    for i, ms in enumerate((3, 7, 40, 2000, 60_000)):  # 60 s: only in +Inf
+        ledger.acknowledged(CanaryRecord("s1", 0, i, 100 * NS), i, 2, 100 * NS + ms * 1_000_000)
+    out = Samples()
+    emit_canary(ledger.snapshot(0), out)
+    text = render_text(out)
+    assert text == render_reference(out)
+    parsed = Parsed(text)
+    name = "kafka_insight_canary_produce_ack_latency_seconds"
+    assert parsed.families[name][0] == "histogram"
+    buckets = {labels["le"]: n for labels, n in parsed.series(name + "_bucket", broker=2)}
+    assert buckets["0.005"] == 1 and buckets["0.01"] == 2 and buckets["0.05"] == 3 and buckets["2.5"] == 4
+    assert buckets["30.0"] == 4 and buckets["+Inf"] == 5 and list(buckets) == sorted(buckets, key=float)
+    assert parsed.value(name + "_count", broker=2) == 5
+    assert parsed.value(name + "_sum", broker=2) == pytest.approx(62.05)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is required"
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+def test_refusal_probe_results_are_their_own_families() -> None:
+    ledger = Ledger("t", "s1", window=10)
+    for _ in range(3):
+        ledger.probed(0, 1)
+    ledger.probe_failed(0, 1, "NOT_ENOUGH_REPLICAS")
+    ledger.probe_failed(0, 1, "NOT_ENOUGH_REPLICAS")
+    out = Samples()
+    emit_canary(ledger.snapshot(0), out)
+    assert out.get("kafka_insight_canary_refusal_probes_total", partition="0", broker="1") == 3
+    assert out.get("kafka_insight_canary_refusal_probe_failures_total", partition="0", broker="1", error="NOT_ENOUGH_REPLICAS") == 2
+    # the producer's own failures are not mixed in
+    assert out.get("kafka_insight_canary_produce_failures_total", partition="0", broker="1", error="NOT_ENOUGH_REPLICAS") is None
+    # a probe's record read back (sequence -1) is neither checked nor counted as read
+    record = ack(ledger, 0, 0, 0)
+    ledger.found(0, 0, record.encode(), NS)
+    ledger.found(0, 1, CanaryRecord("s1", 0, -1, 1).encode(), NS)
+    snap = ledger.snapshot(0)
+    assert snap.read == {(0, -1): 1} and not snap.out_of_order and not snap.duplicated and not snap.lost

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from exporter.cycle import Collector
-from exporter.sources.base import SourceError
 from exporter.sources.canary.config import CanarySettings
 from exporter.sources.canary.records import CanarySnapshot
 from exporter.sources.canary.runner import CanaryRunner, plan_assignment
 from exporter.sources.canary.source import CanarySource
 from tests._exposition import Parsed
+from tests._serving import serve
 from tests.conftest import QUIET, RealKafka
 
 
@@ -138,71 +140,135 @@ def test_unclean_election_loss_is_counted_exactly(restore: RealKafka) -> None:
         runner.stop()
 
 
-@pytest.mark.xfail(
-    reason="open (issue 19): with two of three brokers killed on Kafka 4.0 the canary's writes to the survivor's "
-    "partition failed with REQUEST_TIMED_OUT/_MSG_TIMED_OUT, never NOT_ENOUGH_REPLICAS, within 60 s (the non-retried "
-    "classifier record mostly timed out too); the all-brokers-down step after it has not run live yet",
-    strict=False,
-)
+def set_min_isr(admin: AdminClient, topic: str, value: int) -> None:
+    resource = ConfigResource(
+        "topic", topic, incremental_configs=[ConfigEntry("min.insync.replicas", str(value), incremental_operation=AlterConfigOpType.SET)]
+    )
+    admin.incremental_alter_configs([resource])[resource].result(30)
+
+
+def refused(runner: CanaryRunner) -> dict[int, set[int]]:
+    """partition -> brokers whose refusal probes were answered NOT_ENOUGH_REPLICAS*."""
+    found: dict[int, set[int]] = {}
+    for p, b, error in snap(runner).probe_failures:
+        if error.startswith("NOT_ENOUGH_REPLICAS"):
+            found.setdefault(p, set()).add(b)
+    return found
+
+
+def metrics_over_http(base: str) -> Parsed:
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as answer:
+        assert answer.status == 200
+        return Parsed(answer.read())
+
+
 def test_clean_failures_lose_nothing_refuse_writes_and_all_down_keeps_serving(restore: RealKafka) -> None:
+    """RF 3 / min ISR 2 (the canary's defaults), 5 records per partition per second, a refusal
+    probe per partition every second.
+
+    1. One broker killed: the controller fences it, every ISR is the two others, the canary keeps
+       being acknowledged on every partition and loses nothing.
+    2. ISR below min ISR: every partition's leader must refuse acks=all writes with
+       NOT_ENOUGH_REPLICAS and the canary must label them so, per partition and leader.  On this
+       3-node cluster of combined broker+controller nodes a second dead NODE also takes the KRaft
+       quorum, and without a controller no ISR can shrink (step 3), so the ISR (2) is put below
+       min ISR by raising the topic's min.insync.replicas to 3: the same leader check a second
+       lost broker trips on a cluster whose controllers survive.
+    3. Two nodes killed (quorum lost): Kafka does not refuse, the survivor's partitions time out;
+       the canary counts those failures under the error Kafka gives and acknowledges nothing.
+    4. All nodes killed: source_up{source="canary"} is 0 and /metrics keeps being served.
+    5. All back: the canary recovers, nothing acknowledged was lost, nothing reordered.
+    """
     kafka = restore
     topic = f"canary-clean-{uuid.uuid4().hex[:6]}"
-    settings = CanarySettings(enabled=True, topic=topic, records_per_second=5)  # created: RF 3, min ISR 2
-    runner = CanaryRunner(settings, kafka.bootstrap, QUIET)
-    source = CanarySource(runner)
-    collector = Collector([source], [], interval=5, timeout=3)
+    settings = CanarySettings(enabled=True, topic=topic, records_per_second=5, probe_interval=1.0)  # created: RF 3, min ISR 2
+    client = {**QUIET, "reconnect.backoff.ms": "500", "reconnect.backoff.max.ms": "2000"}
+    runner = CanaryRunner(settings, kafka.bootstrap, client)
+    source = CanarySource(runner, stale_after=3)
+    collector = Collector([source], [], interval=1, timeout=3)
+    server = serve(collector)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    collector.start()
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, **QUIET})
     try:
         wait_for("every partition read back", lambda: len(snap(runner).newest_sent_ns) == 3)
-        first = snap(runner)
-        assert first.led == {1: 1, 2: 1, 3: 1}, "each broker leads one canary partition"
-        # one broker down: RF 3 / min ISR 2 keeps acknowledging and loses nothing
-        kafka.kill_broker(3)
-        before = sum(snap(runner).acked.values())
-        wait_for("acks with a broker down", lambda: sum(snap(runner).acked.values()) >= before + 30)
-        # two brokers down: the ISR falls below min ISR and acks=all writes are refused
-        kafka.kill_broker(2)
+        assert snap(runner).led == {1: 1, 2: 1, 3: 1}, "each broker leads one canary partition"
+        assert not refused(runner) and snap(runner).probes
 
-        def refused() -> bool:
-            return any(e.startswith("NOT_ENOUGH_REPLICAS") for (_, _, e) in snap(runner).failures)
+        # 1. one broker down: RF 3 / min ISR 2 keeps acknowledging every partition, loses nothing
+        kafka.kill_broker(3)
+        wait_for(
+            "the controller to fence node 3 (every ISR the two others)",
+            lambda: all(isr(admin, topic, p)[1] == [1, 2] for p in (0, 1, 2)),
+            timeout=60,
+        )
+        before = {p: n for (p, _), n in snap(runner).acked.items()}
+
+        def acked_everywhere(more: int) -> bool:
+            now: dict[int, int] = {}
+            for (p, _), n in snap(runner).acked.items():
+                now[p] = now.get(p, 0) + n
+            return all(now.get(p, 0) >= sum(n for q, n in before.items() if q == p) + more for p in (0, 1, 2))
+
+        wait_for("acks on every partition with a broker down", lambda: acked_everywhere(10), timeout=30)
+        assert not refused(runner)
+
+        # 2. ISR (2) below min ISR (3): refused, labelled per partition and its leader
+        leaders = {p: isr(admin, topic, p)[0] for p in (0, 1, 2)}
+        set_min_isr(admin, topic, 3)
+
+        def refused_by_leaders() -> bool:
+            found = refused(runner)
+            return all(leaders[p] in found.get(p, set()) for p in (0, 1, 2))
 
         try:
-            wait_for("NOT_ENOUGH_REPLICAS produce failures", refused, timeout=60)
+            wait_for("NOT_ENOUGH_REPLICAS from every partition's leader", refused_by_leaders, timeout=30)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; failures seen: {snap(runner).failures}") from None
-        assert snap(runner).led.get(1, 0) >= 1
-        # all brokers down: the canary says so, the exporter keeps rendering
+            raise AssertionError(f"{exc}; leaders {leaders}, failures: {snap(runner).failures}") from None
+        set_min_isr(admin, topic, 2)
+        wait_for("acks again at min ISR 2", lambda: acked_everywhere(20), timeout=30)
+        assert sum(snap(runner).lost.values()) == 0
+
+        # 3. two nodes down: no controller quorum, no ISR shrink: Kafka times out instead of refusing
+        survivor = sorted(p for p, b in leaders.items() if b == 1)
+        kafka.kill_broker(2)
+        stalled = sum(snap(runner).acked.values())
+        before_kill = dict(snap(runner).probe_failures)
+
+        def new_failures(p: int) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for key, n in snap(runner).probe_failures.items():
+                if key[0] == p and n > before_kill.get(key, 0):
+                    found[key[2]] = found.get(key[2], 0) + n - before_kill.get(key, 0)
+            return found
+
+        wait_for("timed-out probes on the survivor's partitions", lambda: all(new_failures(p) for p in survivor), timeout=45)
+        for p in survivor:  # timed out (broker or client side), never refused
+            assert all("TIMED_OUT" in error for error in new_failures(p)), new_failures(p)
+        # no controller: the ISR cannot shrink (asked until the admin client reaches the survivor)
+        wait_for("the survivor's ISR", lambda: isr(admin, topic, survivor[0])[1] == [1, 2], timeout=20)
+        assert sum(snap(runner).acked.values()) <= stalled + 15, "acks=all acknowledged without a second replica"
+
+        # 4. all brokers down: the canary says so, the exporter keeps serving
         kafka.kill_broker(1)
-
-        def down() -> bool:
-            try:
-                source.collect()
-            except SourceError:
-                return True
-            return False
-
-        wait_for("the canary to report the cluster unreachable", down, timeout=60)
-        collector.collect_once()
-        parsed = Parsed(collector.exposition.body.decode())
-        assert parsed.value("kafka_insight_source_up", source="canary", target=topic) == 0
+        wait_for(
+            "source_up{source=canary} 0 on /metrics",
+            lambda: metrics_over_http(base).value("kafka_insight_source_up", source="canary", target=topic) == 0,
+            timeout=60,
+        )
+        assert metrics_over_http(base).value("kafka_insight_source_up", source="canary", target=topic) == 0
     finally:
-        for node in (1, 2, 3):
-            if f"node {node}: up" not in kafka.run("status"):
-                start(kafka, node)
+        with ThreadPoolExecutor(3) as pool:  # the quorum needs two nodes back before one is ready
+            list(pool.map(lambda node: start(kafka, node), [n for n in (1, 2, 3) if f"node {n}: up" not in kafka.run("status")]))
     try:
-        kafka.wait_full_isr(timeout=120)
-        wait_for("the canary back", lambda: _up(source), timeout=60)
+        kafka.wait_full_isr(timeout=180)
+        wait_for("the canary back on /metrics", lambda: metrics_over_http(base).value("kafka_insight_source_up", source="canary", target=topic) == 1, timeout=60)
         after = sum(snap(runner).read.values())
-        wait_for("reads after the restart", lambda: sum(snap(runner).read.values()) > after + 10)
-        assert sum(snap(runner).lost.values()) == 0, snap(runner).lost
-        assert not snap(runner).duplicated and not snap(runner).out_of_order
+        wait_for("reads after the restart", lambda: sum(snap(runner).read.values()) > after + 15, timeout=60)
+        final = snap(runner)
+        assert sum(final.lost.values()) == 0, final.lost
+        assert not final.duplicated and not final.out_of_order, (final.duplicated, final.out_of_order)
     finally:
         collector.stop()
+        server.shutdown()
         runner.stop()
-
-
-def _up(source: CanarySource) -> bool:
-    try:
-        source.collect()
-    except SourceError:
-        return False
-    return True

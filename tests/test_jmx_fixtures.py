@@ -258,10 +258,16 @@ def test_patterns_urls_and_tls_settings_for_the_worker() -> None:
     from exporter.sources.jmx.config import JmxAuth, JmxTls
     from exporter.sources.jmx.worker import _split
 
-    # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key
-    assert _split("kafka.server:type=ReplicaManager,*/Value") == ("kafka.server:type=ReplicaManager,*", "Value", None)
-    assert _split("java.lang:type=Memory/HeapMemoryUsage/used") == ("java.lang:type=Memory", "HeapMemoryUsage", "used")
+    # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key;
+    # several attributes of one MBean are read in one call: /A,B (then no composite key)
+    assert _split("kafka.server:type=ReplicaManager,*/Value") == ("kafka.server:type=ReplicaManager,*", ["Value"], None)
+    assert _split("java.lang:type=Memory/HeapMemoryUsage/used") == ("java.lang:type=Memory", ["HeapMemoryUsage"], "used")
     assert _split("kafka.server:type=app-info,*") == ("kafka.server:type=app-info,*", None, None)
+    assert _split("kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs/Count,Mean") == (
+        "kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs",
+        ["Count", "Mean"],
+        None,
+    )
     assert all(_split(p)[0].count(":") == 1 for p in patterns(True, True))
     assert jmx_url("h:9999") == "service:jmx:rmi:///jndi/rmi://h:9999/jmxrmi"
     assert jmx_url("service:jmx:rmi:///jndi/rmi://h:1/x") == "service:jmx:rmi:///jndi/rmi://h:1/x"
@@ -296,6 +302,11 @@ def test_jmx_config_errors_name_the_yaml_path(tmp_path: object) -> None:
         "jmx.brokers.targets[0]: set both username and password, or neither"
     )
     assert err("jmx:\n  timeout_seconds: 0\n") == "jmx.timeout_seconds: expected a number in [0.5, 300], got 0"
+    # request types become parts of MBean names: letters only
+    assert err("jmx:\n  brokers:\n    request_types: [Produce, 'Fetch,*']\n") == (
+        "jmx.brokers.request_types[1]: 'Fetch,*' is not a Kafka request name (e.g. Produce, FetchConsumer)"
+    )
+    assert err("jmx:\n  brokers:\n    log_size: maybe\n").startswith("jmx.brokers.log_size: ")
 
 
 def test_every_jmx_family_is_in_the_catalogue_and_promtool_clean() -> None:
@@ -304,6 +315,8 @@ def test_every_jmx_family_is_in_the_catalogue_and_promtool_clean() -> None:
     for state in STATES:
         for node in REPLICA_MANAGER[state]:
             emit_broker(parse_broker(load_dump(FIXTURES / f"jmx-broker{node}-{state}.json"), f"{state}-{node}", broker_id=node + 10 * STATES.index(state)), out)
+    # issue 17's fresh dump (log sizes per topic too)
+    emit_broker(parse_broker(load_dump(FIXTURES / "jmx-broker1-ops.json"), "ops-1", broker_id=99, log_size=True), out)
     for name in ("producer-none", "producer-gzip", "producer-lz4", "producer-zstd", "consumer-perf", "consumer-live-tail"):
         emit_clients(parse_client_target(load_dump(FIXTURES / f"jmx-{name}.json"), name, declared={"acks": "all"}, per_partition=True), out)
     emitted = {spec.name for spec, rows in out if rows}

@@ -83,7 +83,9 @@ def test_explicit_targets_refused_and_hanging_ports(real_kafka: RealKafka, hangi
             # the hanging target is killed at its own timeout; the cycle never runs past its deadline
             assert took < collector.timeout + 1, took
             res = results(collector, "broker_jmx")
-            if all(res[t].up for t in broker_targets(real_kafka)):
+            # a warm JMX worker can read the brokers before the cycle's Admin client has announced
+            # itself (KIP-511 ApiVersions) on its new connections: then the next cycle counts them
+            if all(res[t].up for t in broker_targets(real_kafka)) and _python_connections(Parsed(collector.exposition.body)):
                 break
         m = Parsed(collector.exposition.body)
         for target in broker_targets(real_kafka):
@@ -106,17 +108,54 @@ def test_explicit_targets_refused_and_hanging_ports(real_kafka: RealKafka, hangi
         for ratio in per_broker(m, "kafka_insight_broker_network_processor_idle_ratio").values():
             assert 0 <= ratio <= 1
         # KIP-511: the exporter's own Admin client (confluent-kafka) is counted by name and version
-        version = confluent_kafka.version()[0]
-        python_conns = [
-            value
-            for labels, value in m.series("kafka_insight_broker_client_connections", client_software_name="confluent-kafka-python")
-            if labels["client_software_version"].startswith(version) and labels["listener"] == "PLAINTEXT"
-        ]
-        assert sum(python_conns) >= 1, m.series("kafka_insight_broker_client_connections")
+        assert _python_connections(m) >= 1, m.series("kafka_insight_broker_client_connections")
         java_controller = m.series("kafka_insight_broker_client_connections", client_software_name="apache-kafka-java", listener="CONTROLLER")
         assert sum(v for _, v in java_controller) >= 2  # the nodes talk to each other
+        _assert_operational_set(m)
     finally:
         collector.stop()
+
+
+def _python_connections(m: Parsed) -> float:
+    version = confluent_kafka.version()[0]
+    return sum(
+        value
+        for labels, value in m.series("kafka_insight_broker_client_connections", client_software_name="confluent-kafka-python")
+        if labels["client_software_version"].startswith(version) and labels["listener"] == "PLAINTEXT"
+    )
+
+
+def _assert_operational_set(m: Parsed) -> None:
+    """Issue 17: the operational families of every broker in the same scrape, with sane values."""
+    nodes = {"1", "2", "3"}
+    # KRaft: exactly one leader among the three combined nodes, and every node knows it
+    leaders = [lb["broker_id"] for lb, v in m.series("kafka_insight_kraft_state", state="leader") if v == 1]
+    assert len(leaders) == 1, m.series("kafka_insight_kraft_state")
+    assert set(per_broker(m, "kafka_insight_kraft_leader_id").values()) == {float(leaders[0])}
+    epochs = per_broker(m, "kafka_insight_kraft_epoch")
+    assert set(epochs) == nodes and min(epochs.values()) >= 1
+    assert min(per_broker(m, "kafka_insight_kraft_high_watermark").values()) > 0
+    # request latency: the Admin API's own Metadata requests reached some broker; quantiles in seconds
+    metadata = [v for _, v in m.series("kafka_insight_broker_request_latency_seconds_count", request="Metadata")]
+    assert sum(metadata) >= 1, metadata
+    for labels, seconds in m.series("kafka_insight_broker_request_latency_seconds"):
+        assert 0 <= seconds < 60, labels
+        assert labels["quantile"] in ("0.5", "0.99", "0.999")
+    phases = {lb["phase"] for lb, _ in m.series("kafka_insight_broker_request_phase_latency_seconds_sum")}
+    assert phases == {"request_queue", "local", "remote", "response_queue", "response_send"}, phases
+    # FetchFollower: the nodes replicate from each other (RF 3 internal topics)
+    assert sum(v for _, v in m.series("kafka_insight_broker_request_latency_seconds_count", request="FetchFollower")) > 0
+    for name in ("kafka_insight_broker_request_queue_size", "kafka_insight_broker_response_queue_size",
+                 "kafka_insight_broker_replica_fetcher_max_lag", "kafka_insight_broker_replica_fetcher_failed_partitions",
+                 "kafka_insight_broker_log_flush_latency_seconds_count",
+                 "kafka_insight_controller_event_processing_latency_seconds_count"):
+        values = per_broker(m, name)
+        assert set(values) == nodes and min(values.values()) >= 0, (name, values)
+    assert sum(per_broker(m, "kafka_insight_controller_event_processing_latency_seconds_count").values()) > 0
+    ops = {(lb["broker_id"], lb["operation"]) for lb, _ in m.series("kafka_insight_broker_purgatory_delayed_operations")}
+    assert ops == {(n, op) for n in nodes for op in ("Produce", "Fetch")}, ops
+    states = {(lb["protocol"], lb["state"]) for lb, _ in m.series("kafka_insight_broker_coordinator_groups")}
+    assert ("classic", "Stable") in states and ("consumer", "Stable") in states, states
 
 
 def test_discovery_from_admin_brokers_with_racks(real_kafka: RealKafka) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.catalogue import all_specs
+from exporter.catalogue import series_specs
 from exporter.demo.broker import free_port
 from exporter.mixin import alerts, dashboards, promql
 from exporter.mixin.connect import CONNECT_UID
@@ -58,11 +58,11 @@ HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
 
 
 def from_client_statistics(expr: str) -> bool:
-    """Queries on librdkafka client statistics: that source is not configured in this test
-    (it is checked live on the demo, test_mixin_live.py)."""
-    specs = all_specs()
+    """Queries on librdkafka client statistics or the canary: those sources are not configured in
+    this test (checked live on the demo, test_mixin_live.py, and in test_canary_live.py)."""
+    specs = series_specs()
     used = [specs[n] for n in promql.metric_names(expr) if n in specs]
-    return bool(used) and all(u.source == "client_stats" or u.name.startswith("kafka_insight_librdkafka") for u in used)
+    return bool(used) and all(u.source in ("client_stats", "canary") or u.name.startswith("kafka_insight_librdkafka") for u in used)
 
 
 def substitute(expr: str, instance: str) -> str:

@@ -16,6 +16,7 @@ from exporter.mixin import connect as connect_mixin
 from exporter.mixin.boards import common as boards
 from exporter.mixin.rules.base import AlertDef, Builder, Runbook, Severity
 from exporter.mixin.rules.blast_radius_rules import blast_radius_alerts
+from exporter.mixin.rules.broker_ops_rules import broker_ops_alerts
 from exporter.mixin.rules.cluster_rules import cluster_alerts
 from exporter.mixin.rules.consumer_rules import consumer_alerts
 from exporter.mixin.rules.durability_rules import durability_alerts
@@ -68,6 +69,7 @@ def connect_alerts(b: Builder) -> list[AlertDef]:
 ALERT_BUILDERS: list[Callable[[Builder], list[AlertDef]]] = [
     exporter_alerts,
     cluster_alerts,
+    broker_ops_alerts,
     durability_alerts,
     consumer_alerts,
     producer_alerts,

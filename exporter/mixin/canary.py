@@ -37,7 +37,7 @@ def _clustered(b: Builder, expr: str) -> str:
 
 
 def _p99(b: Builder, window: str, offset: str = "") -> str:
-    return f"histogram_quantile(0.99, sum by ({BY}, broker, le) (rate({b.m(cn.E2E_LATENCY_BUCKET)}[{window}]{offset})))"
+    return f"histogram_quantile(0.99, sum by ({BY}, broker, le) (rate({b.m(cn.E2E_LATENCY.part('_bucket'))}[{window}]{offset})))"
 
 
 def alert_fields(b: Builder, dashboard: str) -> list[dict[str, Any]]:
@@ -79,18 +79,26 @@ def alert_fields(b: Builder, dashboard: str) -> list[dict[str, Any]]:
             "group": GROUP,
             "name": "KafkaCanaryWritesRefused",
             "severity": "critical",
-            "expr": _clustered(b, f"sum by ({BY}, broker) (rate({b.m(cn.PRODUCE_FAILURES, REFUSED)}[5m])) > 0"),
+            # the probe names refusals; the idempotent producer's own reports only if it ever gives up with one
+            "expr": _clustered(
+                b,
+                f"sum by ({BY}, broker) (rate({b.m(cn.PROBE_FAILURES, REFUSED)}[5m])) > 0 "
+                f"or sum by ({BY}, broker) (rate({b.m(cn.PRODUCE_FAILURES, REFUSED)}[5m])) > 0",
+            ),
             "for_": "2m",
             "summary": "acks=all writes are refused on a broker's partitions (NOT_ENOUGH_REPLICAS).",
             "description": """The canary's acks=all writes to the partitions led by broker {{ $labels.broker }}
-            in {CLUSTER} fail with NOT_ENOUGH_REPLICAS ({{ $value | humanize }} per second): fewer replicas than min.insync.replicas are in sync, and
+            in {CLUSTER} are refused with NOT_ENOUGH_REPLICAS ({{ $value | humanize }} per second): fewer replicas than min.insync.replicas are in sync, and
             every acks=all producer writing there fails the same way.""",
             "dashboard": dashboard,
             "runbook": (
                 "NOT_ENOUGH_REPLICAS (before the append) and NOT_ENOUGH_REPLICAS_AFTER_APPEND (the ISR shrank while "
                 "waiting) mean the partition has fewer in-sync replicas than its min.insync.replicas: Kafka refuses "
-                "acks=all writes rather than risk them. Measured by the canary, not inferred from metadata.",
-                f"`{cn.PRODUCE_FAILURES.name}` by error on the exporter's /metrics; the Under min ISR stat and the partitions' ISR on the "
+                "acks=all writes rather than risk them. Measured by the canary's refusal probe (one acks=all record per "
+                "partition every few seconds, not retried), not inferred from metadata. "
+                "With the KRaft controller quorum lost too (two of three combined broker+controller nodes down), no ISR "
+                "can shrink and Kafka answers with timeouts instead: KafkaCanaryStuck fires, not this alert.",
+                f"`{cn.PROBE_FAILURES.name}` by error on the exporter's /metrics; the Under min ISR stat and the partitions' ISR on the "
                 "cluster dashboard; which brokers are missing from `kafka_insight_broker_info`.",
                 "Bring the missing replicas' brokers back (or let lagging followers catch up). Do not lower "
                 "min.insync.replicas to get writes through: that trades the outage for silent loss.",
@@ -115,7 +123,7 @@ def alert_fields(b: Builder, dashboard: str) -> list[dict[str, Any]]:
                 "End-to-end latency is the time from the canary's send to reading the record back: produce "
                 "(acks=all waits for the in-sync followers), replication and fetch. Far above its baseline, "
                 "consumers see data late on that broker's partitions.",
-                f"`{cn.E2E_LATENCY_BUCKET.name}` on the exporter's /metrics and the canary row's latency panels per broker; the broker's request handler idle ratio, disk and "
+                f"`{cn.E2E_LATENCY.name}` on the exporter's /metrics and the canary row's latency panels per broker; the broker's request handler idle ratio, disk and "
                 "network; produce-ack latency (slow acks: replication) versus end-to-end (slow fetch).",
                 "Relieve the broker (move leaders away with a preferred leader election after fixing the cause, "
                 "reduce load), check its disk and followers' fetch; if it is the whole cluster, check capacity.",
@@ -173,13 +181,20 @@ def dashboard_row() -> tuple[str, tuple[PanelDef, ...]]:
             ),
             PanelDef(
                 "Writes refused / failed",
-                """Canary produce failures per second by leader broker and error. NOT_ENOUGH_REPLICAS*: acks=all
-                writes refused (ISR below min ISR). _MSG_TIMED_OUT/_TRANSPORT: leader unreachable. Good: none.""",
+                """Canary write failures per second by leader broker and error: the refusal probe's (the leader's
+                first answer) and the idempotent producer's (mostly _MSG_TIMED_OUT). NOT_ENOUGH_REPLICAS*: acks=all
+                writes refused (ISR below min ISR). REQUEST_TIMED_OUT/_MSG_TIMED_OUT: not replicated in time (a
+                follower gone while still in the ISR, e.g. the controller quorum lost too). _TRANSPORT: leader
+                unreachable. Good: none.""",
                 "cps",
                 (
                     Query(
+                        f"sum by (broker, error) (rate({q(cn.PROBE_FAILURES)}[$__rate_interval]))",
+                        "probe broker {{broker}} {{error}}",
+                    ),
+                    Query(
                         f"sum by (broker, error) (rate({q(cn.PRODUCE_FAILURES)}[$__rate_interval]))",
-                        "broker {{broker}} {{error}}",
+                        "producer broker {{broker}} {{error}}",
                     ),
                 ),
             ),
@@ -190,11 +205,11 @@ def dashboard_row() -> tuple[str, tuple[PanelDef, ...]]:
                 "s",
                 (
                     Query(
-                        f"histogram_quantile(0.99, sum by (broker, le) (rate({q(cn.E2E_LATENCY_BUCKET)}[$__rate_interval])))",
+                        f"histogram_quantile(0.99, sum by (broker, le) (rate({q(cn.E2E_LATENCY.part('_bucket'))}[$__rate_interval])))",
                         "end-to-end broker {{broker}}",
                     ),
                     Query(
-                        f"histogram_quantile(0.99, sum by (broker, le) (rate({q(cn.ACK_LATENCY_BUCKET)}[$__rate_interval])))",
+                        f"histogram_quantile(0.99, sum by (broker, le) (rate({q(cn.ACK_LATENCY.part('_bucket'))}[$__rate_interval])))",
                         "ack broker {{broker}}",
                     ),
                 ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from exporter.catalogue import MetricSpec, all_specs
+from exporter.catalogue import MetricSpec, all_specs, series_specs
 
 #: series that Prometheus itself creates for every scrape target (not in our catalogue)
 PROMETHEUS_SERIES = frozenset({"up", "ALERTS"})
@@ -101,7 +101,7 @@ def metric_names(expr: str) -> set[str]:
 
 def unknown_metrics(expr: str, known: set[str] | None = None) -> set[str]:
     """Names in ``expr`` that are neither in the catalogue nor series Prometheus makes."""
-    catalogue = set(all_specs()) if known is None else known
+    catalogue = set(series_specs()) if known is None else known
     return {n for n in metric_names(expr) if n not in catalogue and n not in PROMETHEUS_SERIES}
 
 
@@ -110,12 +110,13 @@ _GAUGE_FN_RE = re.compile(r"\b(deriv|delta|idelta|predict_linear)\s*\(\s*([A-Za-
 
 
 def type_errors(expr: str) -> list[str]:
-    """Counter functions on gauges and gauge functions on counters, by catalogue type."""
-    specs = all_specs()
+    """Counter functions on gauges and gauge functions on counters, by catalogue type (a
+    histogram's series are counters)."""
+    specs = series_specs()
     problems = []
     for fn, name in _RATE_RE.findall(expr):
         spec = specs.get(name)
-        if spec is not None and spec.type != "counter":
+        if spec is not None and spec.type == "gauge":
             problems.append(f"{fn}() on gauge {name}")
     for fn, name in _GAUGE_FN_RE.findall(expr):
         spec = specs.get(name)

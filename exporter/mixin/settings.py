@@ -51,6 +51,14 @@ class Settings:
     broker_count_dropped_for: str = "5m"
     broker_count_window: str = "6h"
     log_dir_offline_for: str = "1m"
+    #: every answering KRaft node reports no quorum leader (raft-metrics current-leader -1)
+    kraft_no_leader_for: str = "1m"
+    #: Produce p99 (TotalTimeMs) above this factor x its own median over the baseline window ...
+    produce_latency_factor: float = 3.0
+    produce_latency_baseline_window: str = "1d"
+    #: ... and above this absolute floor (seconds), for this long
+    produce_latency_floor_seconds: float = 0.05
+    produce_latency_for: str = "15m"
     #: the last stable offset has not moved for lso_stuck_window while below the log end
     lso_stuck_window: str = "5m"
     lso_stuck_for: str = "15m"

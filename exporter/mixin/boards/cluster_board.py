@@ -5,6 +5,7 @@ from __future__ import annotations
 from exporter.interpret import durability_specs as du
 from exporter.interpret import offsets as of
 from exporter.mixin.boards.cluster_brokers_row import brokers_row as _brokers_row
+from exporter.mixin.boards.cluster_ops_rows import quorum_row, requests_row, storage_row
 from exporter.mixin.boards.common import (
     CLUSTER_UID,
     DURABILITY_TEXT,
@@ -274,5 +275,8 @@ def cluster_dashboard(settings: Settings) -> DashboardDef:
             ("Partitions", _partitions_row()),
             ("Durability", _durability_row()),
             ("Brokers (JMX)", _brokers_row()),
+            ("Broker requests (JMX)", requests_row()),
+            ("Broker storage and groups (JMX)", storage_row()),
+            ("KRaft quorum (JMX)", quorum_row()),
         ),
     )

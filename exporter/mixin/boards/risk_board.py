@@ -16,6 +16,7 @@ from exporter.interpret import offsets as of
 from exporter.interpret import producer_specs as pr
 from exporter.mixin.blast_radius import blast_radius_row
 from exporter.mixin.boards.common import RISK_UID, _vars, lag_retention_share
+from exporter.mixin.canary import dashboard_row as canary_row
 from exporter.mixin.panels import SCOPE, DashboardDef, PanelDef, Query, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
@@ -253,6 +254,7 @@ RISK_ROWS: list[Callable[[], Row]] = [
     blast_radius_row,
     _consumers_row,
     _producers_row,
+    canary_row,
 ]
 
 

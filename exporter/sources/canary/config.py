@@ -40,6 +40,15 @@ class CanaryConfig:
             "Create the canary topic (one partition per broker, each broker leading one) when it does not exist; when false it must exist.",
         )
     )
+    probe_interval_seconds: float = field(
+        metadata=option(
+            "float",
+            5.0,
+            "Seconds between refusal probes: one acks=all record per canary partition, not idempotent and not retried, so a refusal (NOT_ENOUGH_REPLICAS) is counted as the leader answers; 0 turns the probe off.",
+            0,
+            3600,
+        )
+    )
     window_records: int = field(
         metadata=option(
             "int",
@@ -62,10 +71,19 @@ class CanarySettings:
     min_insync_replicas: int = 2
     create_topic: bool = True
     window_records: int = 10000
+    #: seconds between refusal probes (0: off)
+    probe_interval: float = 5.0
 
     @classmethod
     def of(cls, c: CanaryConfig) -> CanarySettings:
         """From the validated section (``config.canary``)."""
         return cls(
-            c.enabled, c.topic, c.records_per_second, c.replication_factor, c.min_insync_replicas, c.create_topic, c.window_records
+            c.enabled,
+            c.topic,
+            c.records_per_second,
+            c.replication_factor,
+            c.min_insync_replicas,
+            c.create_topic,
+            c.window_records,
+            c.probe_interval_seconds,
         )

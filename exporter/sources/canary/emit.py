@@ -16,6 +16,11 @@ def emit_canary(snap: CanarySnapshot, out: Samples) -> None:
         out.add(s.PRODUCE_ATTEMPTS, n, p, b)
     for (p, b, e), n in sorted(snap.failures.items()):
         out.add(s.PRODUCE_FAILURES, n, p, b, e)
+    for (p, b), n in sorted(snap.probes.items()):
+        out.add(s.PROBE_ATTEMPTS, n, p, b)
+    out.declare(s.PROBE_FAILURES)
+    for (p, b, e), n in sorted(snap.probe_failures.items()):
+        out.add(s.PROBE_FAILURES, n, p, b, e)
     for (p, b), n in sorted(snap.acked.items()):
         out.add(s.PRODUCE_ACKED, n, p, b)
     for (p, b), n in sorted(snap.read.items()):
@@ -29,11 +34,9 @@ def emit_canary(snap: CanarySnapshot, out: Samples) -> None:
         out.add(s.RECORDS_DUPLICATED, n, p)
     for p, sent in sorted(snap.newest_sent_ns.items()):
         out.add(s.NEWEST_RECORD_AGE, max(0.0, (snap.taken_ns - sent) / 1e9), p)
-    for spec, sum_spec, hists, sums in (
-        (s.ACK_LATENCY_BUCKET, s.ACK_LATENCY_SUM, snap.ack_latency, snap.ack_latency_sum),
-        (s.E2E_LATENCY_BUCKET, s.E2E_LATENCY_SUM, snap.e2e_latency, snap.e2e_latency_sum),
+    for spec, hists, sums in (
+        (s.ACK_LATENCY, snap.ack_latency, snap.ack_latency_sum),
+        (s.E2E_LATENCY, snap.e2e_latency, snap.e2e_latency_sum),
     ):
         for broker, buckets in sorted(hists.items()):
-            for le, n in buckets:
-                out.add(spec, n, broker, le)
-            out.add(sum_spec, sums[broker], broker)
+            out.add_histogram(spec, (broker,), buckets, sums[broker])

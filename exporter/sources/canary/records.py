@@ -9,6 +9,7 @@ so a restart never reports them as lost.
 
 from __future__ import annotations
 
+import math
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
@@ -52,7 +53,7 @@ class Acked:
 
 @dataclass
 class Histogram:
-    """Cumulative-at-export latency buckets (counts per bucket here, summed when snapshotted)."""
+    """Latency buckets (a count per bucket here, cumulative when snapshotted, as Prometheus wants)."""
 
     counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     total: float = 0.0
@@ -61,9 +62,10 @@ class Histogram:
         self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.total += seconds
 
-    def cumulative(self) -> list[tuple[str, int]]:
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations at or below it), the last bound +Inf."""
         out, running = [], 0
-        for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*LATENCY_BUCKETS, math.inf), self.counts, strict=True):
             running += count
             out.append((bound, running))
         return out
@@ -77,6 +79,9 @@ class CanarySnapshot:
     session: str
     attempts: dict[tuple[int, int], int]
     failures: dict[tuple[int, int, str], int]
+    #: refusal probes sent and failed (partition, broker[, error])
+    probes: dict[tuple[int, int], int]
+    probe_failures: dict[tuple[int, int, str], int]
     acked: dict[tuple[int, int], int]
     read: dict[tuple[int, int], int]
     lost: dict[tuple[int, int, str], int]
@@ -84,9 +89,9 @@ class CanarySnapshot:
     duplicated: dict[int, int]
     #: partition -> send time (ns) of the newest record of this session read back
     newest_sent_ns: dict[int, int]
-    ack_latency: dict[int, list[tuple[str, int]]]
+    ack_latency: dict[int, list[tuple[float, int]]]
     ack_latency_sum: dict[int, float]
-    e2e_latency: dict[int, list[tuple[str, int]]]
+    e2e_latency: dict[int, list[tuple[float, int]]]
     e2e_latency_sum: dict[int, float]
     #: broker -> canary partitions it leads (every broker in the metadata)
     led: dict[int, int]
@@ -113,6 +118,8 @@ class Ledger:
         self.led: dict[int, int] = {}
         self.attempts: dict[tuple[int, int], int] = {}
         self.failures: dict[tuple[int, int, str], int] = {}
+        self.probes: dict[tuple[int, int], int] = {}
+        self.probe_failures: dict[tuple[int, int, str], int] = {}
         self.acked: dict[tuple[int, int], int] = {}
         self.read: dict[tuple[int, int], int] = {}
         self.lost: dict[tuple[int, int, str], int] = {}
@@ -135,6 +142,16 @@ class Ledger:
         with self._lock:
             key = (partition, broker, error)
             self.failures[key] = self.failures.get(key, 0) + 1
+
+    def probed(self, partition: int, broker: int) -> None:
+        with self._lock:
+            key = (partition, broker)
+            self.probes[key] = self.probes.get(key, 0) + 1
+
+    def probe_failed(self, partition: int, broker: int, error: str) -> None:
+        with self._lock:
+            key = (partition, broker, error)
+            self.probe_failures[key] = self.probe_failures.get(key, 0) + 1
 
     def acknowledged(self, record: CanaryRecord, offset: int, broker: int, now_ns: int) -> None:
         with self._lock:
@@ -167,7 +184,7 @@ class Ledger:
             if expected is not None and not (ours and record is not None and record.sequence == expected.sequence):
                 self._lose(partition, offset, "different_record")
             if not ours or record is None or record.sequence < 0:
-                return  # another session's, or a classifier record (see runner._classify)
+                return  # another session's, or a refusal probe's record (sequence -1, see runner._probe_all)
             broker = self.leaders.get(partition, -1)
             last = self._last_read.get(partition)
             if last is not None and offset <= last[0]:
@@ -228,6 +245,8 @@ class Ledger:
                 session=self.session,
                 attempts=dict(self.attempts),
                 failures=dict(self.failures),
+                probes=dict(self.probes),
+                probe_failures=dict(self.probe_failures),
                 acked=dict(self.acked),
                 read=dict(self.read),
                 lost=dict(self.lost),

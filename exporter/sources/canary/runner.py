@@ -1,14 +1,13 @@
-"""The canary's background threads: topic, producer (acks=all, idempotent), reader (assign).
+"""The canary's background threads: topic, producer (acks=all, idempotent), refusal probe, reader.
 
 Two daemon threads per exporter: ``canary-produce`` (metadata every few seconds, topic
-creation, sending) and ``canary-read`` (reads the topic back, checks the log end).  Every
+creation, sending, the refusal probe) and ``canary-read`` (reads the topic back, checks the log end).  Every
 failure inside them is caught, logged and kept as :attr:`CanaryRunner.problem`; nothing
 propagates to the rest of the exporter.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -30,6 +29,10 @@ LOG_END_EVERY = 1.0
 #: a log end below acknowledged offsets must be seen again this much later to count as loss
 #: (a new leader can briefly answer with an old high watermark)
 LOG_END_CONFIRM = 2.0
+#: a refusal probe record not answered within this many ms counts as failed (_MSG_TIMED_OUT)
+PROBE_TIMEOUT_MS = 5000
+#: the canary producer's delivery timeout: longer than any broker fencing or leader election
+DELIVERY_TIMEOUT_MS = 120_000
 
 
 def plan_assignment(brokers: list[int], replication_factor: int) -> list[list[int]]:
@@ -62,8 +65,8 @@ class CanaryRunner:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._spread_warned: frozenset[int] = frozenset()
-        self._probe: Producer | None = None
-        self._classified: dict[int, float] = {}
+        #: set on a failed send: re-read the leaders within a second, not METADATA_EVERY
+        self._refresh = threading.Event()
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -137,54 +140,81 @@ class CanaryRunner:
 
     # -- producer --------------------------------------------------------------------
     def _producer(self) -> Producer:
+        """Idempotent, acks=all, librdkafka's unlimited retries, a long delivery timeout.
+
+        Idempotence only holds while librdkafka retries a batch under the same producer epoch and
+        sequence: once an in-flight record times out (message.timeout.ms) it bumps the epoch and
+        sends the records queued behind it again under new sequences, and the copies the leader
+        had already appended stay.  With ``retries: 2`` and a 10 s timeout, a plain broker crash
+        (requests timing out while the dead follower was still in the ISR, ~10 s until the
+        controller fenced it) left 43 records twice in the log in two live runs: the canary's own
+        doing, not the cluster's.  So a record is retried until DELIVERY_TIMEOUT_MS, longer than
+        any fencing or election; a refused write is retried too and reported late, which is why
+        the refusal probe (:meth:`_prober`) names refusals."""
         return Producer(
             {
                 **self.base,
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 0,
-                "retries": 2,
-                "retry.backoff.ms": 200,
                 "request.timeout.ms": 5000,
-                "message.timeout.ms": 10000,
+                "message.timeout.ms": DELIVERY_TIMEOUT_MS,
                 "queue.buffering.max.messages": 10000,
             }
         )
 
-    def _classifier(self) -> Producer:
-        """acks=all, no retries, no idempotence: one record tells why the idempotent producer's
-        sends time out (it retries NOT_ENOUGH_REPLICAS until its delivery timeout, so its own
-        reports only say _MSG_TIMED_OUT)."""
+    def _prober(self) -> Producer:
+        """The refusal probe's producer: acks=all, NOT idempotent, no retries: the leader's first
+        answer is what it reports (NOT_ENOUGH_REPLICAS as it comes)."""
         return Producer(
-            {**self.base, "acks": "all", "enable.idempotence": False, "retries": 0, "linger.ms": 0, "message.timeout.ms": 5000}
+            {
+                **self.base,
+                "acks": "all",
+                "enable.idempotence": False,
+                "retries": 0,
+                "linger.ms": 0,
+                "request.timeout.ms": PROBE_TIMEOUT_MS // 2,
+                "message.timeout.ms": PROBE_TIMEOUT_MS,
+            }
         )
 
-    def _classify(self, partition: int, broker: int) -> None:
-        now = time.monotonic()
-        if now - self._classified.get(partition, 0.0) < 1.0 or self._probe is None:
-            return
-        self._classified[partition] = now
-        value = CanaryRecord(self.session, partition, -1, time.time_ns()).encode()  # sequence -1: not checked
+    def _probe_all(self, prober: Producer, in_flight: set[int]) -> None:
+        """One probe record (sequence -1: never checked for loss or order) to every partition
+        that has none in flight."""
+        for partition in self.partitions:
+            if partition in in_flight:
+                continue
+            broker = self.ledger.leader(partition)
+            value = CanaryRecord(self.session, partition, -1, time.time_ns()).encode()
 
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            if err is not None and err.name() != "_MSG_TIMED_OUT":
-                self.ledger.failed(partition, broker, err.name())
+            def delivered(err: KafkaError | None, msg: Message, partition: int = partition, broker: int = broker) -> None:
+                in_flight.discard(partition)
+                if err is not None:
+                    self.ledger.probe_failed(partition, broker, err.name())
+                    self._refresh.set()
 
-        with contextlib.suppress(BufferError, KafkaException):  # the next timeout asks again
-            self._probe.produce(self.settings.topic, value, partition=partition, on_delivery=delivered)
+            self.ledger.probed(partition, broker)
+            try:
+                prober.produce(self.settings.topic, value, partition=partition, on_delivery=delivered)
+                in_flight.add(partition)
+            except (BufferError, KafkaException) as exc:
+                self.ledger.probe_failed(partition, broker, type(exc).__name__)
 
     def _produce_loop(self) -> None:
         admin = AdminClient(dict(self.base))
         producer = self._producer()
-        self._probe = self._classifier()
+        prober = self._prober() if self.settings.probe_interval > 0 else None
+        probing: set[int] = set()
         fatal = threading.Event()
         sequence: dict[int, int] = {}
-        next_metadata = next_send = 0.0
+        next_metadata = next_send = last_try = next_probe = 0.0
         period = 1.0 / self.settings.records_per_second
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                if now >= next_metadata:
+                if now >= next_metadata or (self._refresh.is_set() and now >= last_try + 1.0):
+                    self._refresh.clear()
+                    last_try = now
                     ok = self._metadata(admin)
                     next_metadata = now + (METADATA_EVERY if ok else 1.0)
                 if fatal.is_set():  # e.g. the idempotent sequence was broken by a truncation
@@ -197,11 +227,17 @@ class CanaryRunner:
                         seq = sequence.get(p, 0)
                         sequence[p] = seq + 1
                         self._send(producer, p, seq, fatal)
-                producer.poll(min(0.05, max(0.0, next_send - time.monotonic())))
-                self._probe.poll(0)
+                if prober is not None and now >= next_probe and self.partitions:
+                    next_probe = max(next_probe + self.settings.probe_interval, now)
+                    self._probe_all(prober, probing)
+                wake = next_send if prober is None else min(next_send, next_probe)
+                producer.poll(min(0.05, max(0.0, wake - time.monotonic())))
+                if prober is not None:
+                    prober.poll(0)
         finally:
             producer.flush(2)
-            self._probe.flush(1)
+            if prober is not None:
+                prober.flush(1)
 
     def _send(self, producer: Producer, partition: int, seq: int, fatal: threading.Event) -> None:
         broker = self.ledger.leader(partition)
@@ -216,10 +252,9 @@ class CanaryRunner:
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 self.ledger.failed(partition, broker, err.name())
+                self._refresh.set()  # leadership may have moved: label the next failures right
                 if err.fatal():
                     fatal.set()
-                elif err.retriable() or err.name() == "_MSG_TIMED_OUT":
-                    self._classify(partition, broker)
                 return
             offset = msg.offset()
             if offset is None or offset < 0:

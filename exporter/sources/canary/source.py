@@ -30,8 +30,9 @@ STALE_AFTER = 15.0
 class CanarySource(Source):
     name = SRC
 
-    def __init__(self, runner: CanaryRunner, start: bool = True) -> None:
+    def __init__(self, runner: CanaryRunner, start: bool = True, stale_after: float = STALE_AFTER) -> None:
         self.runner = runner
+        self.stale_after = stale_after
         if start:
             runner.start()
 
@@ -43,7 +44,7 @@ class CanarySource(Source):
         if not runner.alive():
             raise SourceError(f"canary threads are not running ({runner.problem})")
         age = time.monotonic() - runner.last_metadata if runner.last_metadata else None
-        if runner.problem is not None and (age is None or age > STALE_AFTER):
+        if runner.problem is not None and (age is None or age > self.stale_after):
             since = "" if age is None else f" (no metadata for {age:.0f} s)"
             raise SourceError(f"canary: {runner.problem}{since}")
         return runner.ledger.snapshot(time.time_ns())

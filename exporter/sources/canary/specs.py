@@ -1,8 +1,7 @@
 """The canary source's metric specs (its part of the catalogue).
 
 Emitted by :mod:`exporter.sources.canary.emit` from a :class:`~.records.CanarySnapshot`.
-Latencies are cumulative bucket counters with an ``le`` label (``histogram_quantile`` reads
-them as a histogram) plus a ``_seconds_total`` sum: the catalogue has no histogram type yet.
+Latencies are Prometheus histograms (``_bucket`` with ``le``, ``_count``, ``_sum``).
 """
 
 from __future__ import annotations
@@ -25,12 +24,33 @@ PRODUCE_ATTEMPTS = metric(
 PRODUCE_FAILURES = metric(
     "kafka_insight_canary_produce_failures_total",
     "counter",
-    """Canary records the cluster did not acknowledge, by error. NOT_ENOUGH_REPLICAS /
-    NOT_ENOUGH_REPLICAS_AFTER_APPEND: acks=all writes refused because fewer replicas than
-    min.insync.replicas are in sync on that broker's partition — producers with acks=all
-    are failing now; bring the missing replicas' brokers back. _MSG_TIMED_OUT: not
-    acknowledged within 10 s (the cause is probed with one non-retried record and counted
-    under its own error); _TRANSPORT: the leader was unreachable.""",
+    """Canary records the cluster did not acknowledge, by the error of their delivery report.
+    This producer is idempotent and retries until its 2-minute delivery timeout (a refused
+    write too: kafka_insight_canary_refusal_probe_failures_total names refusals as they
+    happen), so failures are _MSG_TIMED_OUT (nothing acknowledged for 2 minutes), _QUEUE_FULL
+    (more than 15 s of records waiting: not queued) or fatal client errors.""",
+    ("partition", "broker", "error"),
+    source=SRC,
+)
+PROBE_ATTEMPTS = metric(
+    "kafka_insight_canary_refusal_probes_total",
+    "counter",
+    """Refusal probe records sent to the partition (one per canary.probe_interval_seconds,
+    acks=all, not idempotent, not retried), by the broker that led it when sent.""",
+    ("partition", "broker"),
+    source=SRC,
+)
+PROBE_FAILURES = metric(
+    "kafka_insight_canary_refusal_probe_failures_total",
+    "counter",
+    """Refusal probe records not acknowledged, by the leader's (or the client's) first answer.
+    NOT_ENOUGH_REPLICAS / NOT_ENOUGH_REPLICAS_AFTER_APPEND: the leader refused an acks=all
+    write because fewer replicas than min.insync.replicas are in sync — every acks=all
+    producer writing there fails now; bring the missing replicas' brokers back.
+    REQUEST_TIMED_OUT / _MSG_TIMED_OUT: not acknowledged within 5 s, e.g. a follower still
+    counted in the ISR is gone and no ISR can shrink because the KRaft controller quorum is
+    lost too: Kafka then times out instead of refusing; _TRANSPORT: the leader was
+    unreachable.""",
     ("partition", "broker", "error"),
     source=SRC,
 )
@@ -41,36 +61,22 @@ PRODUCE_ACKED = metric(
     ("partition", "broker"),
     source=SRC,
 )
-ACK_LATENCY_BUCKET = metric(
-    "kafka_insight_canary_produce_ack_latency_bucket_total",
-    "counter",
-    """Acknowledged canary records whose send-to-acknowledgement time was at most le seconds,
-    per leader broker (cumulative histogram buckets: histogram_quantile over rate()).""",
-    ("broker", "le"),
-    source=SRC,
-)
-ACK_LATENCY_SUM = metric(
-    "kafka_insight_canary_produce_ack_latency_seconds_total",
-    "counter",
-    """Sum of send-to-acknowledgement times of acknowledged canary records, per leader broker;
-    divided by the rate of kafka_insight_canary_produce_acknowledged_total it is the mean.""",
+ACK_LATENCY = metric(
+    "kafka_insight_canary_produce_ack_latency_seconds",
+    "histogram",
+    """Send-to-acknowledgement time (acks=all: the leader and its in-sync followers have the record)
+    of acknowledged canary records, per leader broker when sent. p99:
+    histogram_quantile(0.99, sum by (broker, le) (rate(..._bucket[5m]))). High: slow replication or
+    an overloaded leader.""",
     ("broker",),
     unit="seconds",
     source=SRC,
 )
-E2E_LATENCY_BUCKET = metric(
-    "kafka_insight_canary_end_to_end_latency_bucket_total",
-    "counter",
-    """Canary records read back whose send-to-read time was at most le seconds, per leader
-    broker (cumulative histogram buckets). High values: consumers see data late on that
-    broker's partitions (slow replication, overloaded broker).""",
-    ("broker", "le"),
-    source=SRC,
-)
-E2E_LATENCY_SUM = metric(
-    "kafka_insight_canary_end_to_end_latency_seconds_total",
-    "counter",
-    "Sum of send-to-read times of canary records read back, per leader broker.",
+E2E_LATENCY = metric(
+    "kafka_insight_canary_end_to_end_latency_seconds",
+    "histogram",
+    """Send-to-read time of canary records read back, per leader broker. High values: consumers see
+    data late on that broker's partitions (slow replication, overloaded broker).""",
     ("broker",),
     unit="seconds",
     source=SRC,
@@ -106,7 +112,9 @@ RECORDS_DUPLICATED = metric(
     "kafka_insight_canary_records_duplicated_total",
     "counter",
     """Canary records read back twice at different offsets (same session and sequence number):
-    the idempotent producer's guarantee was broken.""",
+    the idempotent producer's guarantee was broken. Expected only after the canary's own
+    records waited more than its 2-minute delivery timeout (librdkafka then resends under a
+    new producer epoch); otherwise a broker or client bug worth a report.""",
     ("partition",),
     source=SRC,
 )

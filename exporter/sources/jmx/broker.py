@@ -27,6 +27,8 @@ from exporter.metrics import Samples
 from exporter.sources.admin.records import Broker
 from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm
+from exporter.sources.jmx.broker_ops import ops_patterns
+from exporter.sources.jmx.broker_ops_specs import emit_ops
 from exporter.sources.jmx.broker_records import BrokerJmx, parse_broker
 from exporter.sources.jmx.broker_specs import (
     BROKER_JMX_INFO,
@@ -42,7 +44,7 @@ from exporter.sources.jmx.broker_specs import (
     SRC,
     TRAFFIC,
 )
-from exporter.sources.jmx.config import BrokerTarget, JmxAuth, JmxConfig
+from exporter.sources.jmx.config import DEFAULT_REQUEST_TYPES, BrokerTarget, JmxAuth, JmxConfig
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -53,22 +55,29 @@ log = logging.getLogger(__name__)
 FORGET_BROKER_AFTER = 3600.0
 
 
-def patterns(per_topic: bool, per_partition: bool) -> list[str]:
-    """The MBean patterns of one broker, batched into one query."""
+def patterns(
+    per_topic: bool,
+    per_partition: bool,
+    request_types: tuple[str, ...] = DEFAULT_REQUEST_TYPES,
+    request_phases: bool = True,
+    log_size: bool = False,
+) -> list[str]:
+    """The MBean patterns of one broker, batched into one query (``/A,B`` reads both
+    attributes of each MBean in one call)."""
+    # "~": the MBean set is fixed while the broker runs, its names may be cached (worker.NAMES_TTL)
     found = [
-        "kafka.server:type=ReplicaManager,*/Value",
-        "kafka.server:type=ReplicaManager,*/Count",
-        "kafka.controller:type=KafkaController,*/Value",
+        "~kafka.server:type=ReplicaManager,*/Value,Count",
+        "~kafka.controller:type=KafkaController,*/Value",
         "kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec/Count",
-        f"kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
-        "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count",
-        "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/OneMinuteRate",
+        f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
+        "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count,OneMinuteRate",
         "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
         "kafka.server:type=socket-server-metrics,*/connections",
-        "kafka.server:type=app-info,*",
+        "~kafka.server:type=app-info,*",
         "kafka.server:type=KafkaServer,name=BrokerState/Value",
         "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
     ]
+    found += ops_patterns(request_types, request_phases, log_size and not per_partition)
     if per_partition:
         found += ["kafka.cluster:type=Partition,*/Value", "kafka.log:type=Log,*/Value"]
     return found
@@ -84,7 +93,9 @@ class BrokerJmxSource(Source):
         # a JVM must be killed before the cycle's deadline so that the job reports its own error
         self.timeout = max(0.5, min(settings.timeout, cycle_timeout - 0.5))
         self.limiter = jvm.Limiter(settings.max_parallel)
-        self.patterns = patterns(settings.per_topic, settings.per_partition)
+        self.patterns = patterns(
+            settings.per_topic, settings.per_partition, settings.request_types, settings.request_phases, settings.log_size
+        )
         #: broker id -> (broker, monotonic time last listed by the Admin API)
         self._seen: dict[int, tuple[Broker, float]] = {}
         self._lock = threading.Lock()
@@ -154,6 +165,7 @@ class BrokerJmxSource(Source):
             rack=target.rack,
             per_topic=self.settings.per_topic,
             per_partition=self.settings.per_partition,
+            log_size=self.settings.log_size,
         )
         if record.rack is None and record.broker_id is not None:
             record.rack = (racks or {}).get(record.broker_id)
@@ -215,6 +227,7 @@ def emit_broker(b: BrokerJmx, out: Samples) -> None:
         out.add(REQUEST_HANDLER_POOLS, b.request_handler_pools, bid)
     if b.network_processor_idle_ratio is not None:
         out.add(NETWORK_IDLE, b.network_processor_idle_ratio, bid)
+    emit_ops(b.ops, bid, out)
     for c in b.client_connections:
         out.add(CLIENT_CONNECTIONS, c.connections, bid, c.listener, c.software_name, c.software_version)
     for (topic, pid), part in sorted(b.partitions.items()):

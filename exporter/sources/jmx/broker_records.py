@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from exporter.sources.jmx.broker_ops import BrokerOps, parse_ops_row
 from exporter.sources.jmx.rows import JmxRow, Values, is_id, parse_object_name
 
 
@@ -142,6 +143,8 @@ class BrokerJmx:
     client_connections: list[ClientConnections] = field(default_factory=list)
     #: (topic, partition) -> values; empty unless per-partition collection is enabled
     partitions: dict[tuple[str, int], PartitionJmx] = field(default_factory=dict)
+    #: request latency, queues, purgatory, log flush, KRaft, group coordinator (issue 17)
+    ops: BrokerOps = field(default_factory=BrokerOps)
     #: values dropped (NaN, Infinity, missing, garbage) this cycle
     dropped: int = 0
     #: partial problems of this target this cycle (the cycle counts them as errors)
@@ -206,18 +209,23 @@ def parse_broker(
     rack: str | None = None,
     per_topic: bool = True,
     per_partition: bool = True,
+    log_size: bool = True,
 ) -> BrokerJmx:
     """Broker MBean rows -> :class:`BrokerJmx`.  Unknown MBeans are ignored.
 
     ``per_topic`` / ``per_partition`` drop the high-cardinality parts even when the rows
-    contain them (the recorded dumps hold everything).
+    contain them (the recorded dumps hold everything); ``log_size`` sums the kafka.log Log
+    Size / NumLogSegments rows per topic.
     """
     out = BrokerJmx(target=target, broker_id=broker_id, rack=rack)
+    out.ops.want_log_size, out.ops.per_topic = log_size, per_topic
     values = Values()
     app_id: int | None = None
     connections: dict[tuple[str, str, str], float] = {}
     for row in rows:
         domain, props = parse_object_name(row.mbean)
+        if parse_ops_row(out.ops, domain, props, row, values):
+            continue
         kind, name, attr = props.get("type"), props.get("name"), row.attribute
         if domain == "kafka.log" and kind == "LogManager" and name == "OfflineLogDirectoryCount" and attr == "Value":
             out.offline_log_directories = values.num(row)
@@ -278,6 +286,7 @@ def parse_broker(
     if out.broker_id is None:
         out.broker_id = app_id
     out.client_connections = [ClientConnections(lst, sw, ver, n) for (lst, sw, ver), n in sorted(connections.items())]
+    out.ops.finish()
     out.dropped, out.errors = values.dropped, values.errors
     return out
 

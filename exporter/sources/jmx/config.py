@@ -18,6 +18,11 @@ jmx:
         rack: r1                # optional (else from the Admin API)
     per_topic: false            # BrokerTopicMetrics per topic (series per broker x topic)
     per_partition: false        # kafka.cluster Partition / kafka.log Log MBeans
+    request_types: [Produce, FetchConsumer, FetchFollower, Metadata, OffsetCommit, OffsetFetch, JoinGroup, Heartbeat]
+                                # RequestMetrics latency/requests/errors of these request types
+    request_phases: true        # also the five phases (queue, local, remote, response queue, send)
+    log_size: false             # per-broker log size and segment count (reads every partition's
+                                # kafka.log Log MBeans: one call each); per topic with per_topic too
   clients:
     targets:
       - address: app-1:30100
@@ -40,6 +45,19 @@ from typing import Any
 
 from exporter.configbase import ConfigError, resolve_secret
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS
+
+#: request types (RequestMetrics ``request=`` values) read by default: each costs one JMX call
+#: per latency histogram per cycle (six with ``request_phases``) plus its error meters
+DEFAULT_REQUEST_TYPES = (
+    "Produce",
+    "FetchConsumer",
+    "FetchFollower",
+    "Metadata",
+    "OffsetCommit",
+    "OffsetFetch",
+    "JoinGroup",
+    "Heartbeat",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,9 @@ class JmxConfig:
     brokers: tuple[BrokerTarget, ...] = ()
     per_topic: bool = False
     per_partition: bool = False
+    request_types: tuple[str, ...] = DEFAULT_REQUEST_TYPES
+    request_phases: bool = True
+    log_size: bool = False
     clients: tuple[ClientTarget, ...] = ()
     per_partition_lag: bool = False
 
@@ -186,6 +207,21 @@ def _list(path: str, value: Any) -> list[Any]:
     return value
 
 
+def _request_types(path: str, value: Any) -> tuple[str, ...]:
+    """RequestMetrics request names (``Produce``, ``FetchConsumer``, ...): letters only, as
+    Kafka's API names are (they become parts of MBean names)."""
+    if not isinstance(value, list):
+        raise _err(path, f"expected a list of request names, got {type(value).__name__}")
+    found: list[str] = []
+    for i, item in enumerate(value):
+        name = _str(f"{path}[{i}]", item)
+        if not (name.isascii() and name.isalpha()):
+            raise _err(f"{path}[{i}]", f"{name!r} is not a Kafka request name (e.g. Produce, FetchConsumer)")
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
 def validate(path: str, data: Any) -> JmxConfig | None:
     """Validator for ``config.SECTIONS``: the raw ``jmx`` mapping -> :class:`JmxConfig`."""
     if data is None:
@@ -201,7 +237,7 @@ def validate(path: str, data: Any) -> JmxConfig | None:
     java = _str(f"{path}.java", top["java"]) if "java" in top else "java"
 
     bpath = f"{path}.brokers"
-    b = _mapping(bpath, top.get("brokers"), ("discover", "targets", "per_topic", "per_partition"))
+    b = _mapping(bpath, top.get("brokers"), ("discover", "targets", "per_topic", "per_partition", "request_types", "request_phases", "log_size"))
     discover = None
     if b.get("discover") is not None:
         dpath = f"{bpath}.discover"
@@ -267,6 +303,9 @@ def validate(path: str, data: Any) -> JmxConfig | None:
         brokers=tuple(brokers),
         per_topic=_bool(f"{bpath}.per_topic", b["per_topic"]) if "per_topic" in b else False,
         per_partition=_bool(f"{bpath}.per_partition", b["per_partition"]) if "per_partition" in b else False,
+        request_types=_request_types(f"{bpath}.request_types", b["request_types"]) if "request_types" in b else DEFAULT_REQUEST_TYPES,
+        request_phases=_bool(f"{bpath}.request_phases", b["request_phases"]) if "request_phases" in b else True,
+        log_size=_bool(f"{bpath}.log_size", b["log_size"]) if "log_size" in b else False,
         clients=tuple(clients),
         per_partition_lag=_bool(f"{cpath}.per_partition_lag", c["per_partition_lag"]) if "per_partition_lag" in c else False,
     )

@@ -61,6 +61,13 @@ STARTUP_LIMIT = 60.0
 IDLE_CLOSE = 600.0
 #: query threads inside the worker (each waits on one target's RMI calls)
 THREADS = 32
+#: ``queryNames`` answers of patterns marked cacheable (a leading :data:`CACHE_NAMES`) are reused
+#: this long per connection: for MBean sets that do not change while a broker runs
+#: (ReplicaManager, KafkaController, ...); a new MBean of such a pattern would appear up to this
+#: much later.  When a cached name has vanished, its pattern is asked again the next time.
+NAMES_TTL = 60.0
+#: pattern prefix: this pattern's MBean names may be cached for NAMES_TTL
+CACHE_NAMES = "~"
 
 
 # --------------------------------------------------------------------------- parent side
@@ -250,13 +257,15 @@ def close_all() -> None:
 # --------------------------------------------------------------------------- worker side
 
 
-def _split(pattern: str) -> tuple[str, str | None, str | None]:
-    """``object-name[/attribute[/key]]`` as jmxquery writes them."""
+def _split(pattern: str) -> tuple[str, list[str] | None, str | None]:
+    """``object-name[/attribute[/key]]`` as jmxquery writes them; ``attribute`` may also be a
+    comma-separated list (``/Count,Mean,99thPercentile``): one ``getAttributes`` reads them all."""
     name, _, rest = pattern.partition("/")
     if not rest:
         return name, None, None
     attribute, _, key = rest.partition("/")
-    return name, attribute, key or None
+    attributes = [a for a in attribute.split(",") if a]
+    return name, attributes, (key or None) if len(attributes) == 1 else None
 
 
 class _Jvm:
@@ -279,7 +288,7 @@ class _Jvm:
         self.InstanceNotFound = jpype.JClass("javax.management.InstanceNotFoundException")
         self.timeout_ms = int(timeout * 1000)
         self.lock = threading.Lock()
-        #: key -> (connector, connection, attribute names per MBean, last use)
+        #: key -> [connector, connection, {pattern: (names, when asked)}, last use, (address, user, password)]
         self.conns: dict[str, list[Any]] = {}
         self.key_locks: dict[str, threading.Lock] = {}
 
@@ -365,23 +374,43 @@ class _Jvm:
             return float(v.doubleValue()), kind
         return str(v), kind
 
+    def _names(self, entry: list[Any], name_pat: str, cacheable: bool) -> list[Any]:
+        """The MBeans of a pattern: a plain name is read directly (no ``queryNames`` call; a
+        missing one is skipped when read); a cacheable pattern's names are reused for
+        :data:`NAMES_TTL`."""
+        object_name = self.ObjectName(name_pat)
+        if not object_name.isPattern():
+            return [object_name]
+        if not cacheable:
+            return list(entry[1].queryNames(object_name, None))
+        cache: dict[str, tuple[list[Any], float]] = entry[2]
+        now = time.monotonic()
+        hit = cache.get(name_pat)
+        if hit is not None and now - hit[1] < NAMES_TTL:
+            return hit[0]
+        names = list(entry[1].queryNames(object_name, None))
+        cache[name_pat] = (names, now)
+        return names
+
     def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> list[tuple[str, str, object, str]]:
         mbsc = entry[1]
         rows: list[tuple[str, str, object, str]] = []
         for pattern in patterns:
-            name_pat, attribute, only_key = _split(pattern)
-            for name in mbsc.queryNames(self.ObjectName(name_pat), None):
+            cacheable = pattern.startswith(CACHE_NAMES)
+            name_pat, attributes, only_key = _split(pattern.removeprefix(CACHE_NAMES))
+            for name in self._names(entry, name_pat, cacheable):
                 if time.monotonic() > deadline:  # a slow target: each call is quick, but too many
                     raise TimeoutError(f"no answer within {timeout:.1f} s (answering too slowly)")
                 canonical = str(name.toString())
-                if attribute is not None:
-                    wanted = [attribute]
+                if attributes is not None:
+                    wanted = attributes
                 else:
                     # read every time: Kafka's JmxReporter adds attributes to an MBean as the
                     # client registers metrics (e.g. compression-rate-avg after the first batch)
                     try:
                         info = mbsc.getMBeanInfo(name)
                     except self.InstanceNotFound:
+                        entry[2].pop(name_pat, None)
                         continue
                     wanted = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
                 if not wanted:
@@ -389,6 +418,7 @@ class _Jvm:
                 try:
                     found = mbsc.getAttributes(name, self.jpype.JArray(self.jpype.JString)(wanted)).asList()
                 except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
+                    entry[2].pop(name_pat, None)  # ask for the pattern's names again next time
                     continue
                 for attr in found:
                     aname, value = str(attr.getName()), attr.getValue()
