@@ -3,6 +3,8 @@
 
     python benchmarks/bench.py            # full run on an embedded Tansu broker (~10 min)
     python benchmarks/bench.py --quick    # smaller sizes (~1-2 min)
+    python benchmarks/bench.py --large    # 50k partitions / 5,000 groups, main point only (opt-in, not in CI)
+    python benchmarks/bench.py --stretch  # 100k partitions / 10,000 groups, main point only (opt-in, not in CI)
     python benchmarks/bench.py --long     # many cycles while topics/groups come and go
     python benchmarks/bench.py --bootstrap 127.0.0.1:33092 --replication 3 --main 50x50:200
                                           # against an existing cluster (e.g. real Kafka)
@@ -153,6 +155,7 @@ class Cluster:
                 **batching,
                 "queue.buffering.max.messages": 2_000_000,
                 "acks": "all",  # the high watermark (what list_offsets says) moves with acks=all
+                "message.timeout.ms": 900_000,
                 **QUIET,
             }
         )
@@ -162,14 +165,17 @@ class Cluster:
             if err is not None:
                 failed.append(str(err))
 
-        for _ in range(self.records):
-            for name in names:
-                for p in range(self.partitions):
-                    producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
-                producer.poll(0)
         deadline = time.monotonic() + 10 * TIMEOUT
-        while producer.flush(10) != 0 and time.monotonic() < deadline:
-            pass
+        # 20 topics at a time: at 50k partitions one-record batches queued all at once outlived
+        # librdkafka's message.timeout.ms on a busy machine
+        for part in chunks(names, 20):
+            for _ in range(self.records):
+                for name in part:
+                    for p in range(self.partitions):
+                        producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
+                    producer.poll(0)
+            while producer.flush(10) != 0 and time.monotonic() < deadline:
+                pass
         if len(producer) or failed:
             raise RuntimeError(f"produce failed: {len(producer)} records not delivered, errors {failed[:3]}")
 
@@ -288,7 +294,7 @@ def floor_once(admin: AdminClient, chunk: int | None = None) -> dict[str, Any]:
     }
 
 
-def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
+def floor(bootstrap: str, repeats: int, naive_too: bool = True) -> dict[str, Any]:
     """Median of ``repeats`` runs of the exporter's request plan, and of the naive plan
     (one list_offsets call per offset kind), alternating so load changes hit both."""
     from exporter.sources.admin.client import OFFSETS_CHUNK
@@ -298,13 +304,14 @@ def floor(bootstrap: str, repeats: int) -> dict[str, Any]:
     runs, naive = [], []
     for _ in range(repeats):
         runs.append(floor_once(admin, OFFSETS_CHUNK))
-        naive.append(floor_once(admin, None)["seconds"])
+        if naive_too:
+            naive.append(floor_once(admin, None)["seconds"])
     secs = [r["seconds"] for r in runs]
     return {
         **runs[-1],
         "seconds": statistics.median(secs),
         "runs": [round(s, 4) for s in secs],
-        "naive_seconds": statistics.median(naive),
+        "naive_seconds": statistics.median(naive) if naive else float("nan"),
         "naive_runs": [round(s, 4) for s in naive],
     }
 
@@ -339,11 +346,18 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
-def tree_stats(pid: int, names: dict[int, str] | None = None) -> dict[str, Any]:
+def tree_stats(pid: int, names: dict[int, str] | None = None, other: str = "child") -> dict[str, Any]:
     """CPU, RSS, peak RSS and PSS of a process and its children, summed (the exporter runs
     an Admin-API worker and a serving process; kafka-overwatch forks workers). Summed RSS
     counts shared pages (interpreter, libraries) once per process: PSS splits them."""
-    total: dict[str, Any] = {"cpu_seconds": 0.0, "rss_mb": 0.0, "peak_rss_mb": 0.0, "pss_mb": 0.0, "processes": {}}
+    total: dict[str, Any] = {
+        "cpu_seconds": 0.0,
+        "rss_mb": 0.0,
+        "peak_rss_mb": 0.0,
+        "pss_mb": 0.0,
+        "processes": {},
+        "peak_processes": {},
+    }
     for p in [pid, *child_pids(pid)]:
         try:
             st = proc_stats(p)
@@ -351,8 +365,10 @@ def tree_stats(pid: int, names: dict[int, str] | None = None) -> dict[str, Any]:
             continue
         for key in ("cpu_seconds", "rss_mb", "peak_rss_mb", "pss_mb"):
             total[key] += st[key]
-        kind = "main" if p == pid else (names or {}).get(p, "child")
+        kind = "main" if p == pid else (names or {}).get(p, other)
         total["processes"][f"{kind}-{p}"] = round(st["rss_mb"], 1)
+        # VmHWM: the most this process ever had resident (collector, Admin-API worker, serving)
+        total["peak_processes"][f"{kind}-{p}"] = round(st["peak_rss_mb"], 1)
     return total
 
 
@@ -414,16 +430,23 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
 
 
 class Exporter:
-    def __init__(self, bootstrap: str, interpret: bool = True) -> None:
+    def __init__(self, bootstrap: str, interpret: bool = True, tree: Path | None = None) -> None:
+        """``tree``: run the exporter of that source tree (a checkout of an older commit, with
+        this bench.py copied in) instead of this one: a baseline on the same cluster."""
         from exporter.demo.broker import free_port
 
         self.port = free_port()
+        script = str(tree / "benchmarks" / "bench.py") if tree is not None else __file__
+        env = dict(os.environ, PYTHONPATH=str(tree)) if tree is not None else None
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-exporter", bootstrap, str(self.port), "" if interpret else "no-interpret"],
+            [sys.executable, script, "--serve-exporter", bootstrap, str(self.port), "" if interpret else "no-interpret"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            env=env,
+            # `python -m` children (the Admin-API worker) put their working directory first on sys.path
+            cwd=str(tree) if tree is not None else None,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -434,14 +457,14 @@ class Exporter:
 
     def cycle(self) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        before = tree_stats(self.proc.pid, self.names)
+        before = tree_stats(self.proc.pid, self.names, "admin_worker")
         self.proc.stdin.write("cycle\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("exporter child died")
         result: dict[str, Any] = json.loads(line)
-        after = tree_stats(self.proc.pid, self.names)
+        after = tree_stats(self.proc.pid, self.names, "admin_worker")
         if not result["up"]:
             raise RuntimeError(f"exporter source down: {result['errors']}")
         result["cpu_seconds"] = after["cpu_seconds"] - before["cpu_seconds"]
@@ -449,6 +472,7 @@ class Exporter:
         result["peak_rss_mb"] = after["peak_rss_mb"]
         result["pss_mb"] = after["pss_mb"]
         result["rss_mb_by_process"] = after["processes"]
+        result["peak_rss_mb_by_process"] = after["peak_processes"]
         return result
 
     def cycles(self, n: int) -> list[dict[str, Any]]:
@@ -470,7 +494,7 @@ class Exporter:
         return self.scrape(gzip_ok=False)[1].decode()
 
     def stats(self) -> dict[str, Any]:
-        return tree_stats(self.proc.pid, self.names)
+        return tree_stats(self.proc.pid, self.names, "admin_worker")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -498,6 +522,7 @@ def summarize_cycles(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "pss_mb": last["pss_mb"],
         "rss_mb_by_process": last["rss_mb_by_process"],
         "peak_rss_mb": last["peak_rss_mb"],
+        "peak_rss_mb_by_process": last["peak_rss_mb_by_process"],
         "series": last["series"],
         "body_bytes": last["body_bytes"],
         "gzip_bytes": last["gzip_bytes"],
@@ -506,6 +531,8 @@ def summarize_cycles(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 SERIES_RE = re.compile(r"^([a-z_]+)(?:\{[^}]*\})? ", re.M)
+#: what the series budget left out, per family (issue 20)
+BUDGET_RE = re.compile(r'^kafka_insight_series_budget_dropped_series\{family="([a-z_]+)"\} ([0-9.e+]+)$', re.M)
 
 
 def family_counts(text: str) -> dict[str, int]:
@@ -517,7 +544,12 @@ def family_counts(text: str) -> dict[str, int]:
 
 def check_exposition(exp: Exporter, cluster: Cluster) -> dict[str, int]:
     """The exporter's series counts must match the state the benchmark built."""
-    counts = family_counts(exp.text())
+    text = exp.text()
+    counts = family_counts(text)
+    # over the series budget, per group x partition series are left out and counted: what is
+    # exposed plus what was left out must still be every committed offset
+    for family, dropped in BUDGET_RE.findall(text):
+        counts[family] = counts.get(family, 0) + int(float(dropped))
     parts = len(cluster.topics) * cluster.partitions
     want = {
         "kafka_insight_partition_log_end_offset": parts,
@@ -613,11 +645,39 @@ def measure_point(cluster: Cluster, label: str, cycles: int, floor_repeats: int)
     return point
 
 
+def baseline_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+    """The exporter of ``--baseline TREE`` on the same cluster: cycles and memory only."""
+    log(f"[baseline] exporter of {args.baseline}")
+    exp = Exporter(cluster.bootstrap, tree=Path(args.baseline))
+    try:
+        first = exp.cycle()
+        check_exposition(exp, cluster)
+        runs = exp.cycles(args.cycles)
+        mem = [exp.cycle() for _ in range(args.memory_cycles)]
+        final = exp.stats()
+    finally:
+        exp.stop()
+    cyc = summarize_cycles(runs + mem)
+    point = {
+        "tree": args.baseline,
+        "first_cycle_seconds": round(first["cycle_seconds"], 4),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cyc.items()},
+        "peak_rss_mb_all_cycles": round(final["peak_rss_mb"], 1),
+        "peak_rss_mb_by_process_all_cycles": final["peak_processes"],
+        "loadavg": loadavg(),
+    }
+    log(
+        f"[baseline] cycle {cyc['cycle_seconds']:.3f} s, rss {cyc['rss_mb']:.0f} MB, peak {final['peak_rss_mb']:.0f} MB "
+        f"{final['peak_processes']}, {cyc['series']} series, load {loadavg()}"
+    )
+    return point
+
+
 def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     """The headline figures: floor, cycles, scrapes, memory over many cycles."""
     parts = len(cluster.topics) * cluster.partitions
     log(f"[main] {parts} partitions, {len(cluster.groups)} groups: floor x{args.floor_repeats}")
-    fl = floor(cluster.bootstrap, args.floor_repeats)
+    fl = floor(cluster.bootstrap, args.floor_repeats, naive_too=not args.skip_admin_only)
     log(f"[main] floor {fl['seconds']:.3f} s {fl['runs']}")
     exp = Exporter(cluster.bootstrap)
     try:
@@ -650,13 +710,15 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         final = exp.stats()
     finally:
         exp.stop()
-    log("[main] the same without interpretation (Admin-API families only)")
-    plain = Exporter(cluster.bootstrap, interpret=False)
-    try:
-        plain.cycle()
-        admin_only = summarize_cycles(plain.cycles(args.point_cycles))
-    finally:
-        plain.stop()
+    admin_only = None
+    if not args.skip_admin_only:  # the big points skip it: minutes of CPU for a side figure
+        log("[main] the same without interpretation (Admin-API families only)")
+        plain = Exporter(cluster.bootstrap, interpret=False)
+        try:
+            plain.cycle()
+            admin_only = summarize_cycles(plain.cycles(args.point_cycles))
+        finally:
+            plain.stop()
     quarter = max(1, len(mem) // 4)
     growth = statistics.median(mem[-quarter:]) - statistics.median(mem[:quarter]) if mem else 0.0
     return {
@@ -678,7 +740,9 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
             "render_seconds": round(admin_only["render_seconds"], 4),
             "series": admin_only["series"],
             "rss_mb": round(admin_only["rss_mb"], 1),
-        },
+        }
+        if admin_only is not None
+        else None,
         "scrape": scrapes,
         "memory": {
             "cycles": len(mem),
@@ -687,6 +751,7 @@ def main_point(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
             "rss_mb_last_quarter_median": statistics.median(mem[-quarter:]) if mem else None,
             "growth_mb": round(growth, 1),
             "peak_rss_mb": round(final["peak_rss_mb"], 1),
+            "peak_rss_mb_by_process": final["peak_processes"],
             "rss_mb_every_10": mem[::10],
             "rss_mb_by_process_every_10": by_process,
         },
@@ -859,6 +924,10 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
         log(f"grew to {len(cluster.topics)} topics in {time.perf_counter() - t0:.1f} s")
         cluster.check_offsets()
         result["main"] = main_point(cluster, args)
+        if args.baseline:
+            result["baseline"] = baseline_point(cluster, args)
+            result["baseline"]["floor_seconds"] = result["main"]["floor_seconds"]
+            result["baseline"]["cycle_vs_floor"] = round(result["baseline"]["cycle_seconds"] / result["main"]["floor_seconds"], 2)
         result["points_partitions"].append({k: v for k, v in result["main"].items() if k not in ("scrape", "memory")})
         result["points_groups"].append(result["points_partitions"][-1])
         if args.peers:
@@ -1014,6 +1083,7 @@ def print_report(result: dict[str, Any]) -> None:
         print(
             f"  cpu per cycle {main['cpu_seconds_per_cycle']:.2f} s; rss {main['rss_mb']:.0f} MB (peak {main['peak_rss_mb']:.0f} MB)"
         )
+        print(f"  peak rss by process {main['memory']['peak_rss_mb_by_process']}; rss by process {main['rss_mb_by_process']}")
         print(
             f"  exposition {main['series']} series, {main['body_bytes'] / 1e6:.1f} MB text, {main['gzip_bytes'] / 1e6:.2f} MB gzip"
         )
@@ -1027,14 +1097,22 @@ def print_report(result: dict[str, Any]) -> None:
             + " / ".join(f"{v} ms" for v in s["p99_ms_at_interval"].values())
         )
         a = main["admin_only"]
-        print(
-            f"  without interpretation: cycle {a['cycle_seconds']:.3f} s = {a['cycle_vs_floor']}x floor, "
-            f"{a['series']} series, rss {a['rss_mb']:.0f} MB"
-        )
+        if a is not None:
+            print(
+                f"  without interpretation: cycle {a['cycle_seconds']:.3f} s = {a['cycle_vs_floor']}x floor, "
+                f"{a['series']} series, rss {a['rss_mb']:.0f} MB"
+            )
         m = main["memory"]
         print(
             f"  memory over {m['cycles']} cycles: {m['rss_mb_first_quarter_median']} -> {m['rss_mb_last_quarter_median']} MB "
             f"(growth {m['growth_mb']} MB)"
+        )
+    base = result.get("baseline")
+    if base:
+        print(
+            f"\nbaseline ({base['tree']}) on the same cluster: cycle {base['cycle_seconds']:.3f} s = {base['cycle_vs_floor']}x floor, "
+            f"rss {base['rss_mb']:.0f} MB, peak {base['peak_rss_mb_all_cycles']:.0f} MB {base['peak_rss_mb_by_process_all_cycles']}, "
+            f"{base['series']} series, load {base['loadavg']}"
         )
     for axis in ("points_partitions", "points_groups"):
         pts = result.get(axis) or []
@@ -1079,18 +1157,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cycles", type=int, help="measured cycles at the main point")
     p.add_argument("--memory-cycles", type=int, help="cycles of the memory run at the main point (default 100)")
     p.add_argument("--no-scaling", action="store_true", help="only the main point")
+    p.add_argument(
+        "--large",
+        action="store_true",
+        help="the 50k-partition point: --main 1000x50:5000 --no-scaling, 3 cycles, 3 memory cycles (not in CI; ~CPU-heavy)",
+    )
+    p.add_argument(
+        "--stretch",
+        action="store_true",
+        help="the 100k-partition point: --main 2000x50:10000 --no-scaling, 3 cycles, 3 memory cycles (not in CI)",
+    )
     p.add_argument("--peers", action="store_true", help="also run peer exporters from $PEER_VENV")
+    p.add_argument(
+        "--baseline",
+        help="also run the exporter of this source tree (e.g. `git archive` of main, with this bench.py copied in) "
+        "on the same cluster after the main point: before/after in one run",
+    )
     p.add_argument("--name", help="results file name (default: tansu[-quick] / long)")
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
     quick = args.quick
+    big = args.large or args.stretch
+    if args.large and args.stretch:
+        p.error("--large and --stretch are two separate runs")
+    if big:
+        # one point only, few cycles: each cycle is 10-30 s of two busy cores
+        args.main = args.main or ((1000, 50, 5000) if args.large else (2000, 50, 10000))
+        args.no_scaling = True
     args.main = args.main or ((20, 10, 20) if quick else (200, 50, 500))
-    args.cycles = args.cycles or (3 if quick else 5)
-    args.memory_cycles = args.memory_cycles if args.memory_cycles is not None else (10 if quick else 100)
+    args.cycles = args.cycles or (3 if quick or big else 5)
+    args.memory_cycles = args.memory_cycles if args.memory_cycles is not None else (10 if quick else 3 if big else 100)
     args.point_cycles = 2 if quick else 3
     args.floor_repeats = 3
     args.scrapes = 50 if quick else 300
-    args.busy_cycles = 2 if quick else 5
+    args.busy_cycles = 2 if quick or big else 5
+    args.skip_admin_only = big
     args.long_rounds = 4 if quick else 20
     args.long_cycles_per_round = 2 if quick else 5
     result: dict[str, Any] = {
@@ -1111,7 +1212,7 @@ def main(argv: list[str] | None = None) -> int:
     result["loadavg_end"] = loadavg()
     result["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print_report(result)
-    name = args.name or ("long" if args.long else "tansu") + ("-quick" if quick else "")
+    name = args.name or ("long" if args.long else "tansu") + ("-quick" if quick else "-50k" if args.large else "-100k" if args.stretch else "")
     out = Path(args.out_dir) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -42,6 +42,11 @@ FLAGS: dict[str, tuple[str, str, str]] = {
         "KAFKA_INSIGHT_GROUP_STATUS_WINDOW",
         "seconds of commit history consumer group status is judged over (default 600)",
     ),
+    "--series-budget.group-partitions": (
+        "series_budget.group_partitions",
+        "KAFKA_INSIGHT_SERIES_BUDGET_GROUP_PARTITIONS",
+        "group x partition pairs exposed in full, the rest summed per group x topic (default 100000; 0: no limit)",
+    ),
 }
 
 

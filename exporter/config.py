@@ -225,6 +225,21 @@ class InterpretationSection:
 
 
 @dataclass(frozen=True)
+class SeriesBudgetSection:
+    """``series_budget``: how many per group × partition series a big cluster exposes (issue 20)."""
+
+    group_partitions: int = field(
+        metadata=option(
+            "int",
+            100_000,
+            "Group × partition pairs (committed offsets) exposed in full: committed offset, lag, lag in seconds and the beyond-log-end/below-log-start flags, about 5 series each. Over it, the pairs that matter most keep their series (beyond the log end or below the log start: always, even past the limit; then the stuck partitions of stalled or stopped groups; then the largest lag in seconds) and the others are only summed up per group × topic (`kafka_insight_consumer_group_topic_*`); `kafka_insight_series_budget_dropped_series` counts what was left out. Cluster, topic, partition and group level series are never limited. 0: no limit. See docs/configuration.md#sizing-the-series-budget.",
+            0,
+            100_000_000,
+        )
+    )
+
+
+@dataclass(frozen=True)
 class LogSection:
     """``log``."""
 
@@ -254,6 +269,7 @@ class Config:
     filters: FiltersSection = field(metadata=section(FiltersSection))
     web: WebSection = field(metadata=section(WebSection))
     interpretation: InterpretationSection = field(metadata=section(InterpretationSection))
+    series_budget: SeriesBudgetSection = field(metadata=section(SeriesBudgetSection))
     client_stats: ClientStatsConfig = field(metadata=section(ClientStatsConfig))
     canary: CanaryConfig = field(metadata=section(CanaryConfig))
     log: LogSection = field(metadata=section(LogSection))

@@ -147,7 +147,7 @@ def render(samples: Samples, keep_body: bool = True) -> Exposition:
     the next families render.  With ``keep_body=False`` the plain text is never held whole
     (only its gzip copy and its length)."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # gzip framing, mtime 0
-    queue: SimpleQueue[bytes | None] = SimpleQueue()
+    queue: SimpleQueue[bytes | bytearray | None] = SimpleQueue()
     parts: list[bytes] = []
 
     def deflate() -> None:
@@ -159,7 +159,7 @@ def render(samples: Samples, keep_body: bool = True) -> Exposition:
     worker.start()
     body = io.BytesIO() if keep_body else None
     length = 0
-    pending: list[bytes] = []
+    pending: list[bytes | bytearray] = []
     pending_size = 0
     try:
         for chunk in render_chunks(samples):
@@ -199,7 +199,7 @@ def render_text(samples: Samples) -> bytes:
     return out.getvalue()
 
 
-def render_chunks(samples: Samples) -> Iterator[bytes]:
+def render_chunks(samples: Samples) -> Iterator[bytes | bytearray]:
     """The text of each family in turn, encoded.
 
     ``generate_latest`` costs ~8 us per sample (label validation, a dict and a sort per

@@ -18,6 +18,7 @@ from exporter import selfmetrics
 from exporter.config import Config
 from exporter.interpret import (
     blast_radius,
+    budget,
     durability,
     durability_specs,
     findings,
@@ -64,10 +65,12 @@ FEATURES: tuple[Feature, ...] = (
         AdminSource,
         (
             lambda config: durability.DurabilityInterpreter(),
-            lambda config: offsets.OffsetsInterpreter(offsets.OffsetSettings.of(config.interpretation)),
+            lambda config: offsets.OffsetsInterpreter(
+                offsets.OffsetSettings.of(config.interpretation), config.series_budget.group_partitions
+            ),
             lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability_specs, offsets, blast_radius),
+        (admin_specs, durability_specs, offsets, budget, blast_radius),
     ),
     Feature(
         "broker_jmx",

@@ -177,7 +177,8 @@ class RenderedBlock:
     """Families rendered elsewhere (the Admin-API worker process renders its own families
     while the collector interprets): complete text-format lines, HELP and TYPE included."""
 
-    text: bytes
+    #: bytes, or the bytearray a frame was read into (exporter.ipc; served as it is, no copy)
+    text: bytes | bytearray
     series: int
     #: families in the block (exposed names), for checks and tests
     names: tuple[str, ...]

@@ -68,7 +68,7 @@ def test_block_holds_exactly_what_the_collector_would_render(source: AdminSource
     assert block.text == render_text(here)
     assert block.series == here.series_count() > 0
     assert PARTITION_LOG_END.name in block.names
-    m = Parsed(block.text)
+    m = Parsed(bytes(block.text))  # the frame's bytearray, served as it is
     assert [m.value(PARTITION_LOG_END.name, topic=TOPIC, partition=str(p)) for p in range(3)] == [2, 3, 4]
     assert m.value("kafka_insight_consumer_group_committed_offset", group=GROUP, topic=TOPIC, partition="2") == 4
 

@@ -18,17 +18,24 @@ From each cycle's :class:`ClusterState` plus the bounded :class:`~.history.Histo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from itertools import compress, groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from exporter.config import InterpretationSection
+from exporter.config import InterpretationSection, SeriesBudgetSection
 from exporter.configbase import defaults
+from exporter.interpret import budget
 from exporter.interpret.history import CommitHistory, GroupHistory, History
-from exporter.metrics import Batch, Row, Samples, metric
+from exporter.metrics import Batch, MetricSpec, Row, Samples, metric
 from exporter.sources.admin.records import ClusterState, ConsumerGroup, Partition, Topic
+from exporter.sources.admin.specs import GROUP_COMMITTED, GROUP_PARTITION_LAG
 
 if TYPE_CHECKING:
     from exporter.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
 
 SRC = "interpret"
 #: Kafka's "never force a flush" value of flush.messages and flush.ms (Long.MAX_VALUE)
@@ -229,7 +236,7 @@ class OffsetSettings:
 
 
 # -- pure computation over (state, history) --------------------------------------------
-@dataclass
+@dataclass(slots=True)  # one per group partition: 250,000 at 50k partitions / 5k groups
 class GroupPartitionFacts:
     topic: str
     partition: int
@@ -258,7 +265,7 @@ class GroupFacts:
         return max(values) if values else None
 
 
-@dataclass
+@dataclass(slots=True)
 class PartitionFacts:
     topic: str
     partition: int
@@ -434,7 +441,16 @@ def _config(topic: Topic, key: str) -> str | None:
     return cv.value if cv is not None else None
 
 
-def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
+def emit_offsets(
+    facts: OffsetFacts,
+    history: History,
+    out: Samples,
+    keep: list[list[bool]] | None = None,
+    admin_rows: bool = False,
+) -> None:
+    """``keep``: :func:`budget.choose`'s answer (None: every group partition in full);
+    ``admin_rows``: also the Admin-API per group x partition families (committed offset,
+    partition lag), which the Admin-API source leaves out of a state over the budget."""
     for spec in (BEYOND_END, BEYOND_END_MESSAGES, BELOW_START, BELOW_START_MESSAGES, GROUP_STATUS, REGRESSIONS):
         out.declare(spec)
     parts = facts.partitions
@@ -444,10 +460,15 @@ def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
     out.add(CLUSTER_REGRESSIONS, facts.regressions_total)
     out.extend(FLUSH_FORCED, [((topic,), 1 if forced else 0) for topic, forced in facts.flush_forced.items()])
     beyond = below = 0
+    dropped = dict.fromkeys(BUDGETED, 0)
     with Batch(out) as batch:  # per-partition families: one extend per group, not an add per sample
-        for g in facts.groups:
+        for gi, g in enumerate(facts.groups):
             gid = g.group
-            gps = g.partitions
+            every = g.partitions
+            kept = keep[gi] if keep is not None else None
+            gps = every if kept is None or all(kept) else list(compress(every, kept))
+            if len(gps) != len(every):
+                _count_left_out(every, kept, dropped)
             labels = [(gid, p.topic, str(p.partition)) for p in gps]
             rows = list(zip(labels, gps, strict=True))
             # the 0/1 flags for every group partition whose log end/start is known; the
@@ -457,18 +478,22 @@ def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
             beyond_by: list[Row] = [(k, p.beyond_by) for k, p in rows if p.beyond_by]
             below_by: list[Row] = [(k, p.below_by) for k, p in rows if p.below_by]
             lag_seconds: list[Row] = [(k, p.lag_seconds) for k, p in rows if p.lag_seconds is not None]
+            # flagged partitions are always kept (budget.choose): these counts cover them all
             beyond += len(beyond_by)
             below += len(below_by)
-            batch.extend_units(
-                labels,
-                (
-                    (BEYOND_END, beyond_flags),
-                    (BEYOND_END_MESSAGES, beyond_by),
-                    (BELOW_START, below_flags),
-                    (BELOW_START_MESSAGES, below_by),
-                    (LAG_SECONDS, lag_seconds),
-                ),
+            families: list[tuple[MetricSpec, list[Row]]] = []
+            if admin_rows:
+                families.append((GROUP_COMMITTED, [(k, p.committed) for k, p in rows]))
+                families.append((GROUP_PARTITION_LAG, [(k, p.lag) for k, p in rows if p.lag is not None]))
+            families += (
+                (BEYOND_END, beyond_flags),
+                (BEYOND_END_MESSAGES, beyond_by),
+                (BELOW_START, below_flags),
+                (BELOW_START_MESSAGES, below_by),
+                (LAG_SECONDS, lag_seconds),
             )
+            batch.extend_units(labels, families)
+            _emit_topic_sums(gid, every, kept, batch)
             group_lag = g.lag_seconds
             if group_lag is not None:
                 out.add(GROUP_LAG_SECONDS, group_lag, gid)
@@ -476,18 +501,83 @@ def emit_offsets(facts: OffsetFacts, history: History, out: Samples) -> None:
             out.add(GROUP_REWINDS, history.rewinds.get(gid, 0), gid)
     out.add(CLUSTER_BEYOND_END, beyond)
     out.add(CLUSTER_BELOW_START, below)
+    out.extend(budget.DROPPED, [((spec.name,), dropped[spec]) for spec in BUDGETED])
+
+
+#: the per group x partition families the series budget may leave out (the distances are
+#: only exposed where the flags are 1, and flagged partitions are never left out)
+BUDGETED = (GROUP_COMMITTED, GROUP_PARTITION_LAG, LAG_SECONDS, BEYOND_END, BELOW_START)
+
+
+def _count_left_out(every: list[GroupPartitionFacts], kept: list[bool] | None, dropped: dict[MetricSpec, int]) -> None:
+    for p, k in zip(every, kept or (), strict=True):
+        if k:
+            continue
+        dropped[GROUP_COMMITTED] += 1
+        dropped[GROUP_PARTITION_LAG] += p.lag is not None
+        dropped[LAG_SECONDS] += p.lag_seconds is not None
+        dropped[BEYOND_END] += p.beyond_by is not None
+        dropped[BELOW_START] += p.below_by is not None
+
+
+_TOPIC = attrgetter("topic")
+
+
+def _emit_topic_sums(gid: str, every: list[GroupPartitionFacts], kept: list[bool] | None, batch: Batch) -> None:
+    """The per group x topic families (over all partitions, kept or not: a group's facts are
+    sorted by topic and partition, one run per topic)."""
+    committed: list[Row] = []
+    seconds: list[Row] = []
+    aggregated: list[Row] = []
+    start = 0
+    for topic, run in groupby(every, key=_TOPIC):
+        ps = list(run)
+        key = (gid, topic)
+        committed.append((key, sum(p.committed for p in ps)))
+        known = [p.lag_seconds for p in ps if p.lag_seconds is not None]
+        if known:
+            seconds.append((key, max(known)))
+        aggregated.append((key, 0 if kept is None else len(ps) - sum(kept[start : start + len(ps)])))
+        start += len(ps)
+    batch.extend(budget.GROUP_TOPIC_COMMITTED, committed)
+    batch.extend(budget.GROUP_TOPIC_LAG_SECONDS, seconds)
+    batch.extend(budget.GROUP_TOPIC_AGGREGATED, aggregated)
 
 
 class OffsetsInterpreter:
-    """P3 and lag each cycle; owns the bounded :class:`History`."""
+    """P3 and lag each cycle; owns the bounded :class:`History`; applies the series budget."""
 
-    def __init__(self, settings: OffsetSettings | None = None) -> None:
+    def __init__(self, settings: OffsetSettings | None = None, group_partitions: int | None = None) -> None:
         self.settings = settings or OffsetSettings()
         self.history = History(points=self.settings.history_points)
+        #: series_budget.group_partitions (0: no limit)
+        self.group_partitions = defaults(SeriesBudgetSection).group_partitions if group_partitions is None else group_partitions
+        self._over_budget = False
 
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.admin
         if state is None:
             return  # the source is down: keep the history as it was
         facts = analyse(state, self.history, snapshot.started, self.settings)
-        emit_offsets(facts, self.history, out)
+        keep = budget.choose(facts.groups, self.group_partitions)
+        self._say_budget(facts, keep)
+        emit_offsets(facts, self.history, out, keep, admin_rows=state.over_budget(self.group_partitions))
+
+    def _say_budget(self, facts: OffsetFacts, keep: list[list[bool]] | None) -> None:
+        """One log line when the budget starts to leave series out, one when it stops."""
+        if (keep is not None) == self._over_budget:
+            return
+        self._over_budget = keep is not None
+        total = sum(len(g.partitions) for g in facts.groups)
+        if keep is None:
+            log.info("series budget: %d group partitions, all exposed again (series_budget.group_partitions=%d)", total, self.group_partitions)
+            return
+        kept = sum(map(sum, keep))
+        log.warning(
+            "series budget: %d group partitions over series_budget.group_partitions=%d: %d exposed in full, %d only in the "
+            "per group x topic sums (kafka_insight_series_budget_dropped_series counts the series left out; said once)",
+            total,
+            self.group_partitions,
+            kept,
+            total - kept,
+        )

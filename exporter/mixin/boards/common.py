@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter import selfmetrics as sm
-from exporter.interpret import offsets as of
+from exporter.interpret import budget as bu
 from exporter.mixin.panels import Variable, datasource_var, label_var, q
 from exporter.mixin.settings import Settings
 from exporter.sources import admin as ad
@@ -83,7 +83,7 @@ def lag_retention_share(*matchers: str) -> str:
     (compacted-only topics and unlimited retention left out) — 1 means unread data is being deleted."""
     retention = f"({q(ad.TOPIC_RETENTION_SECONDS)} > 0 unless on (job, instance, topic) {q(ad.TOPIC_CONFIG_INFO, COMPACT_ONLY)})"
     return (
-        f"max by (job, instance, group, topic) ({q(of.LAG_SECONDS, *matchers)})"
+        f"max by (job, instance, group, topic) ({q(bu.GROUP_TOPIC_LAG_SECONDS, *matchers)})"
         f" / on (job, instance, topic) group_left () {retention}"
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from exporter.interpret import budget as bu
 from exporter.interpret import client_stats as ic
 from exporter.interpret import offsets as of
 from exporter.mixin.boards.common import (
@@ -59,7 +60,8 @@ def _lag_row() -> tuple[PanelDef, ...]:
         PanelDef(
             "Lag in seconds per partition",
             """Per group and partition, the age of the oldest unconsumed message. One partition far above the
-            others: a hot key or a stuck consumer instance owning it.""",
+            others: a hot key or a stuck consumer instance owning it. Over the series budget only the most
+            urgent partitions are here (see kafka_insight_consumer_group_topic_aggregated_partitions).""",
             "s",
             (Query(q(of.LAG_SECONDS, *GT), "{{group}} {{topic}}[{{partition}}]"),),
         ),
@@ -70,7 +72,7 @@ def _lag_row() -> tuple[PanelDef, ...]:
             above 0 means the group is stalled.""",
             "cps",
             (
-                Query(f"sum by (group, topic) (deriv({q(ad.GROUP_COMMITTED, *GT)}{RATE}))", "consumed {{group}} / {{topic}}"),
+                Query(f"sum by (group, topic) (deriv({q(bu.GROUP_TOPIC_COMMITTED, *GT)}{RATE}))", "consumed {{group}} / {{topic}}"),
                 Query(f"sum by (topic) (deriv({q(ad.PARTITION_LOG_END, TOPIC)}{RATE}))", "produced {{topic}}"),
             ),
         ),

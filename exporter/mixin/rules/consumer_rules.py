@@ -3,6 +3,7 @@ that no longer fit the log, transactions that hold read_committed consumers back
 
 from __future__ import annotations
 
+from exporter.interpret import budget as bu
 from exporter.interpret import client_stats as ic
 from exporter.interpret import offsets as of
 from exporter.mixin.boards import common as dash
@@ -36,7 +37,8 @@ def consumer_alerts(b: Builder) -> list[AlertDef]:
     retention = (
         f"({b.m(ad.TOPIC_RETENTION_SECONDS)} > 0 unless on ({BY_EXPORTER}, topic) {b.m(ad.TOPIC_CONFIG_INFO, COMPACT_ONLY)})"
     )
-    lag_share = f"max by ({by_group_topic}) ({b.m(of.LAG_SECONDS)}) / on ({BY_EXPORTER}, topic) group_left () {retention}"
+    # the per group x topic maximum: present whatever the series budget left out per partition
+    lag_share = f"max by ({by_group_topic}) ({b.m(bu.GROUP_TOPIC_LAG_SECONDS)}) / on ({BY_EXPORTER}, topic) group_left () {retention}"
     poll_age = spec("kafka_insight_consumer_last_poll_age_seconds")
     return [
         AlertDef(

@@ -39,15 +39,19 @@ from exporter.sources.admin.specs import (
 )
 
 
-def render_block(state: ClusterState) -> RenderedBlock:
+def render_block(state: ClusterState, group_partitions: bool = True) -> RenderedBlock:
     """The Admin-API families of ``state`` as a rendered block (the worker process's job)."""
     out = Samples()
-    emit_cluster(state, out)
+    emit_cluster(state, out, group_partitions)
     return RenderedBlock(render_text(out), out.series_count(), tuple(spec.name for spec, _ in out), dict(out.dropped))
 
 
-def emit_cluster(state: ClusterState, out: Samples) -> None:
-    """ClusterState -> samples.  Pure: tested from recorded fixtures too."""
+def emit_cluster(state: ClusterState, out: Samples, group_partitions: bool = True) -> None:
+    """ClusterState -> samples.  Pure: tested from recorded fixtures too.
+
+    ``group_partitions`` False: without the per group × partition families (committed
+    offset, partition lag), for a state over the series budget
+    (:meth:`ClusterState.over_budget`): the offsets interpretation emits the ones chosen."""
     out.add(CLUSTER_INFO, 1, state.cluster_id)
     out.add(BROKERS, len(state.brokers))
     for b in state.brokers:
@@ -65,7 +69,7 @@ def emit_cluster(state: ClusterState, out: Samples) -> None:
     out.add(TOPICS_WITHOUT_CONFIGS, without_configs)
     for request in REQUESTS:
         out.add(ADMIN_REQUEST_ERRORS, state.request_errors.get(request, 0), request)
-    _emit_groups(state, out)
+    _emit_groups(state, out, group_partitions)
 
 
 def _emit_partitions(name: str, parts: list[Partition], batch: Batch) -> None:
@@ -118,7 +122,7 @@ def _emit_configs(topic: Topic, collected_at: float, out: Samples) -> bool:
     return True
 
 
-def _emit_groups(state: ClusterState, out: Samples) -> None:
+def _emit_groups(state: ClusterState, out: Samples, group_partitions: bool) -> None:
     index = state.partition_index() if any(g.committed for g in state.groups.values()) else {}
     with Batch(out) as batch:  # per-partition families: one extend per group, not an add per sample
         for group in state.groups.values():
@@ -144,13 +148,14 @@ def _emit_groups(state: ClusterState, out: Samples) -> None:
             # a sum over partitions whose log end offset is missing this cycle would read as
             # lag going down: such sums are left out (topics without a lag for every partition)
             unknown = {topic for (topic, _), _, part in found if part.log_end_offset is None}
-            batch.extend_units(
-                keys,
-                (
-                    (GROUP_COMMITTED, [(k, committed) for k, (_, committed, _) in zip(keys, found, strict=True)]),
-                    (GROUP_PARTITION_LAG, lags),
-                ),
-            )
+            if group_partitions:
+                batch.extend_units(
+                    keys,
+                    (
+                        (GROUP_COMMITTED, [(k, committed) for k, (_, committed, _) in zip(keys, found, strict=True)]),
+                        (GROUP_PARTITION_LAG, lags),
+                    ),
+                )
             # lags are sorted by (topic, partition): one run per topic
             batch.extend(
                 GROUP_TOPIC_LAG,

@@ -135,6 +135,17 @@ class ClusterState:
     #: cycle's deadline; their values are absent this cycle.  Requests not listed had none.
     request_errors: dict[str, int] = field(default_factory=dict)
 
+    def committed_count(self) -> int:
+        """Committed offsets of all groups: the group × partition pairs the series budget
+        (``series_budget.group_partitions``) is counted in.  Both the Admin-API worker and
+        the collector decide from this one number whether the budget applies."""
+        return sum(len(g.committed) for g in self.groups.values())
+
+    def over_budget(self, limit: int) -> bool:
+        """True when ``limit`` (0: none) is exceeded: the per group × partition families are
+        then chosen and emitted by the offsets interpretation, not by the Admin-API source."""
+        return limit > 0 and self.committed_count() > limit
+
     def partition(self, topic: str, partition: int) -> Partition | None:
         t = self.topics.get(topic)
         if t is None:

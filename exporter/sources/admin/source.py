@@ -113,15 +113,17 @@ class AdminSource(Source):
         if state is None:
             return
         rendered, self._rendered_elsewhere = self._rendered_elsewhere, None
+        # over the series budget, the offsets interpretation emits the group partitions it chose
+        group_partitions = not state.over_budget(self.config.series_budget.group_partitions)
         if rendered is None or rendered is not state:
-            emit_cluster(state, out)
+            emit_cluster(state, out, group_partitions)
             return
         reader, current = self.reader, rendered
 
         def resolve() -> RenderedBlock | None:
             block = reader.block(self.config.timeout)
             if block is None:
-                emit_cluster(current, out)  # fallback: render them here, after the others
+                emit_cluster(current, out, group_partitions)  # fallback: render them here, after the others
             return block
 
         out.add_block(resolve)

@@ -18,8 +18,8 @@ Protocol, in :mod:`exporter.ipc` frames (``{JSON} + body``): the parent starts w
 worker answers ``{"kind": "partial", "seq": n}`` + the state before the groups once, then
 ``{"kind": "ok", "seq": n}`` + the pickled ClusterState or
 ``{"kind": "error", "seq": n, "message": ...}``, and after an ``ok`` it renders the
-Admin-API families of that state itself and sends ``{"kind": "block", "seq": n}`` + the
-pickled RenderedBlock (or ``{"kind": "block-error", "seq": n, "message": ...}``): the
+Admin-API families of that state itself and sends ``{"kind": "block", "seq": n, "series": ...,
+"names": [...], "dropped": {...}}`` + the rendered text as the body (not pickled: no copy) (or ``{"kind": "block-error", "seq": n, "message": ...}``): the
 collector interprets the state meanwhile, so the ~116k series of raw Admin-API families
 (10k partitions / 500 groups) cost the cycle nothing on its critical path.  Frames of an
 older ``seq`` (a cycle that gave up waiting) are skipped.  ``{"kind": "stop"}`` or the end
@@ -87,11 +87,14 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
                     continue
                 channel.send_object({"kind": "ok", "seq": seq}, state)
                 try:
-                    block = render_block(state)
+                    # over the series budget the collector emits the group partitions it chooses
+                    block = render_block(state, not state.over_budget(config.series_budget.group_partitions))
                 except Exception as exc:
                     channel.send({"kind": "block-error", "seq": seq, "message": f"{exc.__class__.__name__}: {exc}"})
                 else:
-                    channel.send_object({"kind": "block", "seq": seq}, block)
+                    # the text as the frame's body, not pickled: no copy of tens of MB on either side
+                    meta = {"kind": "block", "seq": seq, "series": block.series, "names": list(block.names), "dropped": block.dropped}
+                    channel.send(meta, block.text)
             except (OSError, ValueError):
                 return
         finally:
@@ -225,6 +228,8 @@ class AdminWorker:
             meta, body = channel.recv()
             kind = meta.get("kind")
             if meta.get("seq") == self._seq and kind in kinds:
+                if kind == "block":  # rendered text as the body (see _serve)
+                    return kind, RenderedBlock(body, int(meta["series"]), tuple(meta["names"]), dict(meta["dropped"]))
                 return kind, (meta["message"] if "message" in meta else unpickle(body))
 
     def block(self, timeout: float) -> RenderedBlock | None:
