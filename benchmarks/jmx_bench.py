@@ -99,9 +99,10 @@ def main() -> None:
     p.add_argument("--parallel", type=int, default=8)
     p.add_argument("--repeat", type=int, default=3, help="steady cycles per size (after one warm-up cycle)")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--no-request-phases", action="store_true", help="as jmx.brokers.request_phases: false")
     args = p.parse_args()
     addresses = [a.strip() for a in args.targets.split(",") if a.strip()]
-    pats = patterns(False, False)
+    pats = patterns(False, False, request_phases=not args.no_request_phases)
     limiter = jvm.Limiter(args.parallel)
     mode = "persistent JMX worker (JPype)" if PERSISTENT else "one jmxquery JVM per target per cycle"
     if PERSISTENT:
