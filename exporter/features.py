@@ -24,6 +24,7 @@ from exporter.interpret import (
     findings,
     librdkafka_batches,
     offsets,
+    offsets_specs,
     producer_specs,
     producers,
 )
@@ -70,7 +71,7 @@ FEATURES: tuple[Feature, ...] = (
             ),
             lambda config: blast_radius.BlastRadiusInterpreter(),
         ),
-        (admin_specs, durability_specs, offsets, budget, blast_radius),
+        (admin_specs, durability_specs, offsets_specs, budget, blast_radius),
     ),
     Feature(
         "broker_jmx",

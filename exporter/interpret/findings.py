@@ -24,7 +24,7 @@ from exporter import __version__
 from exporter.interpret import blast_radius as br
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability_specs as du
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.interpret import producer_specs as pr
 from exporter.metrics import MetricSpec, Samples
 from exporter.sources.admin.records import ClusterState

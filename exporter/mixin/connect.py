@@ -12,7 +12,7 @@ from typing import Any
 
 from exporter import selfmetrics as sm
 from exporter.interpret import connect as ic
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.metrics import MetricSpec
 from exporter.mixin.panels import DashboardDef, PanelDef, Query, Variable, datasource_var, label_var, q
 from exporter.mixin.settings import Settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.interpret import durability_specs as du
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.mixin.boards.cluster_brokers_row import brokers_row as _brokers_row
 from exporter.mixin.boards.cluster_ops_rows import quorum_row, requests_row, storage_row
 from exporter.mixin.boards.common import (

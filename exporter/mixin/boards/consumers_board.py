@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exporter.interpret import budget as bu
 from exporter.interpret import client_stats as ic
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.mixin.boards.common import (
     CONSUMERS_UID,
     GROUP,

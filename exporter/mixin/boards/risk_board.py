@@ -12,7 +12,7 @@ from collections.abc import Callable
 from exporter import selfmetrics as sm
 from exporter.interpret import client_stats as ic
 from exporter.interpret import durability_specs as du
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.interpret import producer_specs as pr
 from exporter.mixin.blast_radius import blast_radius_row
 from exporter.mixin.boards.common import RISK_UID, _vars, lag_retention_share

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from exporter.interpret import budget as bu
 from exporter.interpret import client_stats as ic
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.mixin.boards import common as dash
 from exporter.mixin.promql import spec
 from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook

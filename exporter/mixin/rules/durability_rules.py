@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.interpret import durability_specs as du
-from exporter.interpret import offsets as of
+from exporter.interpret import offsets_specs as of
 from exporter.mixin.boards import common as dash
 from exporter.mixin.rules.base import BY_EXPORTER, AlertDef, Builder, Runbook
 from exporter.sources import admin as ad
