@@ -68,6 +68,13 @@ HEALTHY_EMPTY: dict[tuple[str, str, str], str] = {
     (C, "Offline and under-replicated partitions by topic", "under-replicated {{topic}}"): "healthy: full ISRs",
     (C, "Offline and under-replicated partitions by topic", "reassigning {{topic}}"): "no partition is being moved",
     (C, "Log end offset regressions", "{{topic}}[{{partition}}]"): "no data was lost",
+    (C, "Request errors per second", "{{request}} {{error}}"): "a healthy cluster may answer every request type without an error (the NONE code is not exported)",
+    (C, "Log size per broker", "{{broker_id}}"): "jmx.brokers.log_size is opt-in (a JMX call per partition)",
+    (C, "Groups per state (coordinators)", "{{protocol}} {{state}}"): (
+        "seen live on Kafka 4.0: the classic per-state gauges (GroupMetadataManager NumGroupsStable, ...) "
+        "read 0 for a Stable perf-consumer group while NumGroups and group-count{protocol=classic} read 1; "
+        "the panel has data in the whole suite, where earlier tests' groups sit Empty"
+    ),
     (C, "Durability risks", ""): "the test's topic is RF 3 with min ISR 2; earlier tests' risky topics may be gone",
     (C, "Partitions with all replicas in one rack", "{{topic}}"): "RF 3 over racks r1..r3",
     (K, "Offset rewinds", "{{group}}"): "nobody resets the test group's offsets",

@@ -389,7 +389,8 @@ class _Jvm:
         if hit is not None and now - hit[1] < NAMES_TTL:
             return hit[0]
         names = list(entry[1].queryNames(object_name, None))
-        cache[name_pat] = (names, now)
+        if names:  # an empty answer is not cached: a broker still starting registers them later
+            cache[name_pat] = (names, now)
         return names
 
     def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> list[tuple[str, str, object, str]]:
