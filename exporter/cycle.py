@@ -246,7 +246,7 @@ class Collector:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=min(self.timeout + 5, self.STOP_GRACE_SECONDS))
+            self._thread.join(timeout=self.STOP_GRACE_SECONDS)
         for source in self.sources:
             try:
                 source.close()
