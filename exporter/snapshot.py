@@ -10,7 +10,7 @@ sits below this one, as the ones imported here do).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exporter.metrics import Samples
@@ -21,6 +21,9 @@ from exporter.sources.client_stats.records import ClientStatsState
 from exporter.sources.jmx import broker_specs, client_specs
 from exporter.sources.jmx.broker_records import BrokerJmx
 from exporter.sources.jmx.client_records import ClientJmxTarget
+
+#: the derived records the HTTP side serves between cycles (:meth:`Snapshot.slim` keeps them)
+SERVED_DERIVED = ("findings",)
 
 #: an interpretation step: reads the snapshot, adds derived samples, does no I/O
 Interpreter = Callable[["Snapshot", Samples], None]
@@ -75,6 +78,15 @@ class Snapshot:
             elif r.source == client_stats_specs.SRC and isinstance(payload, ClientStatsState) and snapshot.client_stats is None:
                 snapshot.client_stats = payload
         return snapshot
+
+    def slim(self) -> Snapshot:
+        """What the HTTP side reads of a published snapshot between cycles (times, each
+        target's result without its payload, the findings document): the collector keeps
+        only this once the next cycle's sources have started, so the previous and the new
+        cluster state never coexist."""
+        results = [replace(r, payload=None) for r in self.results]
+        derived = {k: v for k, v in self.derived.items() if k in SERVED_DERIVED}
+        return Snapshot(self.started, self.finished, results, derived)
 
     def payloads(self, source: str) -> list[Any]:
         """Payloads of the targets of ``source`` that succeeded this cycle: for sources without
