@@ -65,3 +65,19 @@ def test_gzip_only_exposition_gives_back_the_same_text_whole_and_in_pieces() -> 
         pieces = list(exposition.body_chunks(size=4096))
         assert b"".join(pieces) == full.body
         assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
+
+
+def test_a_family_rendered_slice_by_slice_equals_generate_latest() -> None:
+    """Big values in one slice only, a label needing escaping in another only: the slices
+    are rendered (and escaped) one by one, and the text is still exactly the reference."""
+    from exporter.exposition import RENDER_SLICE
+
+    samples = Samples()
+    for i in range(3 * RENDER_SLICE + 5):
+        value = 12_345_678.0 if i < RENDER_SLICE else float(i)
+        topic = 'a "quoted" topic' if i == 2 * RENDER_SLICE + 1 else "t"
+        samples.add(GAUGE, value, topic, i, "g")
+    fast = render_text(samples)
+    assert fast == render_reference(samples)
+    assert b'topic="a \\"quoted\\" topic"' in fast and b"1.2345678e+07" in fast
+    assert render(samples, keep_body=False).body == fast
