@@ -12,6 +12,7 @@ the deadline.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future
 from typing import Any
@@ -247,3 +248,59 @@ def test_durability_of_a_topic_never_read_keeps_its_metadata_flags_only(broker3_
     assert out.get("kafka_insight_cluster_under_replicated_partitions") == 20
     # another topic is unaffected
     assert out.get("kafka_insight_partition_under_min_isr", topic="minisr-over-rf", partition="0") == 1
+
+
+class _OffsetsAdmin:
+    """list_offsets as confluent-kafka answers it: one Future per partition, the call's all
+    completed together (at once for a live leader; never for leader 3, which is dead)."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[int, int] = {}
+        self.most_in_flight: dict[int, int] = {}
+        self.calls = 0
+
+    def list_offsets(self, wanted: dict[Any, Any], isolation_level: Any, request_timeout: float) -> dict[Any, Future[Any]]:
+        from types import SimpleNamespace
+
+        self.calls += 1
+        leader = 3 if all(tp.topic == "dead" for tp in wanted) else 1
+        self.in_flight[leader] = self.in_flight.get(leader, 0) + 1
+        self.most_in_flight[leader] = max(self.most_in_flight.get(leader, 0), self.in_flight[leader])
+        futures: dict[Any, Future[Any]] = {tp: Future() for tp in wanted}
+        if leader == 1:
+            # answered after the caller took the dict, like librdkafka's background thread
+            def answer() -> None:
+                self.in_flight[leader] -= 1
+                for tp, f in futures.items():
+                    f.set_result(SimpleNamespace(offset=100 + tp.partition))
+
+            threading.Timer(0.01, answer).start()
+        return futures
+
+
+def test_offsets_are_read_a_few_calls_per_leader_at_a_time_and_a_dead_leader_holds_back_only_its_own() -> None:
+    """confluent-kafka keeps a Future per partition until its call's dict is dropped: at most
+    ``window`` calls per leader are out at once (150,000 futures at 50k partitions were ~300 MB
+    of the worker's peak), and a dead leader's calls do not hold back the live one's."""
+    from exporter.sources.admin.client import NO_ANSWER, OFFSET_KINDS, read_offsets
+
+    live = topic("live", [1] * 10)
+    dead = topic("dead", [3] * 4)
+    batches = leader_batches([*live.partitions, *dead.partitions], chunk=2)
+    admin = _OffsetsAdmin()
+    got: dict[tuple[str, str, int], int] = {}
+
+    def apply(attr: str, tp: Any, offset: int) -> None:
+        got[(attr, tp.topic, tp.partition)] = offset
+
+    t0 = time.monotonic()
+    failed = read_offsets(admin, batches, OFFSET_KINDS, t0 + 1.0, lambda: 1.0, apply, window=2)
+    assert time.monotonic() - t0 < 3.0
+    assert admin.most_in_flight == {1: 2, 3: 2}  # never more than the window per leader
+    # every kind of offset of every live partition arrived (5 calls per kind, 2 at a time)
+    assert got == {(attr, "live", p): 100 + p for _, attr, _, _ in OFFSET_KINDS for p in range(10)}
+    # the dead leader's partitions failed, those asked and those never asked alike, per kind
+    for request, _, _, _ in OFFSET_KINDS:
+        assert sorted((tp.topic, tp.partition) for tp in failed[request]) == [("dead", p) for p in range(4)]
+        assert set(failed[request].values()) == {NO_ANSWER}
+    assert admin.calls == 3 * 5 + 2  # the dead leader's first two calls, then no more of its

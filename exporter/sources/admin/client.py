@@ -20,13 +20,16 @@ between the two reads cannot appear beyond the log end.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicCollection, TopicPartition
@@ -121,6 +124,88 @@ def leader_batches(partitions: Iterable[Partition], chunk: int = OFFSETS_CHUNK) 
         if p.leader >= 0:
             by_leader.setdefault(p.leader, []).append((p.topic, p.partition))
     return [(leader, keys[i : i + chunk]) for leader, keys in sorted(by_leader.items()) for i in range(0, len(keys), chunk)]
+
+
+#: the offsets of a partition read each cycle: (request as counted in ``request_errors``,
+#: the Partition attribute it fills, what list_offsets asks, isolation level)
+OFFSET_KINDS = (
+    ("list_offsets_earliest", "log_start_offset", OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED),
+    ("list_offsets_latest", "log_end_offset", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
+    ("list_offsets_read_committed", "last_stable_offset", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED),
+)
+#: list_offsets calls in flight per leader at once.  confluent-kafka makes a Future (with
+#: its own Condition and lock, ~1 KB) per partition of a call and keeps it until the caller
+#: drops the call's dict: with every call in flight at once, 150,000 of them (50k
+#: partitions, three kinds) and their results were ~300 MB of the Admin-API worker's peak.
+OFFSETS_IN_FLIGHT = 8
+
+
+def read_offsets(
+    admin: Any,
+    batches: list[tuple[int, list[tuple[str, int]]]],
+    kinds: tuple[tuple[str, str, Any, Any], ...],
+    until: float,
+    timeout: Callable[[], float],
+    apply: Callable[[str, Any, int], None],
+    window: int = OFFSETS_IN_FLIGHT,
+) -> dict[str, dict[Any, str]]:
+    """Every kind of offset of the partitions in ``batches`` (see :func:`leader_batches`),
+    at most ``window`` calls in flight per leader: each call is settled, its answers handed to
+    ``apply(attr, topic_partition, offset)`` (offsets >= 0) and its futures dropped as soon as
+    it completes, and the leader's next call goes out.  Leaders do not wait for each other, so
+    a dead leader holds back only its own calls, as before.  By ``until`` what has not
+    answered (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request
+    (``kinds``' first field) the failed partitions by TopicPartition and why."""
+    failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
+    queues: dict[int, deque[tuple[str, str, Any, Any, list[tuple[str, int]]]]] = {}
+    for request, attr, spec, isolation in kinds:  # per leader: all of one kind, then the next
+        for leader, keys in batches:
+            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys))
+    finished: SimpleQueue[int] = SimpleQueue()
+    in_flight: dict[int, tuple[int, str, str, dict[Any, Future[Any]]]] = {}
+    ids = itertools.count()
+
+    def issue(leader: int) -> None:
+        request, attr, spec, isolation, keys = queues[leader].popleft()
+        futures = admin.list_offsets(
+            {TopicPartition(t, p): spec for t, p in keys}, isolation_level=isolation, request_timeout=timeout()
+        )
+        call = next(ids)
+        in_flight[call] = (leader, request, attr, futures)
+        # one call's futures complete together (librdkafka answers a call at once)
+        first = next(iter(futures.values()), None)
+        if first is None:
+            finished.put(call)
+        else:
+            first.add_done_callback(lambda _f, call=call: finished.put(call))
+
+    def settle_call(call: int, deadline: float) -> int:
+        leader, request, attr, futures = in_flight.pop(call)
+        settled = settle(futures, deadline)
+        for tp, info in settled.answered.items():
+            if info.offset >= 0:
+                apply(attr, tp, info.offset)
+        failed[request].update(settled.failed)
+        return leader
+
+    for _ in range(window):  # the first calls of every leader, round robin
+        for leader, queue in queues.items():
+            if queue:
+                issue(leader)
+    while in_flight:
+        try:
+            call = finished.get(timeout=max(0.0, until - time.monotonic()))
+        except Empty:
+            break  # the deadline: whatever is still out has not answered
+        leader = settle_call(call, until)
+        if queues[leader] and time.monotonic() < until:
+            issue(leader)
+    for call in list(in_flight):
+        settle_call(call, until)
+    for queue in queues.values():
+        for request, _, _, _, keys in queue:  # never asked: no time was left for them
+            failed[request].update((TopicPartition(t, p), NO_ANSWER) for t, p in keys)
+    return failed
 
 
 def apply_configs(topics: dict[str, Topic], settled: Settled[Any], read_at: float) -> None:
@@ -495,26 +580,13 @@ class _Cycle:
         batches = leader_batches(parts.values())
         if not batches:
             return
-        admin, rt = self.admin, self.timeout(until)
-        specs = (
-            ("list_offsets_earliest", "log_start_offset", OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED),
-            ("list_offsets_latest", "log_end_offset", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
-            ("list_offsets_read_committed", "last_stable_offset", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED),
-        )
-        requested: list[tuple[str, str, dict[Any, Future[Any]]]] = []
-        for request, attr, spec, isolation in specs:
-            # every call in flight before any is awaited: one per leader and chunk (see leader_batches)
-            futures: dict[Any, Future[Any]] = {}
-            for _, keys in batches:
-                wanted = {TopicPartition(t, p): spec for t, p in keys}
-                futures.update(admin.list_offsets(wanted, isolation_level=isolation, request_timeout=rt))
-            requested.append((request, attr, futures))
-        for request, attr, futures in requested:
-            settled = settle(futures, until)
-            for tp, info in settled.answered.items():
-                if info.offset >= 0:
-                    setattr(parts[(tp.topic, tp.partition)], attr, info.offset)
-            self.failed(request, settled.failed, _tp_name)
+
+        def apply(attr: str, tp: Any, offset: int) -> None:
+            setattr(parts[(tp.topic, tp.partition)], attr, offset)
+
+        failed = read_offsets(self.admin, batches, OFFSET_KINDS, until, lambda: self.timeout(until), apply)
+        for request, _, _, _ in OFFSET_KINDS:
+            self.failed(request, failed[request], _tp_name)
 
     def _reread_log_end(self, topics: dict[str, Topic], groups: dict[str, ConsumerGroup]) -> None:
         """Read the log end offset again where a committed offset is beyond it: the group
