@@ -6,7 +6,7 @@ import gzip
 import io
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import add, itemgetter
 from queue import Queue
 from typing import Any
@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, MetricSpec, Samples, row_labels, row_value
+from exporter.metrics import SUMMARY_COUNT, SUMMARY_SUM, MetricSpec, Rows, Samples, row_value
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: gzip level of the pre-compressed body
@@ -115,7 +115,7 @@ class SamplesCollector(Collector):  # type: ignore[misc]
             yield family
 
 
-def _histogram_family(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]]) -> HistogramMetricFamily:
+def _histogram_family(spec: MetricSpec, rows: Rows) -> HistogramMetricFamily:
     family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
     width = len(spec.labels)
     sets: dict[tuple[str, ...], tuple[list[tuple[str, float]], list[float]]] = {}
@@ -130,7 +130,7 @@ def _histogram_family(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]
     return family
 
 
-def _histogram_text(spec: MetricSpec, rows: list[tuple[tuple[str, ...], float]]) -> str:
+def _histogram_text(spec: MetricSpec, rows: Rows) -> str:
     """A histogram's samples as generate_latest writes them (labels sorted by name, ``le`` among
     them).  Histograms are few (the canary's latencies): no fast path needed."""
     width = len(spec.labels)
@@ -240,18 +240,20 @@ def render_chunks(samples: Samples) -> Iterator[bytes | bytearray]:
         # slice by slice: a family's whole text (10+ MB for 100k series) is never held, twice
         # (str and bytes), at once
         quotes = 2 * len(labels)
+        # the number format is chosen once per family (repr below 1e6, Go's form above)
+        fmt = repr if max(rows.values) < 1e6 else _number
         for i in range(0, len(rows), RENDER_SLICE):
-            part = rows[i : i + RENDER_SLICE]
-            text = _lines(prefix, part, pick, escape=False)
-            count = len(part)
+            label_rows, values = rows.labels[i : i + RENDER_SLICE], rows.values[i : i + RENDER_SLICE]
+            text = _lines(prefix, label_rows, values, fmt, pick, escape=False)
+            count = len(label_rows)
             if text.count('"') != quotes * count or text.count("\n") != count or "\\" in text:
                 # a label value needs escaping (escaping changes nothing in the others: the
                 # same text as escaping the whole family)
-                text = _lines(prefix, part, pick, escape=True)
+                text = _lines(prefix, label_rows, values, fmt, pick, escape=True)
             yield text.encode()
 
 
-def _summary(name: str, labels: tuple[str, ...], rows: list[tuple[tuple[str, ...], float]]) -> str:
+def _summary(name: str, labels: tuple[str, ...], rows: Rows) -> str:
     """A summary family (few rows: the plain way): quantile rows, and the rows marked
     SUMMARY_SUM / SUMMARY_COUNT as ``<name>_sum`` / ``<name>_count`` without the quantile label."""
     lines = []
@@ -268,17 +270,19 @@ def _summary(name: str, labels: tuple[str, ...], rows: list[tuple[tuple[str, ...
     return "".join(lines)
 
 
-def _lines(prefix: str, part: list[tuple[tuple[str, ...], float]], pick: Any, escape: bool) -> str:
+def _lines(
+    prefix: str, labels: list[tuple[str, ...]], values: Iterable[float], fmt: Callable[[float], str], pick: Any, escape: bool
+) -> str:
     """One slice of a family's rows (at most RENDER_SLICE: one C-level call holding the GIL)."""
-    label_rows: Iterable[Any] = map(row_labels, part)
+    label_rows: Iterable[Any] = labels
     if escape:
         label_rows = map(_escape_row, label_rows)
     if pick is not None:
         label_rows = map(pick, label_rows)
-    return "\n".join(map(add, map(prefix.__mod__, label_rows), _values(part))) + "\n"
+    return "\n".join(map(add, map(prefix.__mod__, label_rows), map(fmt, values))) + "\n"
 
 
-def _values(rows: list[tuple[tuple[str, ...], float]]) -> Iterator[str]:
+def _values(rows: Rows) -> Iterator[str]:
     # repr() is Go's format below 1e6; bigger values may need Go's exponent form
     return map(repr if max(map(row_value, rows)) < 1e6 else _number, map(row_value, rows))
 

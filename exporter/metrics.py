@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 import re
 import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from operator import itemgetter
 from types import TracebackType
-from typing import Literal
+from typing import Literal, overload
 
 PREFIX = "kafka_insight_"
 MetricType = Literal["gauge", "counter", "summary", "histogram"]
@@ -172,6 +174,60 @@ row_labels = itemgetter(0)
 row_value = itemgetter(1)
 
 
+class Rows:
+    """The samples of one family as two columns: label values and numbers.
+
+    Reads like the list of ``(label values, number)`` rows it replaces (iteration, ``len``,
+    indexing, slices, ``==`` with such a list), but holds 16 bytes a row instead of ~90
+    (a tuple and a float object each): at 50k partitions / 5k groups a cycle holds over a
+    million rows until they are rendered."""
+
+    __slots__ = ("labels", "values")
+
+    def __init__(self, labels: list[tuple[str, ...]] | None = None, values: array[float] | None = None) -> None:
+        self.labels: list[tuple[str, ...]] = labels if labels is not None else []
+        self.values: array[float] = values if values is not None else array("d")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[tuple[tuple[str, ...], float]]:
+        return zip(self.labels, self.values, strict=True)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[tuple[str, ...], float]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[tuple[str, ...], float]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[tuple[str, ...], float] | list[tuple[tuple[str, ...], float]]:
+        if isinstance(index, slice):
+            return list(zip(self.labels[index], self.values[index], strict=True))
+        return self.labels[index], self.values[index]
+
+    def append(self, row: tuple[tuple[str, ...], float]) -> None:
+        labels, number = row
+        self.labels.append(labels)
+        self.values.append(number)
+
+    def extend(self, rows: Iterable[tuple[tuple[str, ...], float]]) -> None:
+        if isinstance(rows, Rows):
+            self.labels += rows.labels
+            self.values += rows.values
+            return
+        for labels, number in rows:
+            self.labels.append(labels)
+            self.values.append(number)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Rows, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaces
+
+    def __repr__(self) -> str:
+        return f"Rows({list(self)!r})"
+
+
 @dataclass(frozen=True)
 class RenderedBlock:
     """Families rendered elsewhere (the Admin-API worker process renders its own families
@@ -193,7 +249,7 @@ class Samples:
     A block is added as a callable, resolved (:meth:`resolve_blocks`) as late as possible so
     that whoever renders it works in parallel with the rest of the cycle."""
 
-    by_spec: dict[MetricSpec, list[tuple[tuple[str, ...], float]]] = field(default_factory=dict)
+    by_spec: dict[MetricSpec, Rows] = field(default_factory=dict)
     #: values that could not be coerced, per source
     dropped: dict[str, int] = field(default_factory=dict)
     blocks: list[RenderedBlock] = field(default_factory=list)
@@ -234,7 +290,7 @@ class Samples:
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels!r}")
         rows = self.by_spec.get(spec)
         if rows is None:
-            rows = self.by_spec[spec] = []
+            rows = self.by_spec[spec] = Rows()
         rows.append((tuple(map(str, labels)), number))
 
     def extend(self, spec: MetricSpec, rows: Iterable[tuple[tuple[str, ...], float | int]]) -> None:
@@ -246,35 +302,44 @@ class Samples:
         infinities are dropped and counted as in :meth:`add`; a wrong label count raises.
         Like :meth:`add`, it creates the family only with its first kept row.
         """
-        rows = rows if isinstance(rows, list) else list(rows)
-        if not rows:
+        if isinstance(rows, Rows):
+            self.extend_columns(spec, list(rows.labels), rows.values)
             return
-        # C-level map/zip/sum instead of per-row Python: ~0.1 us per row instead of ~0.5
-        labels = list(map(row_labels, rows))
+        rows = rows if isinstance(rows, list) else list(rows)
+        if rows:
+            self.extend_columns(spec, list(map(row_labels, rows)), list(map(row_value, rows)))
+
+    def extend_columns(self, spec: MetricSpec, labels: list[tuple[str, ...]], values: Sequence[float | int]) -> None:
+        """:meth:`extend` with the rows as two columns (``labels`` is kept, not copied)."""
+        if not labels:
+            return
+        # C-level map/sum instead of per-row Python: ~0.1 us per row instead of ~0.5
         width = len(spec.labels)
         if set(map(len, labels)) != {width}:
-            bad = next(values for values in labels if len(values) != width)
+            bad = next(v for v in labels if len(v) != width)
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {bad!r}")
         try:
-            numbers = list(map(float, map(row_value, rows)))
+            numbers = array("d", map(float, values))
         except (OverflowError, TypeError, ValueError):  # something unusual: the careful path
-            for values, value in rows:
-                self.add(spec, value, *values)
+            for label_values, value in zip(labels, values, strict=True):
+                self.add(spec, value, *label_values)
             return
         total = sum(numbers)
-        if total - total == 0.0:  # a NaN or an infinity among them makes the sum one too
-            finite = list(zip(labels, numbers, strict=True))
-        else:  # (or finite values too big to add up): check one by one
-            finite = [row for row in zip(labels, numbers, strict=True) if row[1] - row[1] == 0.0]
-            if len(finite) != len(numbers):
-                self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(numbers) - len(finite)
-        if not finite:
+        if total - total != 0.0:  # a NaN or an infinity among them (or finite values too big to add up)
+            finite = [number - number == 0.0 for number in numbers]
+            kept = sum(finite)
+            if kept != len(numbers):
+                self.dropped[spec.source] = self.dropped.get(spec.source, 0) + len(numbers) - kept
+                labels = list(compress(labels, finite))
+                numbers = array("d", compress(numbers, finite))
+        if not labels:
             return  # as with add: no sample, no family (declare() is for that)
         existing = self.by_spec.get(spec)
         if existing is None:
-            self.by_spec[spec] = finite
+            self.by_spec[spec] = Rows(labels, numbers)
         else:
-            existing.extend(finite)
+            existing.labels += labels
+            existing.values += numbers
 
     def add_histogram(self, spec: MetricSpec, labels: Sequence[object], buckets: Sequence[tuple[float, int]], total: float) -> None:
         """One histogram series set: ``buckets`` are (upper bound, CUMULATIVE count) in rising
@@ -295,11 +360,11 @@ class Samples:
         if any(row[1] - row[1] != 0.0 for row in rows):  # NaN or infinite: the set is dropped whole
             self.dropped[spec.source] = self.dropped.get(spec.source, 0) + 1
             return
-        self.by_spec.setdefault(spec, []).extend(rows)
+        self.by_spec.setdefault(spec, Rows()).extend(rows)
 
     def declare(self, spec: MetricSpec) -> None:
         """Make the family present even with no samples (HELP/TYPE still exposed)."""
-        self.by_spec.setdefault(spec, [])
+        self.by_spec.setdefault(spec, Rows())
 
     def get(self, name: str, **labels: str) -> float | None:
         """Test helper: the value of one sample, by exposed name and labels."""
@@ -317,7 +382,7 @@ class Samples:
                     return number
         return None
 
-    def __iter__(self) -> Iterator[tuple[MetricSpec, list[tuple[tuple[str, ...], float]]]]:
+    def __iter__(self) -> Iterator[tuple[MetricSpec, Rows]]:
         return iter(self.by_spec.items())
 
     def series_count(self) -> int:
@@ -342,19 +407,21 @@ class Batch:
 
     def __init__(self, out: Samples) -> None:
         self.out = out
-        #: rows waiting for close(), per family already placed in ``out``
-        self.held: dict[MetricSpec, list[Row]] = {}
+        #: rows waiting for close(), per family already placed in ``out``: as two columns
+        #: (label values, numbers), not as the chunks' row tuples (~60 bytes a row fewer)
+        self.held: dict[MetricSpec, tuple[list[tuple[str, ...]], list[float | int]]] = {}
 
     def extend(self, spec: MetricSpec, rows: list[Row]) -> None:
         if not rows:
             return
         held = self.held.get(spec)
         if held is not None:
-            held += rows
+            held[0].extend(map(row_labels, rows))
+            held[1].extend(map(row_value, rows))
             return
         self.out.extend(spec, rows)
         if spec in self.out.by_spec:  # placed (unless every row was dropped)
-            self.held[spec] = []
+            self.held[spec] = ([], [])
 
     def extend_units(self, keys: Sequence[tuple[str, ...]], families: Iterable[tuple[MetricSpec, list[Row]]]) -> None:
         """One chunk of per-unit families: ``keys`` are the units' label values in loop order,
@@ -368,7 +435,8 @@ class Batch:
                 if held is None:
                     new.append((spec, rows))
                 else:
-                    held += rows
+                    held[0].extend(map(row_labels, rows))
+                    held[1].extend(map(row_value, rows))
         if len(new) > 1:
             first = keys[0]
             new.sort(key=lambda family: 0 if family[1][0][0] == first else keys.index(family[1][0][0]))  # stable
@@ -376,10 +444,9 @@ class Batch:
             self.extend(spec, rows)
 
     def close(self) -> None:
-        for spec, rows in self.held.items():
-            if rows:
-                self.out.extend(spec, rows)
-        self.held.clear()
+        held, self.held = self.held, {}
+        for spec, (labels, values) in held.items():
+            self.out.extend_columns(spec, labels, values)
 
     def __enter__(self) -> Batch:
         return self

@@ -74,3 +74,24 @@ def test_extend_keeps_finite_values_whose_sum_overflows() -> None:
     out.extend(ALWAYS, [(("t", "0"), 1e308), (("t", "1"), 1e308), (("t", "2"), float("-inf"))])
     assert out.by_spec[ALWAYS] == [(("t", "0"), 1e308), (("t", "1"), 1e308)]
     assert out.dropped == {"": 1}
+
+
+def test_a_family_is_held_as_two_columns_and_reads_like_its_rows() -> None:
+    """Rows: 16 bytes a sample (a label tuple reference and a double) instead of a tuple and a
+    float object each; read like the list of (labels, number) rows it replaces."""
+    from array import array
+
+    from exporter.metrics import Rows
+
+    out = Samples()
+    with Batch(out) as batch:
+        batch.extend(ALWAYS, [(("t", "0"), 1), (("t", "1"), 2.5)])
+        batch.extend(ALWAYS, [(("t", "2"), 3), (("t", "3"), float("nan"))])  # held, checked on close
+    out.add(ALWAYS, 4, "t", "4")
+    rows = out.by_spec[ALWAYS]
+    assert isinstance(rows, Rows) and isinstance(rows.values, array) and rows.values.typecode == "d"
+    expected = [(("t", "0"), 1.0), (("t", "1"), 2.5), (("t", "2"), 3.0), (("t", "4"), 4.0)]
+    assert rows == expected and list(rows) == expected and len(rows) == 4
+    assert rows[1] == (("t", "1"), 2.5) and rows[1:3] == expected[1:3]
+    assert [type(n) for _, n in rows] == [float] * 4
+    assert out.dropped == {"": 1}  # the NaN, as add would have counted it
