@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
@@ -68,6 +68,9 @@ class Context:
     state: ClusterState | None
     radius: br.BlastRadius | None
     snapshot: Snapshot
+    #: per spec, the labels of its rows whose value is 1, found once per cycle: several rules
+    #: read the same flag family (each partition rule excludes the no-tolerance topics)
+    _ones: dict[MetricSpec, list[dict[str, str]]] = field(default_factory=dict)
 
     def rows(self, spec: MetricSpec, **match: str) -> Iterator[tuple[dict[str, str], float]]:
         for values, number in self.samples.by_spec.get(spec, []):
@@ -76,15 +79,21 @@ class Context:
                 yield labels, number
 
     def flagged(self, spec: MetricSpec, **match: str) -> list[dict[str, str]]:
-        """Labels of the rows whose value is 1 (risk flags); the value is tested first, as
-        most of 10k partitions' flags are 0."""
-        found = []
-        for values, number in self.samples.by_spec.get(spec, []):
-            if number == 1:
-                labels = dict(zip(spec.labels, values, strict=True))
-                if all(labels.get(k) == v for k, v in match.items()):
-                    found.append(labels)
-        return found
+        """Labels of the rows whose value is 1 (risk flags), matching ``match``."""
+        ones = self._ones.get(spec)
+        if ones is None:
+            ones = self._ones[spec] = self._find_ones(spec)
+        if not match:
+            return list(ones)
+        return [labels for labels in ones if all(labels.get(k) == v for k, v in match.items())]
+
+    def _find_ones(self, spec: MetricSpec) -> list[dict[str, str]]:
+        rows = self.samples.by_spec.get(spec)
+        # most of 10k partitions' flags are 0: counted at C speed, labels only for the ones
+        if rows is None or not rows.values.count(1.0):
+            return []
+        names = spec.labels
+        return [dict(zip(names, values, strict=True)) for values, number in rows if number == 1]
 
 
 @dataclass(frozen=True)
