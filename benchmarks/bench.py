@@ -211,6 +211,22 @@ class Cluster:
             raise RuntimeError(f"groups still missing after 5 commits: {[group_name(g) for g in todo][:5]}")
         self.groups.extend(group_name(g) for g in new)
 
+    def adopt(self) -> None:
+        """Take the bench-* topics and groups an earlier build left on the cluster (``--existing``:
+        one 50k/5k build, ~6-9 minutes, serves several runs).  Built as :meth:`add_topics` then
+        :meth:`add_groups` build them: group i commits on topic i mod topics."""
+        md = self.admin.list_topics(timeout=TIMEOUT)
+        self.topics = sorted(n for n in md.topics if n.startswith("bench-t"))
+        if not self.topics:
+            raise RuntimeError("--existing: no bench-t* topics on the cluster")
+        sizes = {len(md.topics[n].partitions) for n in self.topics}
+        if sizes != {self.partitions}:
+            raise RuntimeError(f"--existing: the bench topics have {sizes} partitions, not {self.partitions}")
+        listed = self.admin.list_consumer_groups(request_timeout=TIMEOUT).result().valid
+        self.groups = sorted(g.group_id for g in listed if g.group_id.startswith("bench-g"))
+        self.group_topic = {g: self.topics[int(g[len("bench-g") :]) % len(self.topics)] for g in self.groups}
+        self._next_topic, self._next_group = len(self.topics), len(self.groups)
+
     def delete_groups(self, names: list[str]) -> None:
         for chunk in chunks(names, 200):
             for f in self.admin.delete_consumer_groups(chunk, request_timeout=TIMEOUT).values():
@@ -914,13 +930,18 @@ def run_standard(args: argparse.Namespace) -> dict[str, Any]:
         small_topics = max(1, topics // 10)
         small_groups = max(1, groups // 10)
         t0 = time.perf_counter()
-        cluster.add_topics(small_topics)
-        cluster.add_groups(groups)
-        log(f"built {len(cluster.topics)} topics / {len(cluster.groups)} groups in {time.perf_counter() - t0:.1f} s")
+        if args.existing:
+            cluster.adopt()
+            small_topics = len(cluster.topics)
+            log(f"adopted {len(cluster.topics)} topics / {len(cluster.groups)} groups of an earlier build")
+        else:
+            cluster.add_topics(small_topics)
+            cluster.add_groups(groups)
+            log(f"built {len(cluster.topics)} topics / {len(cluster.groups)} groups in {time.perf_counter() - t0:.1f} s")
         if not args.no_scaling:
             result["points_partitions"].append(measure_point(cluster, "partitions-small", args.point_cycles, args.floor_repeats))
         t0 = time.perf_counter()
-        cluster.add_topics(topics - small_topics)
+        cluster.add_topics(max(0, topics - small_topics))
         log(f"grew to {len(cluster.topics)} topics in {time.perf_counter() - t0:.1f} s")
         cluster.check_offsets()
         result["main"] = main_point(cluster, args)
@@ -1167,6 +1188,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the 100k-partition point: --main 2000x50:10000 --no-scaling, 3 cycles, 3 memory cycles (not in CI)",
     )
+    p.add_argument(
+        "--existing",
+        action="store_true",
+        help="with --bootstrap: measure the bench-* topics and groups an earlier build left there (same --main) "
+        "instead of building them (with --no-scaling)",
+    )
     p.add_argument("--peers", action="store_true", help="also run peer exporters from $PEER_VENV")
     p.add_argument(
         "--baseline",
@@ -1176,6 +1203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="results file name (default: tansu[-quick] / long)")
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
+    if args.existing and not args.bootstrap:
+        p.error("--existing needs --bootstrap (the cluster an earlier build left)")
     quick = args.quick
     big = args.large or args.stretch
     if args.large and args.stretch:
