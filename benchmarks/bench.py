@@ -440,6 +440,7 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
             ),
             flush=True,
         )
+        del snap  # as the exporter's own loop: the cycle's state is not kept until the next
     server.shutdown()
     collector.stop()
     return 0

@@ -90,11 +90,6 @@ class Collector:
                 jobs.extend(source.jobs(self.snapshot))
             except Exception as exc:  # a broken source must not break the cycle
                 jobs.append(Job(source.name, "-", _raiser(exc)))
-        if self.snapshot is not None:
-            # the sources have read the previous snapshot: from here on only the HTTP side
-            # reads it (status, findings).  Its cluster state and derived records (~100 MB at
-            # 50k partitions / 5k groups) are let go before this cycle's arrive.
-            self.snapshot = self.snapshot.slim()
         snapshot = Snapshot.of(started, self._run_jobs(jobs))
         for result in snapshot.results:
             self._note(result)
@@ -113,7 +108,11 @@ class Collector:
         exposition = render(out, keep_body=self.keep_body)
         self._last_render = time.perf_counter() - t0
         self._last_series = out.series_count()
-        self.snapshot = snapshot
+        # between cycles only the HTTP side reads the published snapshot (status, findings):
+        # the cluster state and the derived records (~100 MB at 50k partitions / 5k groups)
+        # live on only in the snapshot returned to the caller, and so never beside the next
+        # cycle's (the sources learn what they need of them in emit, e.g. the JMX brokers)
+        self.snapshot = snapshot.slim()
         self.exposition = exposition  # one reference swap: scrapes never see half a cycle
         self.ready.set()
         for listener in self.on_cycle:
@@ -238,6 +237,7 @@ class Collector:
             try:
                 snap = self.collect_once()
                 log.debug("cycle done in %.3f s", snap.finished - snap.started)
+                del snap  # not kept while waiting for the next cycle (see _collect_once)
             except Exception:
                 if self._stop.is_set():  # the sources were closed under it by stop()
                     break

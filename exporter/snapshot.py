@@ -81,9 +81,9 @@ class Snapshot:
 
     def slim(self) -> Snapshot:
         """What the HTTP side reads of a published snapshot between cycles (times, each
-        target's result without its payload, the findings document): the collector keeps
-        only this once the next cycle's sources have started, so the previous and the new
-        cluster state never coexist."""
+        target's result without its payload, the findings document): all the collector
+        keeps of a cycle (:attr:`~exporter.cycle.Collector.snapshot`), so the previous and
+        the new cluster state never coexist."""
         results = [replace(r, payload=None) for r in self.results]
         derived = {k: v for k, v in self.derived.items() if k in SERVED_DERIVED}
         return Snapshot(self.started, self.finished, results, derived)

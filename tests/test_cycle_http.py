@@ -260,7 +260,7 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
         # the kill races the worker's last message (with no groups on the broker it may have
         # sent its full answer already): repeat until a cycle lost its worker in the groups
         for _ in range(20):
-            collector.collect_once()
+            snap = collector.collect_once()
             m = Parsed(collector.exposition.body)
             assert m.value("kafka_insight_source_up", source="admin", target=tansu.bootstrap) == 1
             assert m.value("kafka_insight_partition_leader", topic=topic, partition=1) is not None
@@ -272,8 +272,7 @@ def test_admin_worker_crash_during_the_groups_keeps_the_partition_flags(tansu: T
                 assert (m.value("kafka_insight_source_errors", source="admin", target=tansu.bootstrap) or 0) >= 1
                 assert worker._process is None  # discarded: a fresh one starts next cycle
                 # the groups are missing, not gone: the lag/status memory of them is kept
-                state = collector.snapshot.admin if collector.snapshot else None
-                assert state is not None and groups_incomplete(state)
+                assert snap.admin is not None and groups_incomplete(snap.admin)
                 crashed_in_groups += 1
                 break
     finally:

@@ -1,8 +1,8 @@
 """What the collector keeps between cycles (issue 20: memory at 50k partitions / 5k groups).
 
-The previous cycle's cluster state and derived records are let go once the next cycle's
-sources have read the previous snapshot, so two cluster states never coexist; what the
-HTTP side serves between cycles (times, target status, the findings document) stays.
+The collector keeps a slim snapshot between cycles (what the HTTP side serves: times,
+target status, the findings document): the cluster state and the derived records live on
+only in the snapshot returned to the caller, so two cluster states never coexist.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from exporter.app import build_collector
 from exporter.metrics import RenderedBlock
 from exporter.sources.admin.records import Broker, ClusterState, ConsumerGroup, Partition, Topic
 from exporter.sources.admin.source import AdminSource
+from exporter.sources.jmx.broker import BrokerJmxSource
 
 
 class _Reader:
@@ -40,7 +41,7 @@ class _Reader:
         pass
 
 
-def test_the_previous_cluster_state_is_released_before_the_next_is_collected() -> None:
+def test_the_cluster_state_is_not_kept_between_cycles() -> None:
     cfg = config.load(None, {"kafka.bootstrap_servers": "127.0.0.1:1"})
     collector = build_collector(cfg)
     admin = next(s for s in collector.sources if isinstance(s, AdminSource))
@@ -48,15 +49,33 @@ def test_the_previous_cluster_state_is_released_before_the_next_is_collected() -
     admin.reader = reader
     collector.sources = [admin]
     first = collector.collect_once()
-    assert first.admin is not None and collector.snapshot is first
-    findings = first.derived["findings"]
+    # the caller gets the whole snapshot; the collector publishes (and keeps) the slim one
+    assert first.admin is reader.previous() is not None and "durability" in first.derived
+    assert collector.snapshot is not None and collector.snapshot.admin is None
+    assert collector.snapshot.derived["findings"] is first.derived["findings"]
+    assert [r.up for r in collector.snapshot.results] == [r.up for r in first.results] == [True]
     del first
-    collector.collect_once()
-    # the first state was gone when the second was collected (nothing but the published
-    # snapshot held it), and the second stays readable after its cycle
+    second = collector.collect_once()
+    # nothing but the caller held the first state: gone when the second was collected
     assert reader.previous_alive_at_collect == [False, False]
-    assert collector.snapshot is not None and collector.snapshot.admin is reader.previous()
-    assert collector.snapshot.derived["findings"]["schema"] == findings["schema"]
+    assert second.admin is reader.previous()
+
+
+def test_discovered_jmx_brokers_are_learned_from_the_cycle_not_the_kept_snapshot() -> None:
+    """Broker JMX discovery used to read the brokers from the previous snapshot's cluster
+    state, which the collector no longer keeps: it learns them when the cycle emits."""
+    cfg = config.load(
+        None, {"kafka.bootstrap_servers": "127.0.0.1:1", "jmx": {"brokers": {"discover": {"port_base": 39990}}}}
+    )
+    collector = build_collector(cfg)
+    admin = next(s for s in collector.sources if isinstance(s, AdminSource))
+    jmx = next(s for s in collector.sources if isinstance(s, BrokerJmxSource))
+    admin.reader = _Reader()
+    collector.sources = [admin, jmx]
+    assert jmx.jobs(collector.snapshot) == []  # nothing known before the first Admin-API answer
+    collector.collect_once()
+    assert collector.snapshot is not None and collector.snapshot.admin is None
+    assert [job.target for job in jmx.jobs(collector.snapshot)] == ["h:39991"]
 
 
 def test_a_slim_snapshot_keeps_what_the_http_side_serves() -> None:

@@ -21,6 +21,7 @@ from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.offsets import OffsetSettings, OffsetsInterpreter
+from exporter.snapshot import Snapshot
 from exporter.sources.admin.records import ClusterState
 from exporter.sources.admin.source import AdminSource
 from tests._exposition import Parsed
@@ -50,14 +51,16 @@ class Exporter:
             interval=cfg.interval,
             timeout=cfg.timeout,
         )
+        self.last: Snapshot | None = None
 
     def scrape(self) -> Parsed:
-        self.collector.collect_once()
+        self.last = self.collector.collect_once()
         return Parsed(self.collector.exposition.body)
 
     def state(self) -> ClusterState:
-        assert self.collector.snapshot is not None
-        state = self.collector.snapshot.admin
+        # the collector keeps a slim snapshot between cycles: the state is the cycle's own
+        assert self.last is not None, "scrape() first"
+        state = self.last.admin
         assert state is not None
         return state
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from exporter.metrics import Samples
-from exporter.sources.admin.records import Broker
+from exporter.sources.admin.records import Broker, ClusterState
 from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.broker_ops import ops_patterns
@@ -107,16 +107,23 @@ class BrokerJmxSource(Source):
         targets instead of showing ``source_up 0``, so a broker stays a target for an hour
         after it was last listed (a decommissioned one then disappears).
         """
-        state = previous.admin if previous is not None else None
+        self._learn(previous.admin if previous is not None else None)
         now = time.monotonic()
         with self._lock:
-            if state is not None:
-                for b in state.brokers:
-                    self._seen[b.id] = (b, now)
             for bid, (_, seen) in list(self._seen.items()):
                 if now - seen > FORGET_BROKER_AFTER:
                     del self._seen[bid]
             return [b for b, _ in sorted(self._seen.values(), key=lambda item: item[0].id)]
+
+    def _learn(self, state: ClusterState | None) -> None:
+        """Remember the brokers of a cycle's Admin-API state (in :meth:`emit`: the collector
+        keeps only a slim snapshot between cycles, without the cluster state)."""
+        if state is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for b in state.brokers:
+                self._seen[b.id] = (b, now)
 
     def targets(self, previous: Snapshot | None) -> list[BrokerTarget]:
         """Explicit targets, then discovered ones (Admin-API brokers + the discovery port)."""
@@ -174,6 +181,7 @@ class BrokerJmxSource(Source):
         return record
 
     def emit(self, snapshot: Snapshot, out: Samples) -> None:
+        self._learn(snapshot.admin)  # the targets of the next cycle
         emit_brokers(snapshot.broker_jmx, out)
 
 
