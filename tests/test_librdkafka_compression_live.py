@@ -63,16 +63,32 @@ def test_estimate_matches_the_log(runs: dict[str, Run], codec: str, payload: str
     run = runs[f"{codec}-{payload}"]
     stats = [json.loads(s) for s in run.stats]
     rows = []
-    for e, (start, end) in zip(estimates(run), window_offsets(stats, run.topic), strict=True):
+    torn = 0
+    for s, e, (start, end) in zip(stats, estimates(run), window_offsets(stats, run.topic), strict=True):
         truth = window_truth(run.batches, start, end)
         if e is None:
             assert truth is None, "a window with batches in the log gave no estimate"
             continue
-        assert truth is not None and truth.batches == e.batches
+        assert truth is not None
+        topic = s["topics"][run.topic]
+        # the truth's window is batchcnt's (by its message sum); the estimate's batch count and
+        # sizes are batchsize's.  librdkafka rolls the two histograms over one after the other
+        # when it emits statistics, so a batch written in between counts in this window of one
+        # and the next window of the other: a torn window.  In CI: 20 batches in the log against
+        # batchsize.cnt 19; and at load 35 a gzip-random window with one batch in each whose
+        # batches differed (estimate 4.54 against 1.04).  A window is clean when the log's
+        # batches of batchcnt's window are exactly batchsize's: same count, same bytes (exact in
+        # every recorded window); the estimate is held to the log there
+        assert truth.batches == topic["batchcnt"]["cnt"]
+        assert e.batches == topic["batchsize"]["cnt"]
+        inside = [b for b in run.batches if start <= b.base_offset < end]
+        if len(inside) != topic["batchsize"]["cnt"] or sum(b.size for b in inside) != topic["batchsize"]["sum"]:
+            torn += 1
+            continue
         rows.append((e, truth))
         assert e.ratio == pytest.approx(truth.ratio, abs=0.05)
         assert e.raw_estimate == pytest.approx(truth.raw_per_batch, rel=0.10)
-    assert len(rows) >= 2, "too few windows with batches"
+    assert len(rows) >= 2, f"too few clean windows with batches ({torn} torn)"
     run_est = lb.combined(e for e, _ in rows)
     run_truth = window_truth(run.batches, 0, run.sent)
     assert run_est is not None and run_truth is not None
