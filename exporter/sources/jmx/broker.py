@@ -29,7 +29,14 @@ from exporter.sources.base import Job, Source
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.broker_ops import ops_patterns
 from exporter.sources.jmx.broker_ops_specs import emit_ops
-from exporter.sources.jmx.broker_records import BrokerJmx, parse_broker
+from exporter.sources.jmx.broker_records import (
+    _CONTROLLER_GAUGES,
+    _RM_GAUGES,
+    _RM_METERS,
+    _TOPIC_METERS,
+    BrokerJmx,
+    parse_broker,
+)
 from exporter.sources.jmx.broker_specs import (
     BROKER_JMX_INFO,
     BROKER_RUNNING,
@@ -64,12 +71,13 @@ def patterns(
 ) -> list[str]:
     """The MBean patterns of one broker, batched into one query (``/A,B`` reads both
     attributes of each MBean in one call)."""
-    # "~": the MBean set is fixed while the broker runs, its names may be cached (worker.NAMES_TTL)
+    # "~": the MBean set is fixed while the broker runs, its names may be cached (worker.NAMES_TTL);
+    # "name=A|B": only the MBeans of the type that the mapping uses (one getAttributes call each)
     found = [
-        "~kafka.server:type=ReplicaManager,*/Value,Count",
-        "~kafka.controller:type=KafkaController,*/Value",
+        f"~kafka.server:type=ReplicaManager,name={'|'.join((*_RM_GAUGES, *_RM_METERS))}/Value,Count",
+        f"~kafka.controller:type=KafkaController,name={'|'.join(_CONTROLLER_GAUGES)}/Value",
         "kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec/Count",
-        f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
+        f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,name={'|'.join(_TOPIC_METERS)}{',*' if per_topic else ''}/Count",
         "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count,OneMinuteRate",
         "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
         "kafka.server:type=socket-server-metrics,*/connections",

@@ -268,6 +268,39 @@ def _split(pattern: str) -> tuple[str, list[str] | None, str | None]:
     return name, attributes, (key or None) if len(attributes) == 1 else None
 
 
+def _alternatives(name_pat: str) -> tuple[str, tuple[str, frozenset[str]] | None]:
+    """``domain:type=T,name=A|B|C`` -> (``domain:type=T,name=*``, ("name", {A, B, C})): the
+    MBeans of a type that the mapping uses, found by one (cacheable) ``queryNames`` and kept
+    by that key's value, instead of reading every MBean of the type (``KafkaController,*``
+    has 17 MBeans, 8 used).  At most one key may list alternatives; ``|`` is not special
+    anywhere else (it is legal, if unusual, in an ObjectName value)."""
+    domain, sep, keys = name_pat.partition(":")
+    parts = keys.split(",")
+    for i, part in enumerate(parts):
+        key, eq, value = part.partition("=")
+        if eq and "|" in value and not value.startswith('"'):
+            parts[i] = f"{key}=*"
+            return f"{domain}{sep}{','.join(parts)}", (key, frozenset(v for v in value.split("|") if v))
+    return name_pat, None
+
+
+class _Spec:
+    """One pattern, parsed once per worker: its ObjectName, attributes as a Java array and
+    name filter (parsing and building these per MBean per cycle cost as much as the reads)."""
+
+    __slots__ = ("attributes", "cacheable", "canonical", "keep", "name_pat", "object_name", "only_key", "plain")
+
+    def __init__(self, jvm: _Jvm, pattern: str) -> None:
+        self.cacheable = pattern.startswith(CACHE_NAMES)
+        #: the object-name part as written (with any ``A|B``): the key of the names cache
+        self.name_pat, attributes, self.only_key = _split(pattern.removeprefix(CACHE_NAMES))
+        query, self.keep = _alternatives(self.name_pat)
+        self.object_name = jvm.ObjectName(query)
+        self.plain = not bool(self.object_name.isPattern())
+        self.canonical = str(self.object_name.toString()) if self.plain else ""
+        self.attributes = jvm.jpype.JArray(jvm.jpype.JString)(attributes) if attributes else None
+
+
 class _Jvm:
     """The JMX side, run inside the worker with the JVM started."""
 
@@ -287,6 +320,10 @@ class _Jvm:
         self.IOException = jpype.JClass("java.io.IOException")
         self.InstanceNotFound = jpype.JClass("javax.management.InstanceNotFoundException")
         self.timeout_ms = int(timeout * 1000)
+        #: pattern -> its parsed :class:`_Spec` (the patterns are the same every cycle)
+        self.specs: dict[str, _Spec] = {}
+        #: Python type of a JMX value -> (converter or None when not a plain value, simple class name)
+        self.kinds: dict[type, tuple[Any, str]] = {}
         self.lock = threading.Lock()
         #: key -> [connector, connection, {pattern: (names, when asked)}, last use, (address, user, password)]
         self.conns: dict[str, list[Any]] = {}
@@ -362,74 +399,100 @@ class _Jvm:
         for key in idle:
             self.drop(key)
 
+    def _learn(self, v: Any) -> tuple[Any, str]:
+        """How values of ``type(v)`` convert (asked once per type: ``getSimpleName`` alone
+        costs ~13 µs per call through JPype, more than the rest of a value's conversion).
+        JPype boxes ``java.lang.Long``/``Integer``/... as ``int`` subclasses and
+        ``Double``/``Float`` as ``float`` ones, so ``int(v)``/``float(v)`` convert them in C."""
+        kind = str(v.getClass().getSimpleName())
+        if isinstance(v, self.Boolean):
+            return bool, kind
+        if isinstance(v, self.Integral):
+            return (int if isinstance(v, int) else (lambda x: int(x.longValue()))), kind
+        if isinstance(v, self.Number):
+            return (float if isinstance(v, float) else (lambda x: float(x.doubleValue()))), kind
+        if isinstance(v, self.String):
+            return str, kind
+        return None, kind  # composite data, arrays, other objects: not a plain value
+
     def _value(self, v: Any) -> tuple[object, str]:
         if v is None:
             return None, ""
-        kind = str(v.getClass().getSimpleName())
-        if isinstance(v, self.Boolean):
-            return bool(v.booleanValue()), kind
-        if isinstance(v, self.Integral):
-            return int(v.longValue()), kind
-        if isinstance(v, self.Number):
-            return float(v.doubleValue()), kind
-        return str(v), kind
+        hit = self.kinds.get(type(v))
+        if hit is None:
+            hit = self.kinds[type(v)] = self._learn(v)
+        convert, kind = hit
+        return (convert(v) if convert is not None else str(v)), kind
 
-    def _names(self, entry: list[Any], name_pat: str, cacheable: bool) -> list[Any]:
-        """The MBeans of a pattern: a plain name is read directly (no ``queryNames`` call; a
-        missing one is skipped when read); a cacheable pattern's names are reused for
-        :data:`NAMES_TTL`."""
-        object_name = self.ObjectName(name_pat)
-        if not object_name.isPattern():
-            return [object_name]
-        if not cacheable:
-            return list(entry[1].queryNames(object_name, None))
-        cache: dict[str, tuple[list[Any], float]] = entry[2]
+    def _spec(self, pattern: str) -> _Spec:
+        spec = self.specs.get(pattern)
+        if spec is None:
+            spec = self.specs[pattern] = _Spec(self, pattern)
+        return spec
+
+    def _names(self, entry: list[Any], spec: _Spec) -> list[tuple[Any, str]]:
+        """The MBeans of a pattern with their canonical names: a plain name is read directly
+        (no ``queryNames`` call; a missing one is skipped when read); a cacheable pattern's
+        names are reused for :data:`NAMES_TTL`; ``name=A|B`` keeps only those names."""
+        if spec.plain:
+            return [(spec.object_name, spec.canonical)]
+        cache: dict[str, tuple[list[tuple[Any, str]], float]] = entry[2]
         now = time.monotonic()
-        hit = cache.get(name_pat)
-        if hit is not None and now - hit[1] < NAMES_TTL:
-            return hit[0]
-        names = list(entry[1].queryNames(object_name, None))
-        if names:  # an empty answer is not cached: a broker still starting registers them later
-            cache[name_pat] = (names, now)
+        if spec.cacheable:
+            hit = cache.get(spec.name_pat)
+            if hit is not None and now - hit[1] < NAMES_TTL:
+                return hit[0]
+        names = []
+        for name in entry[1].queryNames(spec.object_name, None):
+            if spec.keep is None or str(name.getKeyProperty(spec.keep[0])) in spec.keep[1]:
+                names.append((name, str(name.toString())))
+        if spec.cacheable and names:  # an empty answer is not cached: a broker still starting registers them later
+            cache[spec.name_pat] = (names, now)
         return names
 
     def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> list[tuple[str, str, object, str]]:
         mbsc = entry[1]
         rows: list[tuple[str, str, object, str]] = []
+        kinds = self.kinds
         for pattern in patterns:
-            cacheable = pattern.startswith(CACHE_NAMES)
-            name_pat, attributes, only_key = _split(pattern.removeprefix(CACHE_NAMES))
-            for name in self._names(entry, name_pat, cacheable):
+            spec = self._spec(pattern)
+            only_key = spec.only_key
+            for name, canonical in self._names(entry, spec):
                 if time.monotonic() > deadline:  # a slow target: each call is quick, but too many
                     raise TimeoutError(f"no answer within {timeout:.1f} s (answering too slowly)")
-                canonical = str(name.toString())
-                if attributes is not None:
-                    wanted = attributes
-                else:
+                wanted = spec.attributes
+                if wanted is None:
                     # read every time: Kafka's JmxReporter adds attributes to an MBean as the
                     # client registers metrics (e.g. compression-rate-avg after the first batch)
                     try:
                         info = mbsc.getMBeanInfo(name)
                     except self.InstanceNotFound:
-                        entry[2].pop(name_pat, None)
+                        entry[2].pop(spec.name_pat, None)
                         continue
-                    wanted = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
-                if not wanted:
-                    continue
+                    readable = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
+                    if not readable:
+                        continue
+                    wanted = self.jpype.JArray(self.jpype.JString)(readable)
                 try:
-                    found = mbsc.getAttributes(name, self.jpype.JArray(self.jpype.JString)(wanted)).asList()
+                    found = mbsc.getAttributes(name, wanted).asList()
                 except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
-                    entry[2].pop(name_pat, None)  # ask for the pattern's names again next time
+                    entry[2].pop(spec.name_pat, None)  # ask for the pattern's names again next time
                     continue
                 for attr in found:
                     aname, value = str(attr.getName()), attr.getValue()
-                    if isinstance(value, self.CompositeData):
+                    if value is None:
+                        rows.append((canonical, aname, None, ""))
+                        continue
+                    hit = kinds.get(type(value))
+                    if hit is None:
+                        hit = kinds[type(value)] = self._learn(value)
+                    if hit[0] is not None:  # Number, Boolean, String
+                        rows.append((canonical, aname, hit[0](value), hit[1]))
+                    elif isinstance(value, self.CompositeData):
                         keys = [only_key] if only_key else sorted(str(k) for k in value.getCompositeType().keySet())
                         for k in keys:
                             if value.containsKey(k):
                                 rows.append((canonical, f"{aname}/{k}", *self._value(value.get(k))))
-                    elif value is None or isinstance(value, (self.Number, self.Boolean, self.String)):
-                        rows.append((canonical, aname, *self._value(value)))
         return rows
 
     def query(self, key: str, address: str, patterns: Sequence[str], username: str | None, password: str | None,

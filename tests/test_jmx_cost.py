@@ -1,0 +1,123 @@
+"""The JMX source's cost (issue 17's targets): the broker patterns read only MBeans the mapping
+uses, and what they select from the recorded dumps maps to exactly the series every MBean gives.
+
+The dumps (tests/fixtures/jmx-broker*.json) hold every MBean of kafka.server, kafka.controller
+and kafka.network (and the older ones kafka.log, kafka.cluster too), so selecting rows with the
+patterns the way the worker does (ObjectName pattern match, ``name=A|B`` alternatives, listed
+attributes only) shows what one cycle reads.  No timing here: benchmarks/jmx_bench.py measures.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from exporter.exposition import render_text
+from exporter.metrics import Samples
+from exporter.sources.jmx.broker import emit_broker, patterns
+from exporter.sources.jmx.broker_records import parse_broker
+from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name
+from exporter.sources.jmx.worker import CACHE_NAMES, _alternatives, _split
+from tests.conftest import FIXTURES
+
+#: the dumps of a broker that answered (a down broker's dump has no MBeans)
+DUMPS = [p for p in sorted(FIXTURES.glob("jmx-broker*.json")) if json.loads(p.read_text()).get("mbeans")]
+parsed = functools.cache(parse_object_name)
+load = functools.cache(load_dump)
+
+
+def _matches(pattern: str, mbean: str) -> bool:
+    """javax.management.ObjectName.apply for the pattern forms the broker patterns use: a
+    domain, ``key=value`` / ``key=*`` properties and an optional trailing ``,*``."""
+    open_list = pattern.endswith((",*", ":*"))
+    p_domain, p_props = parsed(pattern[:-2] + (":" if pattern.endswith(":*") else "") if open_list else pattern)
+    domain, props = parsed(mbean)
+    if domain != p_domain:
+        return False
+    if any(k not in props or (v != "*" and props[k] != v) for k, v in p_props.items()):
+        return False
+    return open_list or set(props) == set(p_props)
+
+
+def selected(pats: list[str], rows: list[JmxRow]) -> list[JmxRow]:
+    """The rows one cycle reads with these patterns (each MBean once per pattern)."""
+    out: list[JmxRow] = []
+    by_type: dict[tuple[str, str | None], list[JmxRow]] = {}  # (domain, type): every pattern names both
+    for row in rows:
+        domain, props = parsed(row.mbean)
+        by_type.setdefault((domain, props.get("type")), []).append(row)
+    for pattern in pats:
+        name_pat, attributes, only_key = _split(pattern.removeprefix(CACHE_NAMES))
+        query, keep = _alternatives(name_pat)
+        domain, props = parsed(query)
+        assert props.get("type") not in (None, "*"), pattern
+        for row in by_type.get((domain, props.get("type")), []):
+            if not _matches(query, row.mbean):
+                continue
+            if keep is not None and parsed(row.mbean)[1].get(keep[0]) not in keep[1]:
+                continue
+            attr, _, key = row.attribute.partition("/")
+            if attributes is not None and (attr not in attributes or (only_key is not None and key != only_key)):
+                continue
+            out.append(row)
+    return out
+
+
+def exposition(rows: list[JmxRow], **kw: bool) -> str:
+    out = Samples()
+    emit_broker(parse_broker(rows, "127.0.0.1:40301", **kw), out)
+    return render_text(out).decode()
+
+
+def test_alternatives_become_one_wildcard_query_and_a_filter() -> None:
+    assert _alternatives("kafka.controller:type=KafkaController,name=A|B") == (
+        "kafka.controller:type=KafkaController,name=*", ("name", frozenset({"A", "B"}))
+    )
+    assert _alternatives("kafka.server:type=BrokerTopicMetrics,name=A|B,*") == (
+        "kafka.server:type=BrokerTopicMetrics,name=*,*", ("name", frozenset({"A", "B"}))
+    )
+    assert _alternatives("kafka.server:type=ReplicaManager,*") == ("kafka.server:type=ReplicaManager,*", None)
+    assert _alternatives('a:b="x|y"') == ('a:b="x|y"', None)  # a quoted value is literal
+
+
+def test_the_test_matcher_is_objectname_apply() -> None:
+    assert _matches("kafka.server:type=BrokerTopicMetrics,name=*", "kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec")
+    assert not _matches("kafka.server:type=BrokerTopicMetrics,name=*", "kafka.server:type=BrokerTopicMetrics,name=X,topic=t")
+    assert _matches("kafka.server:type=BrokerTopicMetrics,name=*,*", "kafka.server:type=BrokerTopicMetrics,name=X,topic=t")
+    assert not _matches("kafka.server:type=ReplicaManager,*", "kafka.server:type=ReplicaFetcherManager,name=MaxLag")
+    assert _matches("kafka.server:type=raft-metrics", "kafka.server:type=raft-metrics")
+
+
+def widened(pattern: str) -> str:
+    """The pattern without its ``name=A|B`` filter: every MBean of the type, every attribute."""
+    name_pat = _split(pattern.removeprefix(CACHE_NAMES))[0]
+    return _alternatives(name_pat)[0]
+
+
+@pytest.mark.parametrize("dump", DUMPS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("per_topic", [False, True])
+def test_what_the_patterns_select_maps_to_the_same_series_as_every_mbean_of_their_types(dump: Path, per_topic: bool) -> None:
+    rows = load(dump)
+    kw = {"per_topic": per_topic, "per_partition": False, "log_size": True}
+    pats = patterns(per_topic, False, log_size=True)
+    every = exposition(selected([widened(p) for p in pats], rows), **kw)
+    assert "kafka_insight_controller_active" in every and "kafka_insight_broker_under_replicated_partitions" in every
+    assert exposition(selected(pats, rows), **kw) == every
+
+
+def test_replica_manager_controller_and_topic_meters_read_only_the_mbeans_mapped() -> None:
+    rows = load_dump(FIXTURES / "jmx-broker1-healthy.json")
+    read = Counter(parse_object_name(r.mbean)[1].get("type") for r in selected(patterns(False, False), rows)
+                   if r.attribute in ("Value", "Count"))
+    every = Counter(parse_object_name(r.mbean)[1].get("type") for r in rows if r.attribute in ("Value", "Count")
+                    and "topic" not in r.mbean)
+    # 17 KafkaController, 12 ReplicaManager and 18 all-topics BrokerTopicMetrics MBeans exist;
+    # the mapping uses 8, 10 and 10 (one getAttributes call each per cycle)
+    assert (every["KafkaController"], every["BrokerTopicMetrics"]) == (17, 18)
+    assert read["KafkaController"] == 8
+    assert read["ReplicaManager"] == 10 * 1  # Value or Count, one row each
+    assert read["BrokerTopicMetrics"] == 10
