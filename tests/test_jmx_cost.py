@@ -121,3 +121,12 @@ def test_replica_manager_controller_and_topic_meters_read_only_the_mbeans_mapped
     assert read["KafkaController"] == 8
     assert read["ReplicaManager"] == 10 * 1  # Value or Count, one row each
     assert read["BrokerTopicMetrics"] == 10
+
+
+def test_every_broker_pattern_names_its_attributes() -> None:
+    # a pattern without attributes costs a getMBeanInfo call per MBean per cycle before its read
+    for per_topic, per_partition in ((False, False), (True, True)):
+        assert [p for p in patterns(per_topic, per_partition, log_size=True) if _split(p.removeprefix(CACHE_NAMES))[1] is None] == []
+    rows = load(FIXTURES / "jmx-broker1-healthy.json")
+    app_info = [r for r in selected(patterns(False, False), rows) if "app-info" in r.mbean]
+    assert app_info == [r for r in rows if r.mbean == "kafka.server:type=app-info,id=1" and r.attribute in ("Version", "CommitId")]

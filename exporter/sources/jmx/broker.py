@@ -81,7 +81,7 @@ def patterns(
         "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count,OneMinuteRate",
         "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
         "kafka.server:type=socket-server-metrics,*/connections",
-        "~kafka.server:type=app-info,*",
+        "~kafka.server:type=app-info,id=*/Version,CommitId",  # the broker id (a key), version and commit
         "kafka.server:type=KafkaServer,name=BrokerState/Value",
         "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
     ]
