@@ -10,16 +10,23 @@ attributes only) shows what one cycle reads.  No timing here: benchmarks/jmx_ben
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from exporter.configbase import ConfigError
 from exporter.exposition import render_text
 from exporter.metrics import Samples
-from exporter.sources.jmx.broker import emit_broker, patterns
+from exporter.sources.base import SourceError
+from exporter.sources.jmx import config as jmx_config
+from exporter.sources.jmx import query as jvm
+from exporter.sources.jmx.broker import BrokerJmxSource, emit_broker, patterns
 from exporter.sources.jmx.broker_records import parse_broker
+from exporter.sources.jmx.broker_slow import slow_family
+from exporter.sources.jmx.config import BrokerTarget, JmxConfig
 from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name
 from exporter.sources.jmx.worker import CACHE_NAMES, _alternatives, _split
 from tests.conftest import FIXTURES
@@ -130,3 +137,91 @@ def test_every_broker_pattern_names_its_attributes() -> None:
     rows = load(FIXTURES / "jmx-broker1-healthy.json")
     app_info = [r for r in selected(patterns(False, False), rows) if "app-info" in r.mbean]
     assert app_info == [r for r in rows if r.mbean == "kafka.server:type=app-info,id=1" and r.attribute in ("Version", "CommitId")]
+
+
+class FakeBroker:
+    """jvm.query_groups of one broker from the ops dump: every numeric value is the number of
+    the query (1, 2, ...), so a sample tells which cycle read it; counts what each query asked."""
+
+    def __init__(self) -> None:
+        self.rows = load(FIXTURES / "jmx-broker1-ops.json")
+        self.asked: list[list[str]] = []
+        self.fail = False
+
+    def __call__(self, address: str, pats: list[str], auth: object, **kw: object) -> list[list[JmxRow]]:
+        if self.fail:
+            raise SourceError(f"JMX {address}: Connection refused")
+        self.asked.append(list(pats))
+        n = len(self.asked)
+        return [[JmxRow(r.mbean, r.attribute, n if isinstance(r.value, (int, float)) else r.value, r.value_type)
+                 for r in selected([p], self.rows)] for p in pats]
+
+
+def cycle(source: BrokerJmxSource) -> Samples:
+    out = Samples()
+    emit_broker(source.collect(BrokerTarget("127.0.0.1:40301")), out)
+    return out
+
+
+PHASE = "kafka_insight_broker_request_phase_latency_seconds"
+TOTAL = "kafka_insight_broker_request_latency_seconds"
+
+
+@pytest.mark.parametrize("every", [1, 3, 4])
+def test_slow_families_are_read_every_n_cycles_and_their_last_values_exported_between(
+    monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    fake = FakeBroker()
+    monkeypatch.setattr(jvm, "query_groups", fake)
+    source = BrokerJmxSource(JmxConfig(slow_every=every))
+    full = set(source.patterns)
+    slow = {p for p in full if slow_family(p) is not None}
+    assert len(slow) == 40 + 5 + 1 + 1  # 5 phases x 8 request types, 5 classic group states, per-state counts, app-info
+    read_at: dict[str, list[int]] = {p: [] for p in full}
+    for n in range(1, 3 * every + 2):
+        out = cycle(source)
+        for p in fake.asked[-1]:
+            read_at[p].append(n)
+        # every cycle: the fast families, read now
+        assert out.get(TOTAL, broker_id="1", request="Produce", quantile="0.99") == n / 1000
+        assert out.get("kafka_insight_broker_request_queue_size", broker_id="1") == n
+        # a slow family: the value of its last read (n itself when read now)
+        last = read_at["kafka.network:type=RequestMetrics,name=LocalTimeMs,request=Produce/Count,Mean,50thPercentile,"
+                       "99thPercentile,999thPercentile"][-1]
+        assert out.get(PHASE, broker_id="1", request="Produce", phase="local", quantile="0.99") == last / 1000
+        assert last == n or every > 1
+        assert out.get("kafka_insight_broker_jmx_info", broker_id="1", rack="", target="127.0.0.1:40301",
+                       version="4.0.0", roles="broker,controller") == 1  # app-info rows kept between reads
+    for p, cycles in read_at.items():
+        if p in slow and every > 1:
+            # the first cycle reads everything, then once every `every` cycles
+            assert cycles[0] == 1 and all(b - a == every for a, b in itertools.pairwise(cycles[1:])), (p, cycles)
+            assert len(cycles) in (3, 4), (p, cycles)
+        else:
+            assert cycles == list(range(1, 3 * every + 2)), p
+    # spread over the cycles: after the first, no cycle reads more than its share (+ one family)
+    per_cycle = [len(set(a) & slow) for a in fake.asked[1:]]
+    assert max(per_cycle) <= (len(slow) / every + 10 if every > 1 else len(slow)), per_cycle
+
+
+def test_after_a_failed_cycle_every_slow_family_is_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeBroker()
+    monkeypatch.setattr(jvm, "query_groups", fake)
+    source = BrokerJmxSource(JmxConfig(slow_every=4))
+    cycle(source)
+    cycle(source)
+    assert len(fake.asked[-1]) < len(source.patterns)
+    fake.fail = True
+    with pytest.raises(SourceError):
+        cycle(source)
+    fake.fail = False
+    cycle(source)  # a restarted broker: its version or group states may have changed
+    assert sorted(fake.asked[-1]) == sorted(source.patterns)
+
+
+def test_slow_every_is_validated_and_defaults_to_four() -> None:
+    assert jmx_config.validate("jmx", {"brokers": {"targets": ["h:1"]}}).slow_every == 4  # type: ignore[union-attr]
+    assert jmx_config.validate("jmx", {"brokers": {"slow_every": 1}}).slow_every == 1  # type: ignore[union-attr]
+    for bad in (0, -1, 1.5, True, "4"):
+        with pytest.raises(ConfigError, match="slow_every"):
+            jmx_config.validate("jmx", {"brokers": {"slow_every": bad}})

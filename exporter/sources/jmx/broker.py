@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from exporter.metrics import Samples
 from exporter.sources.admin.records import Broker
-from exporter.sources.base import Job, Source
+from exporter.sources.base import Job, Source, SourceError
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.broker_ops import ops_patterns
 from exporter.sources.jmx.broker_ops_specs import emit_ops
@@ -37,6 +37,7 @@ from exporter.sources.jmx.broker_records import (
     BrokerJmx,
     parse_broker,
 )
+from exporter.sources.jmx.broker_slow import SlowReads
 from exporter.sources.jmx.broker_specs import (
     BROKER_JMX_INFO,
     BROKER_RUNNING,
@@ -104,6 +105,8 @@ class BrokerJmxSource(Source):
         self.patterns = patterns(
             settings.per_topic, settings.per_partition, settings.request_types, settings.request_phases, settings.log_size
         )
+        #: the slow families, read every settings.slow_every cycles per target
+        self.slow = SlowReads(self.patterns, settings.slow_every)
         #: broker id -> (broker, monotonic time last listed by the Admin API)
         self._seen: dict[int, tuple[Broker, float]] = {}
         self._lock = threading.Lock()
@@ -144,6 +147,7 @@ class BrokerJmxSource(Source):
     def jobs(self, previous: Snapshot | None) -> list[Job]:
         started = time.monotonic()
         targets = self.targets(previous)
+        self.slow.keep_only(t.address for t in targets)
         with self._lock:
             racks = {bid: b.rack for bid, (b, _) in self._seen.items()}
         return [Job(SRC, t.address, self._collector(t, started, racks)) for t in targets]
@@ -155,17 +159,31 @@ class BrokerJmxSource(Source):
         return run
 
     def collect(
-        self, target: BrokerTarget, started: float | None = None, racks: dict[int, str | None] | None = None
+        self,
+        target: BrokerTarget,
+        started: float | None = None,
+        racks: dict[int, str | None] | None = None,
+        key: str | None = None,
     ) -> BrokerJmx:
+        """One target's cycle.  ``key`` names its connection and slow-family state (default:
+        its address; the benchmark gives each of its targets a key of its own)."""
         budget = self.timeout - (time.monotonic() - started if started is not None else 0.0)
-        rows = jvm.query(
-            target.address,
-            self.patterns,
-            target.auth or JmxAuth(),
-            timeout=budget,
-            java=self.settings.java,
-            limiter=self.limiter,
-        )
+        state = key or target.address
+        asked, due = self.slow.plan(state)
+        try:
+            groups = jvm.query_groups(
+                target.address,
+                asked,
+                target.auth or JmxAuth(),
+                timeout=budget,
+                java=self.settings.java,
+                limiter=self.limiter,
+                key=key,
+            )
+        except SourceError:
+            self.slow.forget(state)  # down or restarted: the next answer reads every family
+            raise
+        rows = self.slow.merge(state, due, groups)
         record = parse_broker(
             rows,
             target.address,

@@ -68,6 +68,8 @@ THREADS = 32
 NAMES_TTL = 60.0
 #: pattern prefix: this pattern's MBean names may be cached for NAMES_TTL
 CACHE_NAMES = "~"
+#: a query's answer: (mbean, attribute, value, type) rows, and the end of each pattern's rows in them
+Rows = tuple[list[tuple[str, str, object, str]], list[int]]
 
 
 # --------------------------------------------------------------------------- parent side
@@ -185,6 +187,11 @@ class JmxWorker:
 
     def query(self, key: str, address: str, patterns: Sequence[str], username: str | None, password: str | None,
               timeout: float) -> list[JmxRow]:
+        return [row for group in self.query_groups(key, address, patterns, username, password, timeout) for row in group]
+
+    def query_groups(self, key: str, address: str, patterns: Sequence[str], username: str | None, password: str | None,
+                     timeout: float) -> list[list[JmxRow]]:
+        """The rows of each pattern, in the patterns' order (one query, one round trip)."""
         deadline = time.monotonic() + timeout
         with self._lock:
             if not self._healthy():
@@ -214,8 +221,9 @@ class JmxWorker:
         assert slot.reply is not None
         kind, value = slot.reply
         if kind == "ok":
-            rows: list[JmxRow] = [JmxRow(*r) for r in value]
-            return rows
+            flat, ends = value
+            rows = [JmxRow(*r) for r in flat]
+            return [rows[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
         raise SourceError(f"JMX {address}: {value}")
 
     def _discard(self) -> None:
@@ -450,11 +458,14 @@ class _Jvm:
             cache[spec.name_pat] = (names, now)
         return names
 
-    def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> list[tuple[str, str, object, str]]:
+    def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> Rows:
+        """Every pattern's rows, one flat list, and where each pattern's rows end in it."""
         mbsc = entry[1]
         rows: list[tuple[str, str, object, str]] = []
+        ends: list[int] = []
         kinds = self.kinds
         for pattern in patterns:
+            ends.append(len(rows))  # this pattern's rows end here unless it finds some (fixed below)
             spec = self._spec(pattern)
             only_key = spec.only_key
             for name, canonical in self._names(entry, spec):
@@ -493,10 +504,11 @@ class _Jvm:
                         for k in keys:
                             if value.containsKey(k):
                                 rows.append((canonical, f"{aname}/{k}", *self._value(value.get(k))))
-        return rows
+            ends[-1] = len(rows)
+        return rows, ends
 
     def query(self, key: str, address: str, patterns: Sequence[str], username: str | None, password: str | None,
-              timeout: float, deadline: float) -> list[tuple[str, str, object, str]]:
+              timeout: float, deadline: float) -> Rows:
         # CLOCK_MONOTONIC is one clock for all processes of the host: the parent's deadline holds here
         for attempt in (1, 2):
             entry = self._conn(key, address, username, password, deadline)
