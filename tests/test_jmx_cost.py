@@ -65,7 +65,7 @@ def selected(pats: list[str], rows: list[JmxRow]) -> list[JmxRow]:
         for row in by_type.get((domain, props.get("type")), []):
             if not _matches(query, row.mbean):
                 continue
-            if keep is not None and parsed(row.mbean)[1].get(keep[0]) not in keep[1]:
+            if not all((parsed(row.mbean)[1].get(k) in values) == wanted for k, values, wanted in keep):
                 continue
             attr, _, key = row.attribute.partition("/")
             if attributes is not None and (attr not in attributes or (only_key is not None and key != only_key)):
@@ -82,13 +82,17 @@ def exposition(rows: list[JmxRow], **kw: bool) -> str:
 
 def test_alternatives_become_one_wildcard_query_and_a_filter() -> None:
     assert _alternatives("kafka.controller:type=KafkaController,name=A|B") == (
-        "kafka.controller:type=KafkaController,name=*", ("name", frozenset({"A", "B"}))
+        "kafka.controller:type=KafkaController,name=*", (("name", frozenset({"A", "B"}), True),)
     )
     assert _alternatives("kafka.server:type=BrokerTopicMetrics,name=A|B,*") == (
-        "kafka.server:type=BrokerTopicMetrics,name=*,*", ("name", frozenset({"A", "B"}))
+        "kafka.server:type=BrokerTopicMetrics,name=*,*", (("name", frozenset({"A", "B"}), True),)
     )
-    assert _alternatives("kafka.server:type=ReplicaManager,*") == ("kafka.server:type=ReplicaManager,*", None)
-    assert _alternatives('a:b="x|y"') == ('a:b="x|y"', None)  # a quoted value is literal
+    assert _alternatives("kafka.network:type=RequestMetrics,name=ErrorsPerSec,request=P|F,error=!NONE") == (
+        "kafka.network:type=RequestMetrics,name=ErrorsPerSec,request=*,error=*",
+        (("request", frozenset({"P", "F"}), True), ("error", frozenset({"NONE"}), False)),
+    )
+    assert _alternatives("kafka.server:type=ReplicaManager,*") == ("kafka.server:type=ReplicaManager,*", ())
+    assert _alternatives('a:b="x|y"') == ('a:b="x|y"', ())  # a quoted value is literal
 
 
 def test_the_test_matcher_is_objectname_apply() -> None:
@@ -99,10 +103,15 @@ def test_the_test_matcher_is_objectname_apply() -> None:
     assert _matches("kafka.server:type=raft-metrics", "kafka.server:type=raft-metrics")
 
 
-def widened(pattern: str) -> str:
-    """The pattern without its ``name=A|B`` filter: every MBean of the type, every attribute."""
+def widened(pattern: str) -> list[str]:
+    """The pattern without its name filters: every MBean of the type, every attribute; a
+    ``request=A|B`` filter becomes one pattern per request type (as the code before asked)."""
     name_pat = _split(pattern.removeprefix(CACHE_NAMES))[0]
-    return _alternatives(name_pat)[0]
+    query, filters = _alternatives(name_pat)
+    requests = [values for key, values, keep in filters if key == "request" and keep]
+    if not requests:
+        return [query]
+    return [query.replace("request=*", f"request={r}") for r in sorted(requests[0])]
 
 
 @pytest.mark.parametrize("dump", DUMPS, ids=lambda p: p.stem)
@@ -111,7 +120,7 @@ def test_what_the_patterns_select_maps_to_the_same_series_as_every_mbean_of_thei
     rows = load(dump)
     kw = {"per_topic": per_topic, "per_partition": False, "log_size": True}
     pats = patterns(per_topic, False, log_size=True)
-    every = exposition(selected([widened(p) for p in pats], rows), **kw)
+    every = exposition(selected([w for p in pats for w in widened(p)], rows), **kw)
     assert "kafka_insight_controller_active" in every and "kafka_insight_broker_under_replicated_partitions" in every
     assert exposition(selected(pats, rows), **kw) == every
 
@@ -225,3 +234,13 @@ def test_slow_every_is_validated_and_defaults_to_four() -> None:
     for bad in (0, -1, 1.5, True, "4"):
         with pytest.raises(ConfigError, match="slow_every"):
             jmx_config.validate("jmx", {"brokers": {"slow_every": bad}})
+
+
+def test_request_errors_in_one_query_without_the_success_meters() -> None:
+    rows = load(FIXTURES / "jmx-broker1-ops.json")
+    pats = [p for p in patterns(False, False) if "ErrorsPerSec" in p]
+    assert len(pats) == 1  # one queryNames per cycle, not one per API
+    read = {parsed(r.mbean)[1]["request"] + " " + parsed(r.mbean)[1]["error"] for r in selected(pats, rows)}
+    # the dump's error meters of the default APIs other than NONE (13 NONE meters exist)
+    assert read == {"Fetch NOT_LEADER_OR_FOLLOWER", "Fetch UNKNOWN_LEADER_EPOCH", "JoinGroup MEMBER_ID_REQUIRED",
+                    "JoinGroup NOT_COORDINATOR"}, read

@@ -276,20 +276,25 @@ def _split(pattern: str) -> tuple[str, list[str] | None, str | None]:
     return name, attributes, (key or None) if len(attributes) == 1 else None
 
 
-def _alternatives(name_pat: str) -> tuple[str, tuple[str, frozenset[str]] | None]:
-    """``domain:type=T,name=A|B|C`` -> (``domain:type=T,name=*``, ("name", {A, B, C})): the
-    MBeans of a type that the mapping uses, found by one (cacheable) ``queryNames`` and kept
-    by that key's value, instead of reading every MBean of the type (``KafkaController,*``
-    has 17 MBeans, 8 used).  At most one key may list alternatives; ``|`` is not special
-    anywhere else (it is legal, if unusual, in an ObjectName value)."""
+def _alternatives(name_pat: str) -> tuple[str, tuple[tuple[str, frozenset[str], bool], ...]]:
+    """Name filters on key values: ``key=A|B`` keeps those values, ``key=!A|B`` all but those.
+    ``domain:type=T,name=A|B|C`` -> (``domain:type=T,name=*``, (("name", {A, B, C}, True),)): the
+    MBeans of a type that the mapping uses, found by one (cacheable) ``queryNames`` and kept by
+    that key's value, instead of reading every MBean of the type (``KafkaController,*`` has 17
+    MBeans, 8 used) or asking once per value.  ``|`` and a leading ``!`` are legal, if unusual,
+    in ObjectName values; a quoted value is taken literally."""
     domain, sep, keys = name_pat.partition(":")
     parts = keys.split(",")
+    filters: list[tuple[str, frozenset[str], bool]] = []
     for i, part in enumerate(parts):
         key, eq, value = part.partition("=")
-        if eq and "|" in value and not value.startswith('"'):
+        if eq and not value.startswith('"') and ("|" in value or value.startswith("!")):
             parts[i] = f"{key}=*"
-            return f"{domain}{sep}{','.join(parts)}", (key, frozenset(v for v in value.split("|") if v))
-    return name_pat, None
+            keep = not value.startswith("!")
+            filters.append((key, frozenset(v for v in value.removeprefix("!").split("|") if v), keep))
+    if not filters:
+        return name_pat, ()
+    return f"{domain}{sep}{','.join(parts)}", tuple(filters)
 
 
 class _Spec:
@@ -441,7 +446,8 @@ class _Jvm:
     def _names(self, entry: list[Any], spec: _Spec) -> list[tuple[Any, str]]:
         """The MBeans of a pattern with their canonical names: a plain name is read directly
         (no ``queryNames`` call; a missing one is skipped when read); a cacheable pattern's
-        names are reused for :data:`NAMES_TTL`; ``name=A|B`` keeps only those names."""
+        names are reused for :data:`NAMES_TTL`; ``name=A|B`` keeps only those names, ``error=!NONE``
+        all but those."""
         if spec.plain:
             return [(spec.object_name, spec.canonical)]
         cache: dict[str, tuple[list[tuple[Any, str]], float]] = entry[2]
@@ -452,7 +458,7 @@ class _Jvm:
                 return hit[0]
         names = []
         for name in entry[1].queryNames(spec.object_name, None):
-            if spec.keep is None or str(name.getKeyProperty(spec.keep[0])) in spec.keep[1]:
+            if all((str(name.getKeyProperty(key)) in values) == keep for key, values, keep in spec.keep):
                 names.append((name, str(name.toString())))
         if spec.cacheable and names:  # an empty answer is not cached: a broker still starting registers them later
             cache[spec.name_pat] = (names, now)
