@@ -11,8 +11,11 @@ this touches the statistics or the code under test.
 
 A statistics window's batches are the log's batches whose base offset lies between the
 messages counted in all earlier windows' batches (the sum of ``batchcnt.sum``) and that
-plus this window's ``batchcnt.sum``: librdkafka adds a batch to ``batchcnt`` and
-``batchsize`` at the same moment.  (``txmsgs`` is not used for this: a batch written while
+plus this window's ``batchcnt.sum``; that is ``batchcnt.cnt`` batches.  librdkafka adds a
+batch to ``batchcnt`` and ``batchsize`` at the same moment, but rolls the two over one after
+the other when it emits statistics, so now and then a batch lands in this window of
+``batchcnt`` and the next one of ``batchsize`` (a torn window: their ``cnt`` differ by one).
+(``txmsgs`` is not used for this: a batch written while
 the statistics are being emitted can land in one window's ``txmsgs`` and the next one's
 ``batchsize``; the estimate itself only takes the mean message size from it.)
 

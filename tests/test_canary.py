@@ -206,3 +206,68 @@ def test_refusal_probe_results_are_their_own_families() -> None:
     ledger.found(0, 1, CanaryRecord("s1", 0, -1, 1).encode(), NS)
     snap = ledger.snapshot(0)
     assert snap.read == {(0, -1): 1} and not snap.out_of_order and not snap.duplicated and not snap.lost
+
+
+class FatalOnce:
+    """A stand-in for the canary's idempotent producer: its first ``poll`` raises the fatal
+    error CI saw when acks=all writes were refused (OUT_OF_ORDER_SEQUENCE_NUMBER after
+    NOT_ENOUGH_REPLICAS retries); librdkafka raises it from ``poll``, not only through a
+    delivery report."""
+
+    made = 0
+
+    def __init__(self, sent: list[bytes]) -> None:
+        type(self).made += 1
+        self.sent = sent
+        self.polls = 0
+
+    def produce(self, topic: str, value: bytes, partition: int, on_delivery: object) -> None:
+        self.sent.append(value)
+
+    def poll(self, timeout: float) -> int:
+        self.polls += 1
+        if type(self).made == 1 and self.polls == 1:
+            from confluent_kafka import KafkaError, KafkaException
+
+            raise KafkaException(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "sequence desynchronization", fatal=True))
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_a_fatal_producer_error_keeps_the_sequence_numbers_going(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canary's sequence numbers are its evidence of order: a producer replaced after a
+    fatal error must continue them.  Before, the fatal error escaped ``poll``, the produce
+    thread restarted 5 s later with every sequence back at 0, and the reader counted the
+    canary's own restart as duplicated and out-of-order records (CI: 2 and 3-4 per partition)."""
+    import threading
+    import time
+
+    from exporter.sources.canary.runner import CanaryRunner
+
+    sent: list[bytes] = []
+    FatalOnce.made = 0
+    runner = CanaryRunner(CanarySettings(enabled=True, topic="t", records_per_second=20, probe_interval=0), "127.0.0.1:1")
+
+    def metadata(admin: object) -> bool:
+        runner.partitions = [0, 1]
+        return True
+
+    monkeypatch.setattr(runner, "_metadata", metadata)
+    monkeypatch.setattr(runner, "_producer", lambda: FatalOnce(sent))
+    thread = threading.Thread(target=runner._guard, args=("canary-produce", runner._produce_loop), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(sent) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.stop(5)
+    thread.join(5)
+    assert FatalOnce.made >= 2, "the producer was not replaced after its fatal error"
+    assert len(sent) >= 20, f"only {len(sent)} records sent in 10 s: the produce loop stalled after the fatal error"
+    for p in (0, 1):
+        seqs = [r.sequence for r in map(CanaryRecord.decode, sent) if r is not None and r.partition == p]
+        assert seqs == list(range(len(seqs))), f"partition {p}: sequences {seqs}"

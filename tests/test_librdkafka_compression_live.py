@@ -63,16 +63,30 @@ def test_estimate_matches_the_log(runs: dict[str, Run], codec: str, payload: str
     run = runs[f"{codec}-{payload}"]
     stats = [json.loads(s) for s in run.stats]
     rows = []
-    for e, (start, end) in zip(estimates(run), window_offsets(stats, run.topic), strict=True):
+    torn = 0
+    for s, e, (start, end) in zip(stats, estimates(run), window_offsets(stats, run.topic), strict=True):
         truth = window_truth(run.batches, start, end)
         if e is None:
             assert truth is None, "a window with batches in the log gave no estimate"
             continue
-        assert truth is not None and truth.batches == e.batches
+        assert truth is not None
+        topic = s["topics"][run.topic]
+        # the truth's window is batchcnt's (by its message sum); the estimate counts
+        # batchsize's.  librdkafka rolls the two histograms over one after the other when it
+        # emits statistics, so a batch written in between counts in this window of one and
+        # the next window of the other (seen in CI: 20 batches in the log, batchsize.cnt 19)
+        assert truth.batches == topic["batchcnt"]["cnt"]
+        assert e.batches == topic["batchsize"]["cnt"]
+        if topic["batchcnt"]["cnt"] != topic["batchsize"]["cnt"]:
+            torn += 1
+            assert abs(truth.batches - e.batches) <= 1
+        else:
+            assert truth.batches == e.batches
         rows.append((e, truth))
         assert e.ratio == pytest.approx(truth.ratio, abs=0.05)
         assert e.raw_estimate == pytest.approx(truth.raw_per_batch, rel=0.10)
     assert len(rows) >= 2, "too few windows with batches"
+    assert torn <= max(1, len(rows) // 3), f"{torn} of {len(rows)} windows torn between batchcnt and batchsize"
     run_est = lb.combined(e for e, _ in rows)
     run_truth = window_truth(run.batches, 0, run.sent)
     assert run_est is not None and run_truth is not None

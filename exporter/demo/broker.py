@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -47,8 +48,61 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+#: ports handed out by :func:`free_port` come from here: below Linux's ephemeral range
+#: (32768-60999 by default), so neither ``bind(0)`` elsewhere nor an outgoing connection takes
+#: one between the moment it is chosen and the moment its owner binds it
+PORT_RANGE = (20000, 29000)
+#: a port handed out is not handed out again, by any process of this user, for this long
+PORT_HOLD_SECONDS = 600.0
+
+
+def _port_dir() -> str:
+    path = os.path.join(tempfile.gettempdir(), f"kafka-insight-ports-{os.getuid()}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def _claim(directory: str, port: int) -> bool:
+    """Reserve ``port`` across processes: a marker file created exclusively; a marker older
+    than :data:`PORT_HOLD_SECONDS` is taken over by renaming it away (only one rename wins)."""
+    marker = os.path.join(directory, str(port))
+    for attempt in range(2):
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            pass
+        if attempt:
+            return False
+        stale = f"{marker}.{os.getpid()}.stale"
+        try:
+            if time.time() - os.stat(marker).st_mtime < PORT_HOLD_SECONDS:
+                return False
+            os.rename(marker, stale)
+            os.unlink(stale)
+        except OSError:
+            return False
+    return False
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nobody listens on that no other caller (in any process of this user)
+    got in the last :data:`PORT_HOLD_SECONDS`.  Plain ``bind(0)`` is not enough: the kernel
+    hands the same port to the next ``bind(0)`` as soon as the probe socket closes, and two
+    processes (a test and the exporter it starts) then race for it."""
+    directory = _port_dir()
+    rng = random.SystemRandom()
+    for _ in range(2000):
+        port = rng.randrange(*PORT_RANGE)
+        if not _claim(directory, port):
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # somebody else listens there
+        return port
+    with socket.socket() as s:  # every port of the range held: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

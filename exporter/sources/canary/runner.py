@@ -8,6 +8,7 @@ propagates to the rest of the exporter.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -67,6 +68,10 @@ class CanaryRunner:
         self._spread_warned: frozenset[int] = frozenset()
         #: set on a failed send: re-read the leaders within a second, not METADATA_EVERY
         self._refresh = threading.Event()
+        #: partition -> the next record's sequence number; kept here, not in the produce
+        #: loop, so a replaced producer or a restarted thread continues the numbering (a
+        #: restart at 0 would read back as the canary's own duplicates and reordering)
+        self._sequence: dict[int, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -206,7 +211,7 @@ class CanaryRunner:
         prober = self._prober() if self.settings.probe_interval > 0 else None
         probing: set[int] = set()
         fatal = threading.Event()
-        sequence: dict[int, int] = {}
+        sequence = self._sequence
         next_metadata = next_send = last_try = next_probe = 0.0
         period = 1.0 / self.settings.records_per_second
         try:
@@ -218,7 +223,8 @@ class CanaryRunner:
                     ok = self._metadata(admin)
                     next_metadata = now + (METADATA_EVERY if ok else 1.0)
                 if fatal.is_set():  # e.g. the idempotent sequence was broken by a truncation
-                    producer.flush(1)
+                    with contextlib.suppress(KafkaException):
+                        producer.flush(1)
                     producer = self._producer()
                     fatal.clear()
                 if now >= next_send and self.partitions:
@@ -231,11 +237,21 @@ class CanaryRunner:
                     next_probe = max(next_probe + self.settings.probe_interval, now)
                     self._probe_all(prober, probing)
                 wake = next_send if prober is None else min(next_send, next_probe)
-                producer.poll(min(0.05, max(0.0, wake - time.monotonic())))
+                try:
+                    producer.poll(min(0.05, max(0.0, wake - time.monotonic())))
+                except KafkaException as exc:
+                    # librdkafka raises a fatal error (e.g. OUT_OF_ORDER_SEQUENCE_NUMBER after
+                    # refused acks=all retries) from poll as well as in delivery reports: the
+                    # producer is replaced, the loop and its sequence numbers go on
+                    if not exc.args or not isinstance(exc.args[0], KafkaError) or not exc.args[0].fatal():
+                        raise
+                    log.warning("canary: fatal producer error, replacing the producer: %s", exc.args[0].str())
+                    fatal.set()
                 if prober is not None:
                     prober.poll(0)
         finally:
-            producer.flush(2)
+            with contextlib.suppress(KafkaException):
+                producer.flush(2)
             if prober is not None:
                 prober.flush(1)
 
