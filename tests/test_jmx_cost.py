@@ -53,16 +53,20 @@ def _matches(pattern: str, mbean: str) -> bool:
 def selected(pats: list[str], rows: list[JmxRow]) -> list[JmxRow]:
     """The rows one cycle reads with these patterns (each MBean once per pattern)."""
     out: list[JmxRow] = []
-    by_type: dict[tuple[str, str | None], list[JmxRow]] = {}  # (domain, type): every pattern names both
+    # rows by (domain, type) and by (domain, type, name): every pattern names a type, most a name
+    index: dict[tuple[str, ...], list[JmxRow]] = {}
     for row in rows:
         domain, props = parsed(row.mbean)
-        by_type.setdefault((domain, props.get("type")), []).append(row)
+        index.setdefault((domain, props.get("type") or ""), []).append(row)
+        index.setdefault((domain, props.get("type") or "", props.get("name") or ""), []).append(row)
     for pattern in pats:
         name_pat, attributes, only_key = _split(pattern.removeprefix(CACHE_NAMES))
         query, keep = _alternatives(name_pat)
         domain, props = parsed(query)
         assert props.get("type") not in (None, "*"), pattern
-        for row in by_type.get((domain, props.get("type")), []):
+        name = props.get("name", "*")
+        key = (domain, props["type"]) if name == "*" else (domain, props["type"], name)
+        for row in index.get(key, []):
             if not _matches(query, row.mbean):
                 continue
             if not all((parsed(row.mbean)[1].get(k) in values) == wanted for k, values, wanted in keep):
@@ -156,14 +160,17 @@ class FakeBroker:
         self.rows = load(FIXTURES / "jmx-broker1-ops.json")
         self.asked: list[list[str]] = []
         self.fail = False
+        self.of: dict[str, list[JmxRow]] = {}  # pattern -> its rows in the dump (the first query asks every pattern)
 
     def __call__(self, address: str, pats: list[str], auth: object, **kw: object) -> list[list[JmxRow]]:
         if self.fail:
             raise SourceError(f"JMX {address}: Connection refused")
         self.asked.append(list(pats))
         n = len(self.asked)
+        if not self.of:
+            self.of = {p: selected([p], self.rows) for p in pats}
         return [[JmxRow(r.mbean, r.attribute, n if isinstance(r.value, (int, float)) else r.value, r.value_type)
-                 for r in selected([p], self.rows)] for p in pats]
+                 for r in self.of[p]] for p in pats]
 
 
 def cycle(source: BrokerJmxSource) -> Samples:
