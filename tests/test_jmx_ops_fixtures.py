@@ -154,11 +154,13 @@ def test_patterns_read_only_the_configured_request_types_in_few_calls() -> None:
     # one named histogram (no queryNames) with only the attributes used, plus the API's error meters
     assert ops == [
         "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=Produce/Count,Mean,50thPercentile,99thPercentile,999thPercentile",
-        "kafka.network:type=RequestMetrics,name=ErrorsPerSec,request=Produce,*/Count",
+        "kafka.network:type=RequestMetrics,name=ErrorsPerSec,request=Produce,error=!NONE/Count",
     ]
     full = patterns(False, False, ("FetchConsumer", "FetchFollower"))
     assert sum("RequestMetrics,name=" in p and "TimeMs" in p for p in full) == 12
-    assert [p for p in full if "ErrorsPerSec" in p] == ["kafka.network:type=RequestMetrics,name=ErrorsPerSec,request=Fetch,*/Count"]
+    assert [p for p in full if "ErrorsPerSec" in p] == [
+        "kafka.network:type=RequestMetrics,name=ErrorsPerSec,request=Fetch,error=!NONE/Count"
+    ]
     assert not any("kafka.log:type=Log," in p for p in full)
     assert "kafka.log:type=Log,name=Size,*/Value" in patterns(False, False, log_size=True)
     # per_partition reads all Log MBeans already: no second pattern for the sizes

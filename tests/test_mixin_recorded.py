@@ -151,6 +151,11 @@ class Replay:
             raise SourceError(f"JMX {address}: {doc['error']}")
         return load_dump(path)
 
+    def jmx_query_groups(self, address: str, patterns: Sequence[str], auth: JmxAuth, **kw: Any) -> list[list[JmxRow]]:
+        """The broker source asks for rows per pattern (its slow families): the whole dump
+        as the first pattern's rows, so every cycle replays every MBean of the state."""
+        return [self.jmx_query(address, patterns, auth, **kw), *([] for _ in patterns[1:])]
+
 
 def _config(tmp: Path) -> config.Config:
     clients = []
@@ -191,6 +196,7 @@ def recorded() -> Iterator[Recorded]:
         cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
         patch.setattr(AdminSource, "collect", lambda self: replay.metadata())
         patch.setattr(jvm, "query", replay.jmx_query)
+        patch.setattr(jvm, "query_groups", replay.jmx_query_groups)
         collector: Collector = build_collector(_config(tmp))
         cleanup.callback(collector.stop)
         port = free_port()

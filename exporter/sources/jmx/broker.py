@@ -25,11 +25,19 @@ from typing import TYPE_CHECKING
 
 from exporter.metrics import Samples
 from exporter.sources.admin.records import Broker, ClusterState
-from exporter.sources.base import Job, Source
+from exporter.sources.base import Job, Source, SourceError
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.broker_ops import ops_patterns
 from exporter.sources.jmx.broker_ops_specs import emit_ops
-from exporter.sources.jmx.broker_records import BrokerJmx, parse_broker
+from exporter.sources.jmx.broker_records import (
+    _CONTROLLER_GAUGES,
+    _RM_GAUGES,
+    _RM_METERS,
+    _TOPIC_METERS,
+    BrokerJmx,
+    parse_broker,
+)
+from exporter.sources.jmx.broker_slow import SlowReads
 from exporter.sources.jmx.broker_specs import (
     BROKER_JMX_INFO,
     BROKER_RUNNING,
@@ -64,16 +72,17 @@ def patterns(
 ) -> list[str]:
     """The MBean patterns of one broker, batched into one query (``/A,B`` reads both
     attributes of each MBean in one call)."""
-    # "~": the MBean set is fixed while the broker runs, its names may be cached (worker.NAMES_TTL)
+    # "~": the MBean set is fixed while the broker runs, its names may be cached (worker.NAMES_TTL);
+    # "name=A|B": only the MBeans of the type that the mapping uses (one getAttributes call each)
     found = [
-        "~kafka.server:type=ReplicaManager,*/Value,Count",
-        "~kafka.controller:type=KafkaController,*/Value",
+        f"~kafka.server:type=ReplicaManager,name={'|'.join((*_RM_GAUGES, *_RM_METERS))}/Value,Count",
+        f"~kafka.controller:type=KafkaController,name={'|'.join(_CONTROLLER_GAUGES)}/Value",
         "kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec/Count",
-        f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,{'*' if per_topic else 'name=*'}/Count",
+        f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,name={'|'.join(_TOPIC_METERS)}{',*' if per_topic else ''}/Count",
         "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count,OneMinuteRate",
         "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
         "kafka.server:type=socket-server-metrics,*/connections",
-        "~kafka.server:type=app-info,*",
+        "~kafka.server:type=app-info,id=*/Version,CommitId",  # the broker id (a key), version and commit
         "kafka.server:type=KafkaServer,name=BrokerState/Value",
         "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
     ]
@@ -96,6 +105,8 @@ class BrokerJmxSource(Source):
         self.patterns = patterns(
             settings.per_topic, settings.per_partition, settings.request_types, settings.request_phases, settings.log_size
         )
+        #: the slow families, read every settings.slow_every cycles per target
+        self.slow = SlowReads(self.patterns, settings.slow_every)
         #: broker id -> (broker, monotonic time last listed by the Admin API)
         self._seen: dict[int, tuple[Broker, float]] = {}
         self._lock = threading.Lock()
@@ -143,6 +154,7 @@ class BrokerJmxSource(Source):
     def jobs(self, previous: Snapshot | None) -> list[Job]:
         started = time.monotonic()
         targets = self.targets(previous)
+        self.slow.keep_only(t.address for t in targets)
         with self._lock:
             racks = {bid: b.rack for bid, (b, _) in self._seen.items()}
         return [Job(SRC, t.address, self._collector(t, started, racks)) for t in targets]
@@ -154,17 +166,31 @@ class BrokerJmxSource(Source):
         return run
 
     def collect(
-        self, target: BrokerTarget, started: float | None = None, racks: dict[int, str | None] | None = None
+        self,
+        target: BrokerTarget,
+        started: float | None = None,
+        racks: dict[int, str | None] | None = None,
+        key: str | None = None,
     ) -> BrokerJmx:
+        """One target's cycle.  ``key`` names its connection and slow-family state (default:
+        its address; the benchmark gives each of its targets a key of its own)."""
         budget = self.timeout - (time.monotonic() - started if started is not None else 0.0)
-        rows = jvm.query(
-            target.address,
-            self.patterns,
-            target.auth or JmxAuth(),
-            timeout=budget,
-            java=self.settings.java,
-            limiter=self.limiter,
-        )
+        state = key or target.address
+        asked, due = self.slow.plan(state)
+        try:
+            groups = jvm.query_groups(
+                target.address,
+                asked,
+                target.auth or JmxAuth(),
+                timeout=budget,
+                java=self.settings.java,
+                limiter=self.limiter,
+                key=key,
+            )
+        except SourceError:
+            self.slow.forget(state)  # down or restarted: the next answer reads every family
+            raise
+        rows = self.slow.merge(state, due, groups)
         record = parse_broker(
             rows,
             target.address,

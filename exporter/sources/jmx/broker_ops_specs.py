@@ -14,6 +14,8 @@ B = ("broker_id",)
 BR = ("broker_id", "request")
 BQ = ("broker_id", "quantile")
 
+_SLOW = """Read every jmx.brokers.slow_every cycles (default 4; 1 = every cycle), the last value
+exported in between."""
 _QUANTILE = """A summary: quantile 0.5, 0.99 and 0.999 of Kafka's own reservoir (exponentially decaying,
 about the last 5 minutes; cannot be averaged or summed across brokers: take max()), _count and
 _sum (Mean x Count, exact) since the broker started: rate(_sum) / rate(_count) is the mean over
@@ -39,7 +41,7 @@ REQUEST_PHASE_LATENCY = metric(
     for a request handler: handlers saturated), local (the leader's own work, e.g. the disk
     append), remote (waiting for others: followers for acks=all produce, new data for fetches
     with fetch.max.wait.ms), response_queue (waiting for a network thread), response_send.
-    {_QUANTILE}""",
+    {_QUANTILE} {_SLOW}""",
     ("broker_id", "request", "phase", "quantile"),
     unit="seconds",
     source=SRC,
@@ -106,8 +108,8 @@ LOG_FLUSH_LATENCY = metric(
     unit="seconds",
     source=SRC,
 )
-_LOG_SIZE_NOTE = """Needs jmx.brokers.log_size (it reads every partition's kafka.log Log MBeans:
-one JMX call per partition replica per cycle)."""
+_LOG_SIZE_NOTE = f"""Needs jmx.brokers.log_size (it reads every partition's kafka.log Log MBeans:
+one JMX call per partition replica). {_SLOW}"""
 BROKER_LOG_SIZE = metric(
     "kafka_insight_broker_logs_size_bytes",
     "gauge",
@@ -244,11 +246,11 @@ EVENT_PROCESSING_LATENCY = metric(
 COORDINATOR_GROUPS = metric(
     "kafka_insight_broker_coordinator_groups",
     "gauge",
-    """Consumer groups this broker coordinates, per protocol and state: classic from
+    f"""Consumer groups this broker coordinates, per protocol and state: classic from
     kafka.coordinator.group:type=GroupMetadataManager,name=NumGroups<State> (PreparingRebalance,
     CompletingRebalance, Stable, Empty, Dead), consumer (KIP-848) from
     kafka.server:type=group-coordinator-metrics,state=<state> consumer-group-count. Sum over
-    brokers for the cluster: each group has one coordinator.""",
+    brokers for the cluster: each group has one coordinator. {_SLOW}""",
     ("broker_id", "protocol", "state"),
     source=SRC,
 )

@@ -17,7 +17,8 @@ BROKER_JMX_INFO = metric(
     "gauge",
     """Always 1 per broker JMX target that answered: its broker_id (from the Admin API, the
     config or the kafka.server app-info MBean), rack, JMX target, Kafka version (app-info
-    Version) and roles (broker, controller or both, from which MBeans exist).""",
+    Version, read every jmx.brokers.slow_every cycles) and roles (broker, controller or both,
+    from which MBeans exist).""",
     ("broker_id", "rack", "target", "version", "roles"),
     source=SRC,
 )

@@ -23,6 +23,9 @@ jmx:
     request_phases: true        # also the five phases (queue, local, remote, response queue, send)
     log_size: false             # per-broker log size and segment count (reads every partition's
                                 # kafka.log Log MBeans: one call each); per topic with per_topic too
+    slow_every: 4               # read the slow families (request phases, groups per state, version,
+                                # log size) every N cycles, their last values exported in between;
+                                # 1 = every family every cycle (see exporter/sources/jmx/broker_slow.py)
   clients:
     targets:
       - address: app-1:30100
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.configbase import ConfigError, resolve_secret
+from exporter.sources.jmx.broker_slow import DEFAULT_SLOW_EVERY
 from exporter.sources.jmx.client_records import DECLARABLE_SETTINGS
 
 #: request types (RequestMetrics ``request=`` values) read by default: each costs one JMX call
@@ -115,6 +119,7 @@ class JmxConfig:
     request_types: tuple[str, ...] = DEFAULT_REQUEST_TYPES
     request_phases: bool = True
     log_size: bool = False
+    slow_every: int = DEFAULT_SLOW_EVERY
     clients: tuple[ClientTarget, ...] = ()
     per_partition_lag: bool = False
 
@@ -237,7 +242,8 @@ def validate(path: str, data: Any) -> JmxConfig | None:
     java = _str(f"{path}.java", top["java"]) if "java" in top else "java"
 
     bpath = f"{path}.brokers"
-    b = _mapping(bpath, top.get("brokers"), ("discover", "targets", "per_topic", "per_partition", "request_types", "request_phases", "log_size"))
+    b = _mapping(bpath, top.get("brokers"), ("discover", "targets", "per_topic", "per_partition", "request_types", "request_phases", "log_size",
+                                   "slow_every"))
     discover = None
     if b.get("discover") is not None:
         dpath = f"{bpath}.discover"
@@ -306,6 +312,7 @@ def validate(path: str, data: Any) -> JmxConfig | None:
         request_types=_request_types(f"{bpath}.request_types", b["request_types"]) if "request_types" in b else DEFAULT_REQUEST_TYPES,
         request_phases=_bool(f"{bpath}.request_phases", b["request_phases"]) if "request_phases" in b else True,
         log_size=_bool(f"{bpath}.log_size", b["log_size"]) if "log_size" in b else False,
+        slow_every=_int(f"{bpath}.slow_every", b["slow_every"], 1, 1000) if "slow_every" in b else DEFAULT_SLOW_EVERY,
         clients=tuple(clients),
         per_partition_lag=_bool(f"{cpath}.per_partition_lag", c["per_partition_lag"]) if "per_partition_lag" in c else False,
     )

@@ -25,7 +25,7 @@ from exporter.sources.jmx.config import JmxAuth
 from exporter.sources.jmx.rows import JmxRow
 from exporter.sources.jmx.worker import jmx_url
 
-__all__ = ["Limiter", "jmx_url", "prestart", "query", "tls_properties"]
+__all__ = ["Limiter", "jmx_url", "prestart", "query", "query_groups", "tls_properties"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,21 @@ def query(
     """Query one target; raise :class:`SourceError` with a one-line reason on failure.
 
     ``key`` names the target's connection (default: the address and user)."""
+    groups = query_groups(address, patterns, auth, timeout=timeout, java=java, limiter=limiter, key=key)
+    return [row for group in groups for row in group]
+
+
+def query_groups(
+    address: str,
+    patterns: Sequence[str],
+    auth: JmxAuth,
+    *,
+    timeout: float,
+    java: str = "java",
+    limiter: Limiter | None = None,
+    key: str | None = None,
+) -> list[list[JmxRow]]:
+    """As :func:`query`, the rows of each pattern apart (in the patterns' order)."""
     deadline = time.monotonic() + timeout
     if limiter is not None and not limiter.acquire(timeout):
         raise SourceError(f"JMX {address}: no free slot within {timeout:.1f} s (raise jmx.max_parallel)")
@@ -82,7 +97,7 @@ def query(
         if remaining <= 0.05:
             raise SourceError(f"JMX {address}: timed out waiting for a free slot")
         worker = jmx_worker.worker_for(java, tls_properties(auth), timeout)
-        return worker.query(
+        return worker.query_groups(
             key or f"{auth.username or ''}@{address}", address, patterns, auth.username, auth.password, remaining
         )
     finally:
