@@ -71,7 +71,9 @@ def test_settle_keeps_answers_names_every_failure_and_stops_at_the_deadline() ->
     t0 = time.monotonic()
     settled = settle(futures, t0 + 0.3)
     waited = time.monotonic() - t0
-    assert 0.25 <= waited < 1.0  # waited for "c" until the deadline, not longer
+    # waited for "c" until the deadline, not for its answer (never comes); the upper bound is loose
+    # because a machine at load 20 once took 1.15 s here
+    assert 0.25 <= waited < 5.0
     assert settled.answered == {"a": 1, "e": 5}
     assert sorted(settled.failed) == ["b", "c", "d"]  # every one by name, not the first and a count
     assert "TOPIC_AUTHORIZATION_FAILED" in settled.failed["b"]
@@ -82,7 +84,7 @@ def test_settle_keeps_answers_names_every_failure_and_stops_at_the_deadline() ->
 def test_settle_does_not_wait_when_everything_answered() -> None:
     t0 = time.monotonic()
     settled = settle({"a": done(1)}, t0 + 30)
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 10  # not the 30 s deadline (loose: a loaded machine is slow)
     assert settled.answered == {"a": 1} and settled.failed == {}
 
 
