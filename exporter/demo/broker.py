@@ -62,27 +62,29 @@ def _port_dir() -> str:
     return path
 
 
+def _create(marker: str) -> bool:
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        return False
+
+
 def _claim(directory: str, port: int) -> bool:
     """Reserve ``port`` across processes: a marker file created exclusively; a marker older
     than :data:`PORT_HOLD_SECONDS` is taken over by renaming it away (only one rename wins)."""
     marker = os.path.join(directory, str(port))
-    for attempt in range(2):
-        try:
-            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            return True
-        except FileExistsError:
-            pass
-        if attempt:
+    if _create(marker):
+        return True
+    stale = f"{marker}.{os.getpid()}.stale"
+    try:
+        if time.time() - os.stat(marker).st_mtime < PORT_HOLD_SECONDS:
             return False
-        stale = f"{marker}.{os.getpid()}.stale"
-        try:
-            if time.time() - os.stat(marker).st_mtime < PORT_HOLD_SECONDS:
-                return False
-            os.rename(marker, stale)
-            os.unlink(stale)
-        except OSError:
-            return False
-    return False
+        os.rename(marker, stale)
+        os.unlink(stale)
+    except OSError:
+        return False
+    return _create(marker)
 
 
 def free_port() -> int:
