@@ -143,6 +143,17 @@ def test_replica_manager_controller_and_topic_meters_read_only_the_mbeans_mapped
     assert read["BrokerTopicMetrics"] == 10
 
 
+def test_socket_server_metrics_reads_only_the_client_software_mbeans() -> None:
+    # KIP-511's connections per client software are what the mapping uses; the listener and
+    # network-processor MBeans beside them (7 of 12 in this dump) cost a read each for nothing
+    mbeans = {r.mbean for r in load_dump(FIXTURES / "jmx-broker1-healthy.json")}
+    every = {m for m in mbeans if "type=socket-server-metrics" in m}
+    (pattern,) = [p for p in patterns(False, False) if "socket-server-metrics" in p]
+    called = {m for m in mbeans if _matches(_split(pattern)[0], m)}  # one getAttributes call each
+    assert called == {m for m in every if "clientSoftwareName=" in m}
+    assert 0 < len(called) < len(every)
+
+
 def test_every_broker_pattern_names_its_attributes() -> None:
     # a pattern without attributes costs a getMBeanInfo call per MBean per cycle before its read
     for per_topic, per_partition in ((False, False), (True, True)):

@@ -301,7 +301,8 @@ class _Spec:
     """One pattern, parsed once per worker: its ObjectName, attributes as a Java array and
     name filter (parsing and building these per MBean per cycle cost as much as the reads)."""
 
-    __slots__ = ("attributes", "cacheable", "canonical", "keep", "name_pat", "object_name", "only_key", "plain")
+    __slots__ = ("attribute_names", "attributes", "cacheable", "canonical", "keep", "name_pat", "object_name", "only_key",
+                 "plain", "single")
 
     def __init__(self, jvm: _Jvm, pattern: str) -> None:
         self.cacheable = pattern.startswith(CACHE_NAMES)
@@ -312,6 +313,11 @@ class _Spec:
         self.plain = not bool(self.object_name.isPattern())
         self.canonical = str(self.object_name.toString()) if self.plain else ""
         self.attributes = jvm.jpype.JArray(jvm.jpype.JString)(attributes) if attributes else None
+        #: the attribute names as Python strings (an answer with all of them needs no getName calls)
+        self.attribute_names = tuple(attributes or ())
+        #: the one attribute of a ``/Value``-style pattern: read with ``getAttribute`` (no
+        #: AttributeList to build, send and walk)
+        self.single = jvm.jpype.JString(attributes[0]) if attributes and len(attributes) == 1 else None
 
 
 class _Jvm:
@@ -332,6 +338,9 @@ class _Jvm:
         self.CompositeData = jpype.JClass("javax.management.openmbean.CompositeData")
         self.IOException = jpype.JClass("java.io.IOException")
         self.InstanceNotFound = jpype.JClass("javax.management.InstanceNotFoundException")
+        #: what ``getAttribute`` raises where ``getAttributes`` leaves the attribute out (missing,
+        #: or its getter failed inside the target)
+        self.NotReadable = (jpype.JClass("javax.management.JMException"), jpype.JClass("javax.management.JMRuntimeException"))
         self.timeout_ms = int(timeout * 1000)
         #: pattern -> its parsed :class:`_Spec` (the patterns are the same every cycle)
         self.specs: dict[str, _Spec] = {}
@@ -490,13 +499,22 @@ class _Jvm:
                     if not readable:
                         continue
                     wanted = self.jpype.JArray(self.jpype.JString)(readable)
+                pairs: Any
                 try:
-                    found = mbsc.getAttributes(name, wanted).asList()
+                    if spec.single is not None and wanted is spec.attributes:
+                        pairs = ((spec.attribute_names[0], mbsc.getAttribute(name, spec.single)),)
+                    else:
+                        found = mbsc.getAttributes(name, wanted).toArray()
+                        if len(found) == len(spec.attribute_names):  # all there, in the order asked
+                            pairs = zip(spec.attribute_names, [a.getValue() for a in found], strict=True)
+                        else:
+                            pairs = [(str(a.getName()), a.getValue()) for a in found]
                 except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
                     entry[2].pop(spec.name_pat, None)  # ask for the pattern's names again next time
                     continue
-                for attr in found:
-                    aname, value = str(attr.getName()), attr.getValue()
+                except self.NotReadable:  # as getAttributes would: the attribute is left out
+                    continue
+                for aname, value in pairs:
                     if value is None:
                         rows.append((canonical, aname, None, ""))
                         continue
