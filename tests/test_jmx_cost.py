@@ -27,8 +27,8 @@ from exporter.sources.jmx.broker import BrokerJmxSource, emit_broker, patterns
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.broker_slow import slow_family
 from exporter.sources.jmx.config import BrokerTarget, JmxConfig
+from exporter.sources.jmx.reader import CACHE_NAMES, _alternatives, _split
 from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name
-from exporter.sources.jmx.worker import CACHE_NAMES, _alternatives, _split
 from tests.conftest import FIXTURES
 
 #: the dumps of a broker that answered (a down broker's dump has no MBeans)
