@@ -162,6 +162,53 @@ def test_one_attribute_reads_skip_what_is_missing_like_the_batched_reads(real_ka
     assert groups[4][0].value in ("leader", "follower", "candidate", "voted", "unattached", "resigned")
 
 
+LEAK_PROBE = """
+import gc, sys, time
+import jpype
+from exporter.sources.jmx import reader
+from exporter.sources.jmx.worker import find_libjvm
+jpype.startJVM(find_libjvm("java"), *reader.JVM_OPTS, convertStrings=False)
+jvm = reader._Jvm(8.0)
+address, refused = sys.argv[1], sys.argv[2]
+patterns = [
+    "kafka.controller:type=KafkaController,name=NoSuchGauge/Value",  # missing on this target
+    "kafka.server:type=group-coordinator-metrics,state=*/consumer-group-count",  # absent from some states
+    "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
+]
+counts = []
+for cycle in range(41):
+    rows = jvm.query("t", address, patterns, None, None, 8.0, time.monotonic() + 8.0)[0]
+    try:
+        jvm.query("r", refused, patterns, None, None, 2.0, time.monotonic() + 2.0)
+    except Exception as exc:
+        refused_error = str(exc)
+    if cycle in (0, 40):  # the first cycle may learn what is missing through one exception
+        gc.collect()
+        counts.append(sum(type(o).__name__ == "traceback" for o in gc.get_objects()))
+print(len(rows), counts[1] - counts[0], refused_error)
+"""
+
+
+def test_a_missing_mbean_or_a_down_target_raises_no_java_exception_per_cycle(real_kafka: RealKafka) -> None:
+    # JPype leaks the Python traceback of every Java exception caught in Python (~2-25 kB,
+    # never freed): a MBean missing on a target, or a target that is down, must not cost one
+    # every cycle (a dedicated controller lacks the broker MBeans, a broker-only node the
+    # controller ones).  After the first cycle, 40 more of each leave no traceback behind.
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = f"127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
+    out = subprocess.run([sys.executable, "-c", LEAK_PROBE, broker_address(real_kafka, 1), refused],
+                         capture_output=True, text=True, timeout=180, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows, tracebacks, error = out.stdout.strip().split(" ", 2)
+    assert int(rows) >= 2  # the offline-log-dir gauge and at least one coordinator state were read
+    assert "Connection refused" in error
+    assert int(tracebacks) == 0, f"{tracebacks} more Java traceback frames kept after 40 more cycles"
+
+
 def test_thirty_targets_in_one_cycle_on_one_jvm(real_kafka: RealKafka, worker: jmx_worker.JmxWorker) -> None:
     addresses = [broker_address(real_kafka, n) for n in (1, 2, 3)]
     limiter = jvm.Limiter(8)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -136,11 +137,13 @@ class _Jvm:
         #: Python type of a JMX value -> (converter or None when not a plain value, simple class name)
         self.kinds: dict[type, tuple[Any, str]] = {}
         self.lock = threading.Lock()
-        #: key -> [connector, connection, {pattern: (names, when asked)}, last use, (address, user, password)]
+        #: key -> [connector, connection, {pattern: (names, when asked)}, last use, (address, user, password),
+        #: {plain names missing at their last read}, {names read with getAttributes only}]
         self.conns: dict[str, list[Any]] = {}
         self.key_locks: dict[str, threading.Lock] = {}
 
     def _connect(self, address: str, username: str | None, password: str | None, remaining: float) -> Any:
+        _probe(address, remaining)  # a target that is down fails here, without a Java exception
         env = self.HashMap()
         ms = str(max(100, int(remaining * 1000)))
         env.put("jmx.remote.x.request.waiting.timeout", ms)
@@ -184,7 +187,8 @@ class _Jvm:
                 if entry is not None:
                     self.drop(key)
                 connector = self._connect(address, username, password, deadline - time.monotonic())
-                entry = [connector, connector.getMBeanServerConnection(), {}, time.monotonic(), (address, username, password)]
+                entry = [connector, connector.getMBeanServerConnection(), {}, time.monotonic(), (address, username, password),
+                         set(), set()]
                 with self.lock:
                     self.conns[key] = entry
             entry[3] = time.monotonic()
@@ -247,6 +251,11 @@ class _Jvm:
         names are reused for :data:`NAMES_TTL`; ``name=A|B`` keeps only those names, ``error=!NONE``
         all but those."""
         if spec.plain:
+            if spec.canonical in entry[5]:  # missing when last read: asked without an exception
+                if entry[1].queryNames(spec.object_name, None).isEmpty():
+                    return []
+                entry[5].discard(spec.canonical)
+                entry[6].add(spec.canonical)  # back: read it once more without getAttribute's exceptions
             return [(spec.object_name, spec.canonical)]
         cache: dict[str, tuple[list[tuple[Any, str]], float]] = entry[2]
         now = time.monotonic()
@@ -263,7 +272,15 @@ class _Jvm:
         return names
 
     def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> Rows:
-        """Every pattern's rows, one flat list, and where each pattern's rows end in it."""
+        """Every pattern's rows, one flat list, and where each pattern's rows end in it.
+
+        No Java exception in a steady cycle: JPype (1.6-1.7.1) leaks the Python traceback it
+        builds for every Java exception caught in Python (~2-25 kB each, never freed), so an
+        MBean that is missing on a target (a controller MBean on a broker-only node, a broker
+        MBean on a dedicated controller) would leak every cycle.  A plain name that was missing
+        is asked with ``queryNames`` (an empty answer, no exception) until it is back; an MBean
+        whose ``getAttribute`` failed is read with ``getAttributes`` (which leaves a missing
+        attribute out); wildcard patterns always use ``getAttributes``."""
         mbsc = entry[1]
         rows: list[tuple[str, str, object, str]] = []
         ends: list[int] = []
@@ -283,6 +300,8 @@ class _Jvm:
                         info = mbsc.getMBeanInfo(name)
                     except self.InstanceNotFound:
                         entry[2].pop(spec.name_pat, None)
+                        if spec.plain:
+                            entry[5].add(canonical)
                         continue
                     readable = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
                     if not readable:
@@ -290,7 +309,7 @@ class _Jvm:
                     wanted = self.jpype.JArray(self.jpype.JString)(readable)
                 pairs: Any
                 try:
-                    if spec.single is not None and wanted is spec.attributes:
+                    if spec.single is not None and spec.plain and canonical not in entry[6]:
                         pairs = ((spec.attribute_names[0], mbsc.getAttribute(name, spec.single)),)
                     else:
                         found = mbsc.getAttributes(name, wanted).toArray()
@@ -300,8 +319,11 @@ class _Jvm:
                             pairs = [(str(a.getName()), a.getValue()) for a in found]
                 except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
                     entry[2].pop(spec.name_pat, None)  # ask for the pattern's names again next time
+                    if spec.plain:
+                        entry[5].add(canonical)  # not there (e.g. a controller MBean on a broker-only node)
                     continue
-                except self.NotReadable:  # as getAttributes would: the attribute is left out
+                except self.NotReadable:  # the attribute is left out, as getAttributes leaves it out
+                    entry[6].add(canonical)  # and this MBean is read with getAttributes from now on
                     continue
                 for aname, value in pairs:
                     if value is None:
@@ -333,6 +355,25 @@ class _Jvm:
                 if attempt == 2 or deadline - time.monotonic() < 0.2:
                     raise SourceError(_message(exc)) from None
         raise AssertionError("unreachable")
+
+
+def _probe(address: str, remaining: float) -> None:
+    """Refuse a ``host:port`` target whose port refuses TCP before asking Java: a broker that
+    is down would otherwise cost a Java ``ConnectException`` every cycle, and JPype leaks the
+    traceback of every Java exception caught in Python (see :meth:`_Jvm._rows`).  A port that
+    accepts and never answers passes (the connect's own deadline bounds it); ``service:jmx:``
+    URLs are left to Java."""
+    host, sep, port = address.rpartition(":")
+    if address.startswith("service:jmx:") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=max(0.1, remaining)).close()
+    except ConnectionRefusedError:
+        raise SourceError(f"Connection refused (nothing listens on {address})") from None
+    except TimeoutError:
+        raise TimeoutError(f"no answer within {remaining:.1f} s while connecting") from None
+    except OSError as exc:
+        raise SourceError(f"cannot reach {address}: {exc.strerror or exc}") from None
 
 
 def _message(exc: BaseException) -> str:
