@@ -27,8 +27,8 @@ from exporter.sources.jmx.broker import BrokerJmxSource, emit_broker, patterns
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.broker_slow import slow_family
 from exporter.sources.jmx.config import BrokerTarget, JmxConfig
+from exporter.sources.jmx.reader import CACHE_NAMES, _alternatives, _split
 from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name
-from exporter.sources.jmx.worker import CACHE_NAMES, _alternatives, _split
 from tests.conftest import FIXTURES
 
 #: the dumps of a broker that answered (a down broker's dump has no MBeans)
@@ -141,6 +141,17 @@ def test_replica_manager_controller_and_topic_meters_read_only_the_mbeans_mapped
     assert read["KafkaController"] == 8
     assert read["ReplicaManager"] == 10 * 1  # Value or Count, one row each
     assert read["BrokerTopicMetrics"] == 10
+
+
+def test_socket_server_metrics_reads_only_the_client_software_mbeans() -> None:
+    # KIP-511's connections per client software are what the mapping uses; the listener and
+    # network-processor MBeans beside them (7 of 12 in this dump) cost a read each for nothing
+    mbeans = {r.mbean for r in load_dump(FIXTURES / "jmx-broker1-healthy.json")}
+    every = {m for m in mbeans if "type=socket-server-metrics" in m}
+    (pattern,) = [p for p in patterns(False, False) if "socket-server-metrics" in p]
+    called = {m for m in mbeans if _matches(_split(pattern)[0], m)}  # one getAttributes call each
+    assert called == {m for m in every if "clientSoftwareName=" in m}
+    assert 0 < len(called) < len(every)
 
 
 def test_every_broker_pattern_names_its_attributes() -> None:

@@ -244,6 +244,16 @@ def test_object_name_parsing_with_quoted_values() -> None:
     assert domain == "kafka.log" and props == {"type": "LogManager", "name": "LogDirectoryOffline", "logDirectory": "data/node1,x"}
 
 
+def test_parsed_object_names_are_shared_and_read_only() -> None:
+    # parsed once per name (every cycle reads the same MBeans), so no caller may change them
+    name = "kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec,topic=t"
+    first, again = parse_object_name(name), parse_object_name(name)
+    assert again[1] is first[1]
+    with pytest.raises(TypeError):
+        first[1]["topic"] = "other"  # type: ignore[index]
+    assert parse_object_name(name)[1]["topic"] == "t"
+
+
 def test_rows_from_jmxquery_json_and_composite_keys() -> None:
     rows = rows_from_jmxquery(
         [
@@ -256,7 +266,7 @@ def test_rows_from_jmxquery_json_and_composite_keys() -> None:
 
 def test_patterns_urls_and_tls_settings_for_the_worker() -> None:
     from exporter.sources.jmx.config import JmxAuth, JmxTls
-    from exporter.sources.jmx.worker import _split
+    from exporter.sources.jmx.reader import _split
 
     # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key;
     # several attributes of one MBean are read in one call: /A,B (then no composite key)

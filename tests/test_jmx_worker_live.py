@@ -143,6 +143,25 @@ def java_children() -> list[int]:
     return found
 
 
+def test_one_attribute_reads_skip_what_is_missing_like_the_batched_reads(real_kafka: RealKafka, worker: jmx_worker.JmxWorker) -> None:
+    # a one-attribute pattern is read with getAttribute (no AttributeList): a missing attribute
+    # or MBean is left out as getAttributes leaves it out, and never fails the target's query
+    address = broker_address(real_kafka, 1)
+    groups = jvm.query_groups(address, [
+        "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
+        "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/NoSuchAttribute",
+        "kafka.log:type=LogManager,name=NoSuchMBean/Value",
+        "java.lang:type=Memory/HeapMemoryUsage/used",
+        "kafka.server:type=raft-metrics/current-state,no-such-attribute,current-epoch",
+    ], JmxAuth(), timeout=TIMEOUT, key="one-attribute")
+    assert [[(r.mbean, r.attribute, r.value) for r in g] for g in groups[:3]] == [
+        [("kafka.log:type=LogManager,name=OfflineLogDirectoryCount", "Value", 0)], [], []]
+    assert [(r.attribute, r.value_type) for r in groups[3]] == [("HeapMemoryUsage/used", "Long")]
+    assert groups[3][0].value > 0
+    assert [r.attribute for r in groups[4]] == ["current-state", "current-epoch"]
+    assert groups[4][0].value in ("leader", "follower", "candidate", "voted", "unattached", "resigned")
+
+
 def test_thirty_targets_in_one_cycle_on_one_jvm(real_kafka: RealKafka, worker: jmx_worker.JmxWorker) -> None:
     addresses = [broker_address(real_kafka, n) for n in (1, 2, 3)]
     limiter = jvm.Limiter(8)

@@ -38,14 +38,13 @@ from confluent_kafka.admin import (
 
 from exporter import config
 from exporter.cycle import Collector
+from exporter.demo.broker import free_port
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.sources.admin.source import AdminSource
 from tests._exposition import Parsed
 from tests._security_pki import Pki, make_pki
 from tests.conftest import KAFKA_BIN, QUIET, RealKafka, collect_admin, create_topic, realkafka_env, skip_or_fail
 
-# ports outside Linux's ephemeral range and apart from the 3-node test cluster's
-CLIENT, CONTROLLER, JMX, SASL, SASL_TLS = 29291, 29391, 29491, 29295, 29296
 USER, PASSWORD = "insight-exporter", "s3cret-Scram-pw"
 
 
@@ -55,12 +54,15 @@ class SaslKafka:
     tls: str
     pki: Pki
     #: the PLAINTEXT listener, whose ANONYMOUS principal is a super user (set-up only)
-    admin: str = f"127.0.0.1:{CLIENT}"
+    admin: str
 
 
 @pytest.fixture(scope="module")
 def sasl_kafka(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslKafka]:
     work = tmp_path_factory.mktemp("sasl-kafka")
+    # free ports reserved across processes (not fixed ones: two test sessions on one machine
+    # would start two brokers on the same ports)
+    CLIENT, CONTROLLER, JMX, SASL, SASL_TLS = (free_port() for _ in range(5))  # noqa: N806
     jaas = work / "jaas.conf"
     jaas.write_text("KafkaServer {\n  org.apache.kafka.common.security.scram.ScramLoginModule required;\n};\n")
     pki = make_pki(work / "pki")
@@ -119,7 +121,7 @@ def sasl_kafka(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     except Exception as exc:
         cluster.run("clean")
         skip_or_fail(f"SASL Kafka could not start: {exc}")
-    yield SaslKafka(f"127.0.0.1:{SASL}", f"127.0.0.1:{SASL_TLS}", pki)
+    yield SaslKafka(f"127.0.0.1:{SASL}", f"127.0.0.1:{SASL_TLS}", pki, f"127.0.0.1:{CLIENT}")
     cluster.run("clean")
 
 

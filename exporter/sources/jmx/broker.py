@@ -81,7 +81,9 @@ def patterns(
         f"{'' if per_topic else '~'}kafka.server:type=BrokerTopicMetrics,name={'|'.join(_TOPIC_METERS)}{',*' if per_topic else ''}/Count",
         "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent/Count,OneMinuteRate",
         "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent/Value",
-        "kafka.server:type=socket-server-metrics,*/connections",
+        # KIP-511's per client software MBeans only (a value pattern): not the per listener and
+        # per network processor ones beside them (3 per listener and processor on a busy broker)
+        "kafka.server:type=socket-server-metrics,clientSoftwareName=*,*/connections",
         "~kafka.server:type=app-info,id=*/Version,CommitId",  # the broker id (a key), version and commit
         "kafka.server:type=KafkaServer,name=BrokerState/Value",
         "kafka.log:type=LogManager,name=OfflineLogDirectoryCount/Value",
