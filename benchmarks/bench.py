@@ -116,14 +116,19 @@ class Cluster:
     def add_topics(self, count: int) -> None:
         names = [topic_name(i) for i in range(self._next_topic, self._next_topic + count)]
         self._next_topic += count
-        for chunk in chunks(names, 50):
-            futures = self.admin.create_topics(
+        # every chunk's request in flight at once, awaited at the end: one at a time, 2,000
+        # topics were 40 round trips of a broker busy creating partitions
+        futures = [
+            f
+            for chunk in chunks(names, 50)
+            for f in self.admin.create_topics(
                 [NewTopic(n, self.partitions, self.replication) for n in chunk],
                 request_timeout=TIMEOUT,
                 operation_timeout=TIMEOUT,
-            )
-            for f in futures.values():
-                f.result()
+            ).values()
+        ]
+        for f in futures:
+            f.result()
         self._wait_metadata(set(names))
         self._produce(names)
         self.topics.extend(names)
@@ -145,11 +150,50 @@ class Cluster:
                 raise TimeoutError(f"{len(names - ready)} new topics have no leaders after {TIMEOUT:g} s")
             time.sleep(0.5)
 
+    #: partitions filled at a time by one producer, and producers (connections) at once
+    PRODUCE_CHUNK_PARTITIONS = 5_000
+    PRODUCERS = 2
+
     def _produce(self, names: list[str]) -> None:
-        # one record per batch on Tansu: it reports a batch's log end as its base offset + 1
-        # idempotence on a real cluster: retries under load must not add duplicates
-        batching = {"linger.ms": 0, "batch.num.messages": 1} if self.tansu else {"linger.ms": 50, "enable.idempotence": True}
-        producer = Producer(
+        """``records`` records in every partition of ``names``, each partition's log end offset true.
+
+        Tansu reports a partition's log end offset as its *last batch's* base offset + 1
+        (shared/tansu-quirks.md), so only the last batch of a partition needs to be a single
+        record: the first ``records - 1`` go in one batch per partition, then the last record
+        alone.  Two batches per partition instead of ``records``, and several producers (one
+        connection each) so the broker works on more than one request at a time: the 100k
+        build filled ~250 records/s one record per batch through one connection."""
+        per_chunk = max(1, self.PRODUCE_CHUNK_PARTITIONS // max(1, self.partitions))
+        parts = list(chunks(names, per_chunk))
+        failed: list[str] = []
+        errors: list[BaseException] = []
+
+        def worker(mine: list[list[str]]) -> None:
+            try:
+                for part in mine:
+                    self._fill(part, failed)
+            except BaseException as exc:  # re-raised in the calling thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(parts[i :: self.PRODUCERS],)) for i in range(self.PRODUCERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        if failed:
+            raise RuntimeError(f"produce failed: errors {failed[:3]}")
+
+    def _producer(self, batched: bool) -> Any:
+        if not self.tansu:
+            # idempotence on a real cluster: retries under load must not add duplicates
+            batching: dict[str, Any] = {"linger.ms": 50, "enable.idempotence": True}
+        elif batched:
+            batching = {"linger.ms": 100, "batch.num.messages": 10_000}
+        else:  # one record per batch: the batch whose base offset Tansu reports
+            batching = {"linger.ms": 0, "batch.num.messages": 1}
+        return Producer(
             {
                 "bootstrap.servers": self.bootstrap,
                 **batching,
@@ -159,25 +203,28 @@ class Cluster:
                 **QUIET,
             }
         )
-        failed: list[str] = []
 
+    def _fill(self, names: list[str], failed: list[str]) -> None:
         def report(err: Any, _msg: Any) -> None:
             if err is not None:
                 failed.append(str(err))
 
-        deadline = time.monotonic() + 10 * TIMEOUT
-        # 20 topics at a time: at 50k partitions one-record batches queued all at once outlived
-        # librdkafka's message.timeout.ms on a busy machine
-        for part in chunks(names, 20):
-            for _ in range(self.records):
-                for name in part:
+        # on a real cluster every record may be batched; on Tansu the last one goes alone
+        steps = [(self.records, True)] if not self.tansu else [(self.records - 1, True), (1, False)]
+        for count, batched in steps:
+            if count <= 0:
+                continue
+            producer = self._producer(batched)
+            for _ in range(count):
+                for name in names:
                     for p in range(self.partitions):
                         producer.produce(name, b"x" * 100, partition=p, on_delivery=report)
                     producer.poll(0)
+            deadline = time.monotonic() + 10 * TIMEOUT
             while producer.flush(10) != 0 and time.monotonic() < deadline:
                 pass
-        if len(producer) or failed:
-            raise RuntimeError(f"produce failed: {len(producer)} records not delivered, errors {failed[:3]}")
+            if len(producer):
+                raise RuntimeError(f"produce failed: {len(producer)} records not delivered, errors {failed[:3]}")
 
     def add_groups(self, count: int) -> None:
         new = list(range(self._next_group, self._next_group + count))
@@ -250,12 +297,15 @@ class Cluster:
 
     def check_offsets(self) -> int:
         """Sum of all log end offsets; must equal topics x partitions x records."""
-        wanted = {TopicPartition(t, p): OffsetSpec.latest() for t in self.topics for p in range(self.partitions)}
+        tps = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
         expected = len(self.topics) * self.partitions * self.records
         deadline = time.monotonic() + 30  # followers may still be fetching the last batches
         while True:
-            futures = self.admin.list_offsets(wanted, request_timeout=TIMEOUT).values()
-            total = sum(f.result().offset for f in futures)
+            # in calls of 1,000 partitions: one call for 100k partitions takes minutes (librdkafka)
+            calls = [
+                self.admin.list_offsets({tp: OffsetSpec.latest() for tp in part}, request_timeout=TIMEOUT) for part in chunks(tps, 1000)
+            ]
+            total = sum(f.result().offset for futures in calls for f in futures.values())
             if total == expected or time.monotonic() > deadline:
                 break
             time.sleep(1)
@@ -1175,7 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", help="use this cluster instead of starting Tansu (it must be empty of bench-* names)")
     p.add_argument("--replication", type=int, default=1)
     p.add_argument("--main", type=parse_size, help="TOPICSxPARTITIONS:GROUPS of the main point (default 200x50:500)")
-    p.add_argument("--records", type=int, default=3, help="records per partition (one per batch)")
+    p.add_argument("--records", type=int, default=3, help="records per partition (on Tansu the last one in a batch of its own)")
     p.add_argument("--cycles", type=int, help="measured cycles at the main point")
     p.add_argument("--memory-cycles", type=int, help="cycles of the memory run at the main point (default 100)")
     p.add_argument("--no-scaling", action="store_true", help="only the main point")

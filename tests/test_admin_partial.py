@@ -306,3 +306,40 @@ def test_offsets_are_read_a_few_calls_per_leader_at_a_time_and_a_dead_leader_hol
         assert sorted((tp.topic, tp.partition) for tp in failed[request]) == [("dead", p) for p in range(4)]
         assert set(failed[request].values()) == {NO_ANSWER}
     assert admin.calls == 3 * 5 + 2  # the dead leader's first two calls, then no more of its
+
+
+def test_the_offsets_window_shares_a_number_of_partitions_in_flight_between_the_leaders() -> None:
+    """Memory is a Future per partition in flight, so the window is counted in partitions,
+    over all leaders: a single leader (Tansu) gets many calls at once instead of 8, many
+    leaders one or a few each instead of 8 apiece, and every leader at least one."""
+    from exporter.sources.admin.client import offsets_window
+
+    def batches(leaders: int, partitions_per_leader: int) -> list[tuple[int, list[tuple[str, int]]]]:
+        parts = [Partition("t", i, i % leaders, [], []) for i in range(leaders * partitions_per_leader)]
+        return leader_batches(parts, chunk=1000)
+
+    assert offsets_window(batches(1, 10_000), 24_000) == 24  # 10k partitions: 24 of the 30 calls at once
+    assert offsets_window(batches(1, 50_000), 24_000) == 24  # 50k: 24,000 futures, not 150,000
+    assert offsets_window(batches(3, 10_000), 24_000) == 8
+    assert offsets_window(batches(30, 3_000), 24_000) == 1  # 30,000 in flight: one call per leader
+    assert offsets_window(batches(1, 500), 24_000) == 48  # small calls: more of them
+    assert offsets_window([], 24_000) >= 1
+
+
+def test_offsets_are_read_with_the_window_of_the_cluster_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.sources.admin import client
+    from exporter.sources.admin.client import OFFSET_KINDS, read_offsets
+
+    monkeypatch.setattr(client, "OFFSETS_PARTITIONS_IN_FLIGHT", 12)  # chunks of 2, 2 leaders: 3 calls each
+    live = topic("live", [1] * 10)
+    dead = topic("dead", [3] * 10)
+    batches = leader_batches([*live.partitions, *dead.partitions], chunk=2)
+    admin = _OffsetsAdmin()
+    got: dict[tuple[str, str, int], int] = {}
+
+    def apply(attr: str, tp: Any, offset: int) -> None:
+        got[(attr, tp.topic, tp.partition)] = offset
+
+    read_offsets(admin, batches, OFFSET_KINDS, time.monotonic() + 0.5, lambda: 0.5, apply)
+    assert admin.most_in_flight == {1: 3, 3: 3}
+    assert len(got) == 3 * 10  # the live leader's offsets all arrived

@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any, Generic, TypeVar
@@ -88,17 +87,18 @@ def settle(futures: Mapping[K, Future[Any]], deadline: float) -> Settled[K]:
     A future still pending at the deadline is failed with "no answer by the cycle's
     deadline": its request waits on a broker that is down or slow, and must not hold back
     what the others answered.  Every failure is kept by key (never only the first)."""
-    if futures:
-        wait_futures(list(futures.values()), timeout=max(0.0, deadline - time.monotonic()))
     settled: Settled[K] = Settled()
+    answered, failed, now = settled.answered, settled.failed, time.monotonic
+    # one result() per future, each waiting at most until the deadline: the same as waiting
+    # for all of them first, with one lock taken per future instead of three (list_offsets
+    # hands back 30,000 futures a cycle at 10k partitions)
     for key, future in futures.items():
-        if not future.done():
-            settled.failed[key] = NO_ANSWER
-            continue
         try:
-            settled.answered[key] = future.result()
+            answered[key] = future.result(max(0.0, deadline - now()))
         except KafkaException as exc:
-            settled.failed[key] = _kafka_error(exc)
+            failed[key] = _kafka_error(exc)
+        except TimeoutError:  # concurrent.futures.TimeoutError is TimeoutError since 3.11
+            failed[key] = NO_ANSWER
     return settled
 
 
@@ -133,11 +133,24 @@ OFFSET_KINDS = (
     ("list_offsets_latest", "log_end_offset", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
     ("list_offsets_read_committed", "last_stable_offset", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED),
 )
-#: list_offsets calls in flight per leader at once.  confluent-kafka makes a Future (with
-#: its own Condition and lock, ~1 KB) per partition of a call and keeps it until the caller
-#: drops the call's dict: with every call in flight at once, 150,000 of them (50k
-#: partitions, three kinds) and their results were ~300 MB of the Admin-API worker's peak.
-OFFSETS_IN_FLIGHT = 8
+#: partitions whose offsets are asked at once, over all leaders (each call in flight holds a
+#: Future per partition).  confluent-kafka makes a Future (with its own Condition and lock,
+#: ~1-2 KB) per partition of a call and keeps it until the caller drops the call's dict: with
+#: every call in flight at once, 150,000 of them (50k partitions, three kinds) and their
+#: results were ~300 MB of the Admin-API worker's peak.  A fixed 8 calls per leader bounded
+#: that on Tansu's single leader but serialised it (10k partitions: 30 calls, 8 at a time),
+#: and did not bound it at all with many leaders (8 calls x 30 brokers x 1,000 partitions).
+OFFSETS_PARTITIONS_IN_FLIGHT = 24_000
+
+
+def offsets_window(batches: list[tuple[int, list[tuple[str, int]]]], in_flight: int | None = None) -> int:
+    """list_offsets calls in flight per leader for ``batches`` (see :func:`leader_batches`):
+    ``in_flight`` partitions (default :data:`OFFSETS_PARTITIONS_IN_FLIGHT`) shared between
+    the leaders, at least one call each (a leader never waits for another)."""
+    in_flight = OFFSETS_PARTITIONS_IN_FLIGHT if in_flight is None else in_flight
+    leaders = len({leader for leader, _ in batches})
+    largest = max((len(keys) for _, keys in batches), default=1)
+    return max(1, in_flight // (max(1, leaders) * max(1, largest)))
 
 
 def read_offsets(
@@ -147,16 +160,18 @@ def read_offsets(
     until: float,
     timeout: Callable[[], float],
     apply: Callable[[str, Any, int], None],
-    window: int = OFFSETS_IN_FLIGHT,
+    window: int | None = None,
 ) -> dict[str, dict[Any, str]]:
     """Every kind of offset of the partitions in ``batches`` (see :func:`leader_batches`),
-    at most ``window`` calls in flight per leader: each call is settled, its answers handed to
+    at most ``window`` calls in flight per leader (default :func:`offsets_window`): each call is settled, its answers handed to
     ``apply(attr, topic_partition, offset)`` (offsets >= 0) and its futures dropped as soon as
     it completes, and the leader's next call goes out.  Leaders do not wait for each other, so
     a dead leader holds back only its own calls, as before.  By ``until`` what has not
     answered (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request
     (``kinds``' first field) the failed partitions by TopicPartition and why."""
     failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
+    if window is None:
+        window = offsets_window(batches)
     queues: dict[int, deque[tuple[str, str, Any, Any, list[tuple[str, int]]]]] = {}
     for request, attr, spec, isolation in kinds:  # per leader: all of one kind, then the next
         for leader, keys in batches:
@@ -393,15 +408,10 @@ class _Cycle:
         rt = self.timeout(self.deadline)
         cluster_f = admin.describe_cluster(request_timeout=rt)
         configs_f: dict[Any, Future[Any]] = {}
-        ids_f: dict[str, Future[Any]] = {}
         if topics or internal:
             configs_f = admin.describe_configs(
                 [ConfigResource(ResourceType.TOPIC, name) for name in (*topics, *internal)], request_timeout=rt
             )
-        if topics:
-            # topic ids tell a deleted-and-recreated topic from one that lost data (the
-            # metadata request of list_topics does not carry them in confluent-kafka)
-            ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=rt)
 
         # by 40 % of the budget, or one request timeout when that is later (a worker that started
         # late in the cycle, a short cycle): the partitions' offsets matter more than the groups'
@@ -410,6 +420,15 @@ class _Cycle:
             # the groups' requests come next, and librdkafka can crash the process on them
             # (NOT_COORDINATOR while a coordinator moves, see .worker): hand over what is known
             checkpoint(self._checkpoint(topics, internal, metadata, cluster_f, configs_f, collected_at))
+        ids_f: dict[str, Future[Any]] = {}
+        if topics:
+            # topic ids tell a deleted-and-recreated topic from one that lost data (the
+            # metadata request of list_topics does not carry them in confluent-kafka).  Asked
+            # only now: building their answer (a TopicDescription per topic, a
+            # TopicPartitionInfo per partition) is ~0.2 s of this process's CPU at 10k
+            # partitions, which competed with the offsets' answers (CPU-bound here, ~1 s) and
+            # overlaps the groups' requests instead (they wait on the broker)
+            ids_f = admin.describe_topics(TopicCollection(list(topics)), request_timeout=self.timeout(self.deadline))
         groups = self._groups(groups_f)
         # a group that committed after the log end offsets were read could appear beyond
         # the log end: those partitions' log end offsets are read again, after the commits
