@@ -27,7 +27,9 @@ from exporter.sources.jmx.broker import BrokerJmxSource, emit_broker, patterns
 from exporter.sources.jmx.broker_records import parse_broker
 from exporter.sources.jmx.broker_slow import slow_family
 from exporter.sources.jmx.config import BrokerTarget, JmxConfig
-from exporter.sources.jmx.reader import CACHE_NAMES, _alternatives, _split
+from exporter.sources.jmx.patterns import CACHE_NAMES
+from exporter.sources.jmx.patterns import alternatives as _alternatives
+from exporter.sources.jmx.patterns import split_pattern as _split
 from exporter.sources.jmx.rows import JmxRow, load_dump, parse_object_name
 from tests.conftest import FIXTURES
 

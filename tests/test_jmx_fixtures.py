@@ -266,7 +266,7 @@ def test_rows_from_jmxquery_json_and_composite_keys() -> None:
 
 def test_patterns_urls_and_tls_settings_for_the_worker() -> None:
     from exporter.sources.jmx.config import JmxAuth, JmxTls
-    from exporter.sources.jmx.reader import _split
+    from exporter.sources.jmx.patterns import split_pattern as _split
 
     # jmxquery's pattern syntax: object name, then optionally /attribute and /composite key;
     # several attributes of one MBean are read in one call: /A,B (then no composite key)

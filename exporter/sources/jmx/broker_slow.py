@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from exporter.sources.jmx.broker_ops import REQUEST_TIMES
-from exporter.sources.jmx.reader import CACHE_NAMES
+from exporter.sources.jmx.patterns import CACHE_NAMES
 from exporter.sources.jmx.rows import JmxRow, parse_object_name
 
 #: the default of ``jmx.brokers.slow_every`` (cycles between two reads of a slow family)

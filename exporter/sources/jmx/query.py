@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from exporter.sources.base import SourceError
 from exporter.sources.jmx import worker as jmx_worker
 from exporter.sources.jmx.config import JmxAuth
-from exporter.sources.jmx.reader import jmx_url
+from exporter.sources.jmx.patterns import jmx_url
 from exporter.sources.jmx.rows import JmxRow
 
 __all__ = ["Limiter", "jmx_url", "prestart", "query", "query_groups", "tls_properties"]

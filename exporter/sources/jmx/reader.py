@@ -5,7 +5,7 @@ Run as ``python -m exporter.sources.jmx.reader FD`` by :class:`exporter.sources.
 target and its patterns; a thread of the pool answers it over the target's connection:
 
 * patterns are parsed once (:class:`_Spec`): the ObjectName, the attributes as a Java array,
-  ``name=A|B`` / ``key=!A`` filters on one ``queryNames`` (:func:`_alternatives`);
+  ``name=A|B`` / ``key=!A`` filters on one ``queryNames`` (:func:`~exporter.sources.jmx.patterns.alternatives`);
 * a plain name is read without ``queryNames``; a cacheable pattern (leading :data:`CACHE_NAMES`)
   reuses its names for :data:`NAMES_TTL`;
 * one RMI call per MBean (JMX has no multi-MBean read): ``getAttribute`` for one attribute,
@@ -27,6 +27,7 @@ from typing import Any
 
 from exporter.ipc import Channel, unpickle
 from exporter.sources.base import SourceError
+from exporter.sources.jmx.patterns import CACHE_NAMES, alternatives, jmx_url, split_pattern
 
 log = logging.getLogger(__name__)
 
@@ -42,49 +43,8 @@ THREADS = 32
 #: (ReplicaManager, KafkaController, ...); a new MBean of such a pattern would appear up to this
 #: much later.  When a cached name has vanished, its pattern is asked again the next time.
 NAMES_TTL = 60.0
-#: pattern prefix: this pattern's MBean names may be cached for NAMES_TTL
-CACHE_NAMES = "~"
 #: a query's answer: (mbean, attribute, value, type) rows, and the end of each pattern's rows in them
 Rows = tuple[list[tuple[str, str, object, str]], list[int]]
-
-
-def jmx_url(address: str) -> str:
-    """``host:port`` -> the standard RMI JMX service URL; a ``service:jmx:`` URL is kept."""
-    if address.startswith("service:jmx:"):
-        return address
-    return f"service:jmx:rmi:///jndi/rmi://{address}/jmxrmi"
-
-
-def _split(pattern: str) -> tuple[str, list[str] | None, str | None]:
-    """``object-name[/attribute[/key]]`` as jmxquery writes them; ``attribute`` may also be a
-    comma-separated list (``/Count,Mean,99thPercentile``): one ``getAttributes`` reads them all."""
-    name, _, rest = pattern.partition("/")
-    if not rest:
-        return name, None, None
-    attribute, _, key = rest.partition("/")
-    attributes = [a for a in attribute.split(",") if a]
-    return name, attributes, (key or None) if len(attributes) == 1 else None
-
-
-def _alternatives(name_pat: str) -> tuple[str, tuple[tuple[str, frozenset[str], bool], ...]]:
-    """Name filters on key values: ``key=A|B`` keeps those values, ``key=!A|B`` all but those.
-    ``domain:type=T,name=A|B|C`` -> (``domain:type=T,name=*``, (("name", {A, B, C}, True),)): the
-    MBeans of a type that the mapping uses, found by one (cacheable) ``queryNames`` and kept by
-    that key's value, instead of reading every MBean of the type (``KafkaController,*`` has 17
-    MBeans, 8 used) or asking once per value.  ``|`` and a leading ``!`` are legal, if unusual,
-    in ObjectName values; a quoted value is taken literally."""
-    domain, sep, keys = name_pat.partition(":")
-    parts = keys.split(",")
-    filters: list[tuple[str, frozenset[str], bool]] = []
-    for i, part in enumerate(parts):
-        key, eq, value = part.partition("=")
-        if eq and not value.startswith('"') and ("|" in value or value.startswith("!")):
-            parts[i] = f"{key}=*"
-            keep = not value.startswith("!")
-            filters.append((key, frozenset(v for v in value.removeprefix("!").split("|") if v), keep))
-    if not filters:
-        return name_pat, ()
-    return f"{domain}{sep}{','.join(parts)}", tuple(filters)
 
 
 class _Spec:
@@ -97,8 +57,8 @@ class _Spec:
     def __init__(self, jvm: _Jvm, pattern: str) -> None:
         self.cacheable = pattern.startswith(CACHE_NAMES)
         #: the object-name part as written (with any ``A|B``): the key of the names cache
-        self.name_pat, attributes, self.only_key = _split(pattern.removeprefix(CACHE_NAMES))
-        query, self.keep = _alternatives(self.name_pat)
+        self.name_pat, attributes, self.only_key = split_pattern(pattern.removeprefix(CACHE_NAMES))
+        query, self.keep = alternatives(self.name_pat)
         self.object_name = jvm.ObjectName(query)
         self.plain = not bool(self.object_name.isPattern())
         self.canonical = str(self.object_name.toString()) if self.plain else ""
