@@ -256,6 +256,27 @@ def test_a_hung_worker_is_replaced(real_kafka: RealKafka, worker: jmx_worker.Jmx
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
+def test_a_worker_over_its_memory_limit_is_replaced_before_the_next_query(
+    worker: jmx_worker.JmxWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the worker's RSS creeps (~0.4 MB per 100-target cycle): past RECYCLE_RSS_MB it is replaced
+    # between queries, and the query that found it over the limit is answered by the new one
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = f"127.0.0.1:{s.getsockname()[1]}"
+    pid, recycled, replaced = worker.pid, worker.recycled, worker.replaced
+    monkeypatch.setattr(jmx_worker, "RECYCLE_RSS_MB", 1.0)  # any live JVM is over 1 MB
+    took, result = timed(lambda: jvm.query(refused, PATTERNS, JmxAuth(), timeout=TIMEOUT))
+    assert isinstance(result, SourceError) and "Connection refused" in str(result), result
+    assert worker.pid != pid and worker.recycled == recycled + 1 and worker.replaced == replaced
+    assert took < TIMEOUT + 1
+    monkeypatch.setattr(jmx_worker, "RECYCLE_RSS_MB", 100_000.0)
+    new = worker.pid
+    assert worker._ready.wait(120)
+    _, result = timed(lambda: jvm.query(refused, PATTERNS, JmxAuth(), timeout=TIMEOUT))
+    assert isinstance(result, SourceError) and worker.pid == new  # under the limit: kept
+
+
 def cmdlines() -> list[str]:
     found = []
     for path in Path("/proc").glob("[0-9]*/cmdline"):
