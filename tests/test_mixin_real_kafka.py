@@ -148,6 +148,33 @@ class Stack:
     #: exporter a (the one with JMX), whose $instance the dashboards are evaluated for
     instance: str
     topic: str
+    #: exporter a's and b's logs (stdout and stderr)
+    logs: list[Path]
+
+
+def diagnosis(prometheus: Prometheus, logs: list[Path], lines: int = 80) -> str:
+    """What a failed assertion on the Admin-API source needs to be understood: its up, errors
+    and duration series of the last minute (per exporter) and the tail of each exporter's log."""
+    parts: list[str] = []
+    for metric in ("kafka_insight_source_up", "kafka_insight_source_errors", "kafka_insight_source_duration_seconds"):
+        try:
+            result = prometheus.query(f'{metric}{{source="admin"}}[1m]')
+            rows = result["data"]["result"] if result.get("status") == "success" else []
+        except (OSError, ValueError, KeyError) as exc:
+            parts.append(f"{metric}: query failed: {exc}")
+            continue
+        for row in rows:
+            # local time, as in the exporters' log lines
+            values = " ".join(f"{time.strftime('%H:%M:%S', time.localtime(float(t)))}={v}" for t, v in row["values"])
+            parts.append(f"{metric} {row['metric'].get('instance')}: {values}")
+    for log in logs:
+        try:
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError as exc:
+            tail = [f"cannot read: {exc}"]
+        parts.append(f"---- {log.name} (last {len(tail)} lines) ----")
+        parts.extend(tail)
+    return "\n".join(parts)
 
 
 @pytest.fixture
@@ -254,7 +281,7 @@ def stack(real_kafka: RealKafka, tmp_path: Path) -> Iterator[Stack]:
             [*exporters, p.process],
             [*exporter_logs, p.log],
         )
-        yield Stack(p, instances[0], topic)
+        yield Stack(p, instances[0], topic, exporter_logs)
     finally:
         if prometheus is not None:
             prometheus.stop()
@@ -346,8 +373,9 @@ def test_dashboards_and_alerts_through_a_broker_crash_and_a_whole_cluster_outage
             assert now[name] == [], (name, now[name])
         for name in ("KafkaPartitionsUnderMinIsr", "KafkaLogEndOffsetDecreased", "KafkaCommittedOffsetBeyondLogEnd"):
             assert [m for m in now[name] if m.get("topic") == topic] == [], (name, now[name])
-        assert {m["source"] for m in now["KafkaInsightSourceDown"]} == {"broker_jmx"}
-        assert series(prometheus, 'kafka_insight_source_up{source="admin"} == 1')
+        sources_down = {m["source"] for m in now["KafkaInsightSourceDown"]}
+        assert sources_down == {"broker_jmx"}, f"{sources_down}\n{diagnosis(prometheus, stack.logs)}"
+        assert series(prometheus, 'kafka_insight_source_up{source="admin"} == 1'), diagnosis(prometheus, stack.logs)
 
         def crash_fired() -> list[dict[str, str]] | None:
             fired = firing(prometheus)
