@@ -12,6 +12,14 @@ a cycle in which it dies there still exports that state, the groups counted as m
 worker that dies before is replaced and asked again when enough of the cycle is left. It also keeps confluent-kafka's long GIL holds while
 building big results out of the process that serves ``/metrics``.
 
+Every cycle's answer is due by the cycle's deadline, however the worker fares: a worker is
+sent the cycle's deadline (a fresh one too), the parent waits for it no longer than that, and a
+worker that died is replaced at once, so that the next cycle does not wait for a new
+interpreter's start-up (~1 s of imports on a quiet 2-core machine, several under load).  In CI
+a cycle that started a fresh worker itself overran the 5 s cycle timeout right after a broker
+was killed (librdkafka had crashed the old one), and the Admin-API source was reported down.
+A worker that sends nothing at all for ``2 * timeout + request_timeout + 30`` s is replaced.
+
 Protocol, in :mod:`exporter.ipc` frames (``{JSON} + body``): the parent starts with
 ``{"kind": "start", "level": L}`` + the pickled Config, then sends ``{"kind": "collect",
 "seq": n, "deadline": d}`` (``time.monotonic()``, one clock for the machine's processes); the
@@ -67,6 +75,14 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
             return
         seq = request["seq"]
         deadline = request.get("deadline")  # time.monotonic(), one clock for the machine's processes
+        if deadline is not None and deadline <= time.monotonic():
+            # the parent gave up on that cycle (this worker started, or finished the last one,
+            # too late): a collection with no time left would only count as a failed one
+            try:
+                channel.send({"kind": "error", "seq": seq, "message": "the cycle's deadline passed before the worker got to it"})
+            except (OSError, ValueError):
+                return
+            continue
         gc.disable()  # as in the collector: ~100k result objects, freed by reference counting
         try:
             state: ClusterState | None = None
@@ -106,12 +122,21 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
 
 
 class AdminWorker:
+    #: the module the worker process runs (tests start one that is slow to start)
+    module = __name__
+
     def __init__(self, config: Config) -> None:
         self.config = config
         self._process: ChildProcess | None = None
         self._channel: Channel | None = None
         self._lock = threading.Lock()
         self._seq = 0
+        #: the last request got no final answer (ok or error) yet
+        self._pending = False
+        #: when the worker last sent anything (or was started)
+        self._heard = 0.0
+        #: the worker sent anything since it was started
+        self._spoke = False
         #: the cycle whose rendered block is still to be read (None: none is coming)
         self._block_due: int | None = None
         #: partitions per topic name this worker has seen (see _note_churn)
@@ -146,64 +171,88 @@ class AdminWorker:
         self._seen = {}  # churn is counted per worker (see _note_churn)
         channel, theirs = Channel.pair()
         try:
-            process = ChildProcess(__name__, [theirs.fileno()])
+            process = ChildProcess(self.module, [theirs.fileno()])
+        except BaseException:
+            channel.close()
+            raise
         finally:
             theirs.close()
         self._process, self._channel = process, channel
+        self._pending, self._heard, self._spoke = False, time.monotonic(), False
         channel.send_object({"kind": "start", "level": logging.getLogger().getEffectiveLevel()}, self.config)
         return channel
 
+    def _replace(self) -> None:
+        """A fresh worker right away (the one here died): it starts while the collector waits
+        for the next cycle, not in it."""
+        self._discard()
+        try:
+            self._start()
+        except OSError as exc:  # no process to be had now: the next cycle tries again
+            log.warning("cannot start a new Admin-API worker process now: %s", exc)
+
     def collect(self) -> ClusterState:
+        started = time.monotonic()
         with self._lock:
             if self._renew_due:
                 self._renew_due = False
                 self._retire()
-            return self._collect(time.monotonic(), retry=True)
+            return self._collect(started, retry=True)
 
     def _collect(self, started: float, retry: bool) -> ClusterState:
+        # generous: a worker busy past the cycle's deadline (a librdkafka call that does not
+        # return) is waited for across cycles this long before it is given up
+        limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
         channel = self._channel
         if channel is None or self._process is None or not self._process.is_alive():
             self._discard()
             channel = self._start()
-        # generous: the cycle's own deadline reports a slow answer long before this
-        limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
+        elif self._pending and time.monotonic() - self._heard > limit:
+            log.warning("the Admin-API worker sent nothing for %.0f s; replacing it", time.monotonic() - self._heard)
+            self._discard()
+            channel = self._start()
         # the cycle's deadline for the worker, on the machine-wide monotonic clock
         margin = deadline_margin(self.config.timeout)
         deadline = started + self.config.timeout - margin
+        # the parent's own: its answer is due back in the cycle by started + timeout
+        cut = started + self.config.timeout - min(0.3, margin / 2)
         self._seq += 1
         self._block_due = None
         partial: ClusterState | None = None
         try:
-            # a retry must end by the cycle's deadline; a first attempt counts its budget from when
-            # the worker gets the request (a worker just started would otherwise lose its start-up)
-            channel.send({"kind": "collect", "seq": self._seq, "deadline": None if retry else deadline})
-            kind, value = self._receive(channel, ("partial", "ok", "error"), limit)
+            # the cycle's deadline, for a worker just started too: it may lose its start-up
+            # (rarely: a worker that died is replaced at once, see _replace), but it never
+            # answers after the cycle gave up on it
+            channel.send({"kind": "collect", "seq": self._seq, "deadline": deadline})
+            self._pending = True
+            kind, value = self._receive(channel, ("partial", "ok", "error"), max(0.0, cut - time.monotonic()))
             if kind == "partial":
                 partial = value
                 # the rest is due by the cycle's deadline; past it, the partial state is the answer
-                cut = started + self.config.timeout - min(0.3, margin / 2)
                 kind, value = self._receive(channel, ("ok", "error"), max(0.0, cut - time.monotonic()))
         except TimeoutError:
             if partial is not None:  # still working on the groups: its late answer will be skipped
                 return self._partial(partial, "did not finish by the cycle's deadline")
-            self._discard()
-            raise SourceError(f"Admin-API worker did not answer within {limit:g} s; it was restarted") from None
+            # kept: a worker still starting (or busy with a late cycle) answers the next cycle
+            why = "busy" if self._spoke else "still starting"
+            raise SourceError(f"Admin-API worker sent nothing by the cycle's deadline ({why}); it is asked again next cycle") from None
         except (EOFError, OSError, BrokenPipeError):
             code = self._process.exitcode if self._process is not None else None
             if self._process is not None:
                 self._process.join(1)
                 code = self._process.exitcode
-            self._discard()
             causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
             cause = causes.get(code, f"exit status {code}") if code is not None else "exit status None"
-            if partial is not None:
-                return self._partial(partial, f"process died ({cause}) during the groups' requests; it restarts next cycle")
-            if retry and deadline - time.monotonic() > max(2.0, 0.4 * self.config.timeout):
+            if retry and partial is None and deadline - time.monotonic() > max(2.0, 0.4 * self.config.timeout):
                 # librdkafka aborts asynchronously too (a timed-out request of the last cycle
                 # meeting a broker's state change): a fresh worker usually has time for this cycle
                 log.warning("Admin-API worker process died (%s) early in the cycle; retrying in a fresh one", cause)
+                self._discard()
                 return self._collect(started, retry=False)
-            raise SourceError(f"Admin-API worker process died ({cause}); it restarts next cycle") from None
+            self._replace()  # the next cycle's worker starts now
+            if partial is not None:
+                return self._partial(partial, f"process died ({cause}) during the groups' requests; a new one is starting")
+            raise SourceError(f"Admin-API worker process died ({cause}); a new one is starting") from None
         if kind == "ok":
             self._block_due = self._seq
             state: ClusterState = value
@@ -226,7 +275,10 @@ class AdminWorker:
             if not channel.poll(deadline - time.monotonic()):
                 raise TimeoutError
             meta, body = channel.recv()
+            self._heard, self._spoke = time.monotonic(), True
             kind = meta.get("kind")
+            if meta.get("seq") == self._seq and kind in ("ok", "error"):
+                self._pending = False
             if meta.get("seq") == self._seq and kind in kinds:
                 if kind == "block":  # rendered text as the body (see _serve)
                     return kind, RenderedBlock(body, int(meta["series"]), tuple(meta["names"]), dict(meta["dropped"]))

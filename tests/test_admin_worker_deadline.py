@@ -1,0 +1,154 @@
+"""The Admin-API worker answers within the cycle's deadline, whatever its process does.
+
+CI failed once right after a broker was killed (tests/test_mixin_real_kafka.py): librdkafka
+crashed the worker in the groups' requests (the cycle still exported what it had), the next
+cycle started a new worker itself and waited for it past the cycle's 5 s timeout, and the
+Admin-API source was reported down ("timed out after 5 s").  A new interpreter's imports take
+~1 s on the quiet 2-core machine and several under CI's load: here a worker process is made
+slow to start (tests/_slow_admin_worker.py) instead of loading the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter import config
+from exporter.config import Config
+from exporter.cycle import Collector
+from exporter.demo.broker import TansuBroker
+from exporter.snapshot import Snapshot
+from exporter.sources.admin.source import AdminSource
+from exporter.sources.admin.worker import AdminWorker
+from tests._exposition import Parsed
+from tests.conftest import create_topic
+from tests.test_cycle_http import _CrashesAfterPartial
+
+TOPIC = "worker-deadline"
+#: the worker processes' start-up delay is read from here (see tests/_slow_admin_worker.py)
+DELAY_VAR = "KAFKA_INSIGHT_TEST_WORKER_DELAY"
+
+
+class _SlowStart:
+    """Mixed into a worker: its n-th process sleeps ``delays[n]`` seconds (the last one for
+    every later process) before it serves."""
+
+    module = "tests._slow_admin_worker"
+    delays: list[float]
+    started: list[int]
+
+    def _start(self) -> Any:
+        delay = self.delays[min(len(self.started), len(self.delays) - 1)]
+        os.environ[DELAY_VAR] = str(delay)
+        try:
+            channel = super()._start()  # type: ignore[misc]
+        finally:
+            del os.environ[DELAY_VAR]
+        self.started.append(self._process.pid)  # type: ignore[attr-defined]
+        return channel
+
+
+class SlowStartWorker(_SlowStart, AdminWorker):
+    def __init__(self, cfg: Config, delays: list[float]) -> None:
+        super().__init__(cfg)
+        self.delays, self.started = delays, []
+
+
+class SlowStartCrashingWorker(_SlowStart, _CrashesAfterPartial):
+    """Killed (SIGSEGV) right after each partial state, as librdkafka does in the groups' requests."""
+
+    def __init__(self, cfg: Config, delays: list[float]) -> None:
+        super().__init__(cfg)
+        self.delays, self.started, self.killed = delays, [], []
+
+
+@pytest.fixture
+def cfg(tansu: TansuBroker) -> Iterator[Config]:
+    create_topic(tansu.bootstrap, TOPIC, 2, exist_ok=True)
+    # the test's cycle: 5 s, as in the live mixin test; a 10 s interval leaves a worker started
+    # at the end of one cycle the time to start before the next
+    yield config.load(
+        None,
+        {
+            "kafka.bootstrap_servers": tansu.bootstrap,
+            "filters.topics.include": [TOPIC],
+            "collection.interval_seconds": 10,
+            "collection.timeout_seconds": 5,
+            "kafka.request_timeout_seconds": 4,
+        },
+    )
+
+
+def cycle(collector: Collector, began: float | None = None) -> tuple[Snapshot, Parsed]:
+    """One cycle, ``interval`` after ``began`` (as the collector's loop runs them)."""
+    if began is not None:
+        time.sleep(max(0.0, began + collector.interval - time.monotonic()))
+    snapshot = collector.collect_once()
+    return snapshot, Parsed(collector.exposition.body)
+
+
+def admin_error(snapshot: Snapshot) -> str | None:
+    return next(r.error for r in snapshot.results if r.source == "admin")
+
+
+def test_a_worker_that_died_in_the_groups_is_replaced_before_the_next_cycle(cfg: Config) -> None:
+    """The replacement starts when the death is seen, not in the next cycle: a replacement that
+    takes 5 s to start (the whole cycle timeout) is ready by the next cycle, 10 s later."""
+    worker = SlowStartCrashingWorker(cfg, [0, 5])
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    target = cfg.bootstrap_servers[0]
+    try:
+        began = time.monotonic()
+        snapshot, m = cycle(collector)
+        assert worker.killed, "the first worker was not killed after its partial state"
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
+        snapshot, m = cycle(collector, began)
+        # up, with the partial state of the replacement (killed in its groups' requests too)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
+        assert m.value("kafka_insight_partition_leader", topic=TOPIC, partition=1) is not None
+        assert len(worker.killed) == 2 and worker.killed[1] == worker.started[1]
+    finally:
+        collector.stop()
+
+
+def test_a_worker_that_sends_nothing_is_reported_by_the_cycles_deadline_and_kept(cfg: Config) -> None:
+    """A worker still starting at the cycle's deadline: the source's own job reports it (not the
+    cycle's "timed out", which also leaves the job hanging into the next cycle), and the worker
+    is kept and answers the next cycle (it is not restarted, which would start it over)."""
+    worker = SlowStartWorker(cfg, [8])
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    target = cfg.bootstrap_servers[0]
+    try:
+        began = time.monotonic()
+        snapshot, m = cycle(collector)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 0
+        error = admin_error(snapshot)
+        assert error is not None and "sent nothing by the cycle's deadline (still starting)" in error, error
+        snapshot, m = cycle(collector, began)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
+        assert m.value("kafka_insight_partition_leader", topic=TOPIC, partition=1) is not None
+        assert len(worker.started) == 1 and worker._process is not None and worker._process.pid == worker.started[0]
+    finally:
+        collector.stop()
+
+
+def test_a_worker_silent_for_too_long_is_replaced(cfg: Config) -> None:
+    """A worker that has sent nothing for ``2 * timeout + request_timeout + 30`` s while asked (a
+    librdkafka call that never returns) is replaced by the next cycle."""
+    worker = SlowStartWorker(cfg, [0])
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    target = cfg.bootstrap_servers[0]
+    try:
+        _, m = cycle(collector)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1
+        # as if the last request had been sent that long ago and not answered
+        worker._pending, worker._heard = True, time.monotonic() - (2 * cfg.timeout + cfg.kafka.request_timeout_seconds + 31)
+        snapshot, m = cycle(collector)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
+        assert len(worker.started) == 2
+    finally:
+        collector.stop()
