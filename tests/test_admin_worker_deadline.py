@@ -11,6 +11,7 @@ slow to start (tests/_slow_admin_worker.py) instead of loading the machine.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -111,6 +112,30 @@ def test_a_worker_that_died_in_the_groups_is_replaced_before_the_next_cycle(cfg:
         assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
         assert m.value("kafka_insight_partition_leader", topic=TOPIC, partition=1) is not None
         assert len(worker.killed) == 2 and worker.killed[1] == worker.started[1]
+    finally:
+        collector.stop()
+
+
+def test_a_worker_that_died_between_cycles_is_replaced_before_the_next_cycle(cfg: Config) -> None:
+    """librdkafka also aborts between cycles (a request of the last cycle timing out): the
+    replacement starts when the process dies, not in the next cycle."""
+    worker = SlowStartWorker(cfg, [0, 5])
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    target = cfg.bootstrap_servers[0]
+    try:
+        began = time.monotonic()
+        snapshot, m = cycle(collector)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
+        os.kill(worker.started[0], signal.SIGABRT)  # what librdkafka's assertion does to it
+        for _ in range(50):  # the replacement is started at once (it then takes 5 s to serve)
+            if len(worker.started) == 2:
+                break
+            time.sleep(0.1)
+        assert len(worker.started) == 2, "no replacement started after the worker died"
+        snapshot, m = cycle(collector, began)
+        assert m.value("kafka_insight_source_up", source="admin", target=target) == 1, admin_error(snapshot)
+        assert m.value("kafka_insight_partition_leader", topic=TOPIC, partition=1) is not None
+        assert len(worker.started) == 2
     finally:
         collector.stop()
 

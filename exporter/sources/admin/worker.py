@@ -14,7 +14,7 @@ building big results out of the process that serves ``/metrics``.
 
 Every cycle's answer is due by the cycle's deadline, however the worker fares: a worker is
 sent the cycle's deadline (a fresh one too), the parent waits for it no longer than that, and a
-worker that died is replaced at once, so that the next cycle does not wait for a new
+worker that died is replaced at once (in a cycle or between two), so that the next cycle does not wait for a new
 interpreter's start-up (~1 s of imports on a quiet 2-core machine, several under load).  In CI
 a cycle that started a fresh worker itself overran the 5 s cycle timeout right after a broker
 was killed (librdkafka had crashed the old one), and the Admin-API source was reported down.
@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -180,7 +181,25 @@ class AdminWorker:
         self._process, self._channel = process, channel
         self._pending, self._heard, self._spoke = False, time.monotonic(), False
         channel.send_object({"kind": "start", "level": logging.getLogger().getEffectiveLevel()}, self.config)
+        if hasattr(os, "waitid"):  # Linux (the exporter's platform); elsewhere the next cycle starts one
+            threading.Thread(target=self._watch, args=(process,), name="admin-worker-watch", daemon=True).start()
         return channel
+
+    def _watch(self, process: ChildProcess) -> None:
+        """Replace the worker as soon as its process dies between cycles (librdkafka also aborts
+        asynchronously, as a request of the last cycle times out): the next cycle then finds a
+        worker started, not one to start.  A death in a cycle is the cycle's to handle (it holds
+        the lock, and has replaced the process by the time this gets it).  A worker that died
+        before it answered anything (one that cannot start) is left to the next cycle, so that
+        it is not restarted in a loop."""
+        try:  # WNOWAIT: the process stays for ChildProcess to reap (its exit status)
+            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+        except OSError:  # reaped already (discarded)
+            return
+        with self._lock:
+            if self._process is process and self._spoke:
+                log.warning("the Admin-API worker process died between cycles (%s); starting a new one", _cause(process.exitcode))
+                self._replace()
 
     def _replace(self) -> None:
         """A fresh worker right away (the one here died): it starts while the collector waits
@@ -241,8 +260,7 @@ class AdminWorker:
             if self._process is not None:
                 self._process.join(1)
                 code = self._process.exitcode
-            causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
-            cause = causes.get(code, f"exit status {code}") if code is not None else "exit status None"
+            cause = _cause(code)
             if retry and partial is None and deadline - time.monotonic() > max(2.0, 0.4 * self.config.timeout):
                 # librdkafka aborts asynchronously too (a timed-out request of the last cycle
                 # meeting a broker's state change): a fresh worker usually has time for this cycle
@@ -314,6 +332,12 @@ class AdminWorker:
     def close(self) -> None:
         with self._lock:
             self._retire()
+
+
+def _cause(code: int | None) -> str:
+    """Why a worker process ended, from its exit code."""
+    causes = {-11: "a crash inside librdkafka (SIGSEGV)", -6: "an abort inside librdkafka (SIGABRT)"}
+    return causes.get(code, f"exit status {code}") if code is not None else "exit status None"
 
 
 def main(argv: list[str]) -> None:
