@@ -240,3 +240,4 @@ def test_partitions_are_listed_once_each_in_natural_order() -> None:
     labels = [{"topic": t, "partition": p} for t, p in (("a", "10"), ("a.b", "1"), ("a", "2"), ("b", "0"), ("a", "2"), ("a", "9"))]
     assert fi._partitions(labels) == ["a/2", "a/9", "a/10", "a.b/1", "b/0"]
     assert fi._named([("t", 11), ("s", 3), ("t", 1)]) == ["s/3", "t/1", "t/11"]
+    assert fi._named([("t", "x"), ("t", 2), ("s", 1)]) == ["s/1", "t/2", "t/x"]  # not a number: last of its topic

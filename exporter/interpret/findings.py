@@ -129,12 +129,17 @@ def _named(keys: Iterable[tuple[str, int | str]]) -> list[str]:
     """"topic/partition" in natural order (partition 2 before 10), each once: sorted as
     (topic, number) pairs, formatted after (a findings page on a cluster without racks or
     with RF 1 lists every partition: 10,000 to 100,000 of them)."""
-    return [f"{t}/{p}" for t, p in sorted(set(keys), key=_sortable)]
+    unique = set(keys)
+    try:
+        ordered = sorted(unique)  # (str, int) pairs: compared in C, no key function per pair
+    except TypeError:  # a partition that is not a number (never from Kafka): after the numbered ones
+        ordered = sorted(unique, key=_sortable)
+    return [f"{t}/{p}" for t, p in ordered]
 
 
-def _sortable(key: tuple[str, int | str]) -> tuple[str, int, str]:
+def _sortable(key: tuple[str, int | str]) -> tuple[str, int, int, str]:
     topic, partition = key
-    return (topic, partition, "") if isinstance(partition, int) else (topic, 0, partition)
+    return (topic, 0, partition, "") if isinstance(partition, int) else (topic, 1, 0, partition)
 
 
 def _topics_of(partitions: list[str]) -> str:
