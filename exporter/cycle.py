@@ -15,7 +15,7 @@ from typing import Any
 import confluent_kafka
 
 from exporter import __version__, selfmetrics
-from exporter.exposition import Exposition, render
+from exporter.exposition import Exposition, LabelCache, render
 from exporter.heap import trim_heap
 from exporter.metrics import Samples
 from exporter.snapshot import Interpreter, Snapshot, TargetResult
@@ -63,6 +63,8 @@ class Collector:
         self.keep_body = True
         #: called with the collector after each cycle's exposition is in place (must not block)
         self.on_cycle: list[Callable[[Collector], None]] = []
+        #: the label text of the families rendered here, kept between cycles (see LabelCache)
+        self._labels = LabelCache()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -105,7 +107,7 @@ class Collector:
         self._cycles += 1
         self._self_metrics(snapshot, out)
         t0 = time.perf_counter()
-        exposition = render(out, keep_body=self.keep_body)
+        exposition = render(out, keep_body=self.keep_body, cache=self._labels)
         self._last_render = time.perf_counter() - t0
         self._last_series = out.series_count()
         # between cycles only the HTTP side reads the published snapshot (status, findings):

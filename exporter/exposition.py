@@ -6,7 +6,7 @@ import gzip
 import io
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import add, itemgetter
 from queue import Queue
 from typing import Any
@@ -32,6 +32,11 @@ DEFLATE_BATCH = 256 * 1024
 #: and with an unbounded queue most of the text waited there at once (~70 MB of 130 MB at
 #: 50k partitions / 5k groups); bounded, the text held is a few MB whatever the size
 DEFLATE_QUEUE = 8
+#: bytes of label text kept between cycles by the collector's :class:`LabelCache`.  The
+#: families rendered in the collector take 17 MB at 10k partitions / 500 groups (~145k
+#: series): 16 MB covers 94 % of them.  At 50k partitions / 5k groups, where every MB counts
+#: (after-cycle RSS <= 500 MB, issue 20), 24 MB put the after-cycle RSS at 491-502 MB
+LABEL_CACHE_BYTES = 16 * 1024 * 1024
 
 
 class Exposition:
@@ -147,7 +152,71 @@ def _histogram_text(spec: MetricSpec, rows: Rows) -> str:
     return "".join(lines)
 
 
-def render(samples: Samples, keep_body: bool = True) -> Exposition:
+def _placeholder(_value: float) -> str:
+    return "\x00"
+
+
+class LabelCache:
+    """The label part of each slice of a family's text, kept from one cycle to the next.
+
+    Most series keep their labels from cycle to cycle (a partition, a group's partition):
+    only their values change.  A slice of rows whose labels are the ones seen last cycle at
+    the same place of the same family is rendered from a template of its text with ``%r``
+    where the values go: one C-level ``%`` over the values instead of formatting every
+    label set again.  At 10k partitions / 500 groups the collector's render fell from
+    0.20-0.43 s to 0.13-0.14 s a cycle (docs/benchmarks.md).  Slices are recognised by the
+    family, their position, their length and a hash of their label tuples (a 64-bit hash:
+    two different label lists of one slice colliding is as likely as a random 2^-64
+    event).  Templates are made until their size reaches ``budget`` (the first slices
+    rendered take it; the others render as before), and slices not rendered in a cycle are
+    forgotten after it.
+    """
+
+    __slots__ = ("_used", "budget", "entries", "hits", "size")
+
+    def __init__(self, budget: int = LABEL_CACHE_BYTES) -> None:
+        self.budget = budget
+        #: (family, first row) -> (rows, hash of their label tuples, template)
+        self.entries: dict[tuple[str, int], tuple[int, int, str]] = {}
+        self.size = 0
+        self.hits = 0
+        self._used: set[tuple[str, int]] = set()
+
+    def text(
+        self, key: tuple[str, int], labels: list[tuple[str, ...]], values: Sequence[float], render: Callable[[Callable[[float], str]], str]
+    ) -> str:
+        """The slice's text: from its template when its labels are unchanged; else from the
+        template made of ``render(fmt)`` with a placeholder for the values while the budget
+        has room, or ``render(repr)`` when it has none."""
+        digest = hash(tuple(labels))
+        count = len(labels)
+        self._used.add(key)
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] == count and entry[1] == digest:
+            self.hits += 1
+            return entry[2] % tuple(values)
+        if entry is not None:
+            self.size -= len(entry[2])
+            del self.entries[key]
+        if self.size < self.budget:
+            # the labels' text with a mark where each value goes: a template for this cycle
+            # and the next ones (one rendering, as without the cache)
+            marked = render(_placeholder)
+            if marked.count("\x00") == count:  # no NUL in a label value: the marks are the values
+                template = marked.replace("%", "%%").replace("\x00", "%r")
+                self.entries[key] = (count, digest, template)
+                self.size += len(template)
+                return template % tuple(values)
+        return render(repr)
+
+    def end_cycle(self) -> None:
+        """Forget the slices not rendered in this cycle (families gone, fewer rows)."""
+        for key in [k for k in self.entries if k not in self._used]:
+            self.size -= len(self.entries.pop(key)[2])
+        self._used = set()
+
+
+def render(samples: Samples, keep_body: bool = True, cache: LabelCache | None = None) -> Exposition:
     """Render and gzip in one pass: each family's text goes to a compressor thread as soon
     as it is rendered, so deflate (which releases the GIL) runs on the second core while
     the next families render.  With ``keep_body=False`` the plain text is never held whole
@@ -168,7 +237,7 @@ def render(samples: Samples, keep_body: bool = True) -> Exposition:
     pending: list[bytes | bytearray] = []
     pending_size = 0
     try:
-        for chunk in render_chunks(samples):
+        for chunk in render_chunks(samples, cache):
             length += len(chunk)
             if body is not None:
                 body.write(chunk)
@@ -179,6 +248,8 @@ def render(samples: Samples, keep_body: bool = True) -> Exposition:
                 pending, pending_size = [], 0
         if pending:
             queue.put(b"".join(pending))
+        if cache is not None:
+            cache.end_cycle()
     finally:
         queue.put(None)
         worker.join()
@@ -205,7 +276,7 @@ def render_text(samples: Samples) -> bytes:
     return out.getvalue()
 
 
-def render_chunks(samples: Samples) -> Iterator[bytes | bytearray]:
+def render_chunks(samples: Samples, cache: LabelCache | None = None) -> Iterator[bytes | bytearray]:
     """The text of each family in turn, encoded.
 
     ``generate_latest`` costs ~8 us per sample (label validation, a dict and a sort per
@@ -246,12 +317,25 @@ def render_chunks(samples: Samples) -> Iterator[bytes | bytearray]:
         fmt = repr if max(rows.values) < 1e6 else _number
         for i in range(0, len(rows), RENDER_SLICE):
             label_rows, values = rows.labels[i : i + RENDER_SLICE], rows.values[i : i + RENDER_SLICE]
-            text = _lines(prefix, label_rows, values, fmt, pick, escape=False)
-            count = len(label_rows)
-            if text.count('"') != quotes * count or text.count("\n") != count or "\\" in text:
-                # a label value needs escaping (escaping changes nothing in the others: the
-                # same text as escaping the whole family)
-                text = _lines(prefix, label_rows, values, fmt, pick, escape=True)
+
+            def text_of(
+                fmt: Callable[[float], str],
+                label_rows: list[tuple[str, ...]] = label_rows,
+                values: Sequence[float] = values,
+                prefix: str = prefix,
+                pick: Any = pick,
+                quotes: int = quotes,
+            ) -> str:
+                text = _lines(prefix, label_rows, values, fmt, pick, escape=False)
+                count = len(label_rows)
+                if text.count('"') != quotes * count or text.count("\n") != count or "\\" in text:
+                    # a label value needs escaping (escaping changes nothing in the others: the
+                    # same text as escaping the whole family)
+                    text = _lines(prefix, label_rows, values, fmt, pick, escape=True)
+                return text
+
+            # the cache's templates hold repr's text (%r): only for families in repr's range
+            text = cache.text((name, i), label_rows, values, text_of) if cache is not None and fmt is repr else text_of(fmt)
             yield text.encode()
 
 

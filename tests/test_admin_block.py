@@ -7,6 +7,7 @@ a block that was never read does not leak into the next cycle.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,7 @@ from exporter.metrics import Samples
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.client import AdminCollector
 from exporter.sources.admin.emit import emit_cluster
+from exporter.sources.admin.records import StateTail
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.specs import PARTITION_LOG_END
 from exporter.sources.admin.worker import AdminWorker
@@ -113,6 +115,30 @@ def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) 
     for name in ("kafka_insight_partition_log_end_offset", "kafka_insight_consumer_group_lag", "kafka_insight_topic_partitions"):
         assert sorted(map(str, worker.series(name))) == sorted(map(str, here.series(name)))
     assert worker.value("kafka_insight_exposed_series") == here.value("kafka_insight_exposed_series") > 20
+
+
+def test_the_tail_sent_after_the_groups_completes_the_state_sent_ahead() -> None:
+    """The worker sends the state ahead of the groups' requests, then only a StateTail: the
+    tail applied to what was sent ahead must be exactly the state of the cycle, including a
+    log end offset read again after the groups (a commit beyond it), topic ids and configs."""
+    broker = TansuBroker().start()  # its own: the module's cluster keeps its partition count
+    try:
+        cluster = broker.bootstrap
+        create_topic(cluster, "tail", partitions=2)
+        produce_exactly(cluster, "tail", 1, 1)
+        commit_offsets(cluster, "tail-group", {("tail", 1): 50})
+        admin = AdminCollector(config.load(None, {"kafka.bootstrap_servers": cluster}))
+        ahead: list[bytes] = []
+        state = admin.collect(lambda partial: ahead.append(pickle.dumps(partial)))
+        assert len(ahead) == 1 and admin.reread == [("tail", 1)]
+        partial = pickle.loads(ahead[0])
+        assert partial != state and not partial.groups and partial.topics["tail"].topic_id is None
+        tail = pickle.loads(pickle.dumps(StateTail.of(state, admin.reread)))
+        assert list(tail.log_end) == [("tail", 1)]
+        assert tail.apply(partial) == state
+        assert state.topics["tail"].topic_id and state.groups["tail-group"].committed == {("tail", 1): 50}
+    finally:
+        broker.stop()
 
 
 def test_worker_is_renewed_once_many_partitions_came_and_went(

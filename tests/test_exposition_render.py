@@ -81,3 +81,51 @@ def test_a_family_rendered_slice_by_slice_equals_generate_latest() -> None:
     assert fast == render_reference(samples)
     assert b'topic="a \\"quoted\\" topic"' in fast and b"1.2345678e+07" in fast
     assert render(samples, keep_body=False).body == fast
+
+
+def test_label_cache_renders_the_reference_text_cycle_after_cycle() -> None:
+    """The collector keeps a LabelCache between cycles: each cycle's text must still be exactly
+    the reference while values change, rows come and go, and label values hold %, quotes,
+    backslashes or a NUL; unchanged slices are rendered from their templates."""
+    from exporter.exposition import RENDER_SLICE, LabelCache
+
+    rng = random.Random(11)
+    cache = LabelCache()
+    odd = ("50% done", 'say "hi"', "back\\slash", "nul\x00inside", "%(x)s %r")
+    rows = [(f"topic-{i % 7}", i, f"g{i % 3}") for i in range(2 * RENDER_SLICE + 10)]
+    hits = []
+    for cycle in range(6):
+        if cycle == 3:  # a row inserted in the first slice shifts every slice after it
+            rows.insert(5, ("topic-new", 99_999, "g-new"))
+        if cycle == 4:
+            rows[RENDER_SLICE + 1] = (odd[rng.randrange(len(odd))], 7, "g0")
+        samples = Samples()
+        for topic, partition, group in rows:
+            samples.add(GAUGE, rng.choice((0.0, 1.0, rng.random() * 1000, float(rng.randint(0, 10**5)))), topic, partition, group)
+        for text in odd:
+            samples.add(ONE, rng.random(), text)
+        before = cache.hits
+        assert render(samples, cache=cache).body == render_reference(samples), cycle
+        hits.append(cache.hits - before)
+    # cycle 0 builds the templates; 1-2 reuse every one (3 GAUGE slices, ONE's slice holds a
+    # NUL: never cached); 3 misses all of GAUGE (shifted); 4 misses the changed slice only
+    assert hits == [0, 3, 3, 0, 2, 3], hits
+
+
+def test_label_cache_keeps_to_its_budget_and_forgets_families_gone() -> None:
+    from exporter.exposition import RENDER_SLICE, LabelCache
+
+    samples = Samples()
+    for i in range(4 * RENDER_SLICE):
+        samples.add(GAUGE, float(i), "t", i, "g")
+    cache = LabelCache(budget=1)  # the first template passes it: no second one is made
+    render(samples, cache=cache)
+    assert len(cache.entries) == 1
+    assert render(samples, cache=cache).body == render_reference(samples) and cache.hits == 1
+    roomy = LabelCache()
+    render(samples, cache=roomy)
+    assert len(roomy.entries) == 4 and roomy.size > 0
+    other = Samples()
+    other.add(ONE, 1.0, "x")
+    render(other, cache=roomy)  # GAUGE not rendered this cycle: its templates are dropped
+    assert [key[0] for key in roomy.entries] == [ONE.name] and roomy.size == len(next(iter(roomy.entries.values()))[2])

@@ -52,6 +52,12 @@ ALWAYS: dict[str, list[str]] = {
 }
 #: every broker up: one broker's failure breaks single (RF 1) on it, strict (min ISR 3 = RF) and
 #: minisr-over-rf (effective 2 = RF) wherever it holds a replica; racks are brokers here
+def natural(text: str) -> tuple[str, int]:
+    """"topic/partition" in the page's order: by topic, then by partition number."""
+    topic, _, partition = text.rpartition("/")
+    return topic, int(partition)
+
+
 HEALTHY_EXPOSED = (
     [f"minisr-over-rf/{p}" for p in (0, 1)] + [f"single/{p}" for p in (0, 1, 2)] + [f"strict/{p}" for p in (0, 1, 2)]
 )
@@ -62,7 +68,7 @@ BROKER_DOWN_EXPOSED = sorted(
     + [f"risky-rf2/{p}" for p in (0, 2, 3, 4)]
     + ["single/0", "single/1"]
     + [f"unclean/{p}" for p in range(3)],
-    key=fi._natural,
+    key=natural,
 )
 EXPECTED: dict[str, dict[str, list[str]]] = {
     "healthy": {**ALWAYS, "not_single_broker_safe": HEALTHY_EXPOSED, "not_rack_safe": HEALTHY_EXPOSED},
@@ -74,7 +80,7 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "not_single_broker_safe": BROKER_DOWN_EXPOSED,
         # ISR 2 of min 2, and risky-rf2's ISR 1 of min 1 (no_failure_tolerance topics left to their finding)
         "at_min_isr": sorted(
-            SHRUNK + [f"risky-rf2/{p}" for p in (0, 2, 3, 4)] + [f"unclean/{p}" for p in range(3)], key=fi._natural
+            SHRUNK + [f"risky-rf2/{p}" for p in (0, 2, 3, 4)] + [f"unclean/{p}" for p in range(3)], key=natural
         ),
         "under_replicated": sorted(
             SHRUNK
@@ -82,7 +88,7 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
             + [f"risky-rf2/{p}" for p in (0, 2, 3, 4)]
             + [f"strict/{p}" for p in range(3)]
             + [f"unclean/{p}" for p in range(3)],
-            key=fi._natural,
+            key=natural,
         ),
         "not_rack_safe": BROKER_DOWN_EXPOSED,
     },
@@ -228,3 +234,10 @@ def test_the_schema_is_a_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["properties"]["schema"]["const"] == fi.SCHEMA_ID
     assert Path(ROOT / "docs" / "findings.md").exists()
+
+
+def test_partitions_are_listed_once_each_in_natural_order() -> None:
+    labels = [{"topic": t, "partition": p} for t, p in (("a", "10"), ("a.b", "1"), ("a", "2"), ("b", "0"), ("a", "2"), ("a", "9"))]
+    assert fi._partitions(labels) == ["a/2", "a/9", "a/10", "a.b/1", "b/0"]
+    assert fi._named([("t", 11), ("s", 3), ("t", 1)]) == ["s/3", "t/1", "t/11"]
+    assert fi._named([("t", "x"), ("t", 2), ("s", 1)]) == ["s/1", "t/2", "t/x"]  # not a number: last of its topic

@@ -16,8 +16,9 @@ soon as the finding is gone), so a finding that disappears and comes back starts
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
@@ -87,6 +88,14 @@ class Context:
             return list(ones)
         return [labels for labels in ones if all(labels.get(k) == v for k, v in match.items())]
 
+    def positive(self, spec: MetricSpec) -> list[dict[str, str]]:
+        """Labels of the rows whose value is above 0 (counters that counted something)."""
+        rows = self.samples.by_spec.get(spec)
+        if rows is None:
+            return []
+        names = spec.labels
+        return [dict(zip(names, values, strict=True)) for values in compress(rows.labels, map((0.0).__lt__, rows.values))]
+
     def _find_ones(self, spec: MetricSpec) -> list[dict[str, str]]:
         rows = self.samples.by_spec.get(spec)
         # most of 10k partitions' flags are 0: counted at C speed, labels only for the ones
@@ -108,12 +117,29 @@ class Rule:
 
 
 def _partitions(labels: list[dict[str, str]]) -> list[str]:
-    return sorted({f"{x['topic']}/{x['partition']}" for x in labels}, key=_natural)
+    return _named(_key(x["topic"], x["partition"]) for x in labels)
 
 
-def _natural(text: str) -> tuple[Any, ...]:
-    head, _, tail = text.rpartition("/")
-    return (head, int(tail)) if tail.isdigit() else (text, 0)
+def _key(topic: str, partition: str | int) -> tuple[str, int | str]:
+    text = str(partition)
+    return (topic, int(text)) if text.isdigit() else (topic, text)
+
+
+def _named(keys: Iterable[tuple[str, int | str]]) -> list[str]:
+    """"topic/partition" in natural order (partition 2 before 10), each once: sorted as
+    (topic, number) pairs, formatted after (a findings page on a cluster without racks or
+    with RF 1 lists every partition: 10,000 to 100,000 of them)."""
+    unique = set(keys)
+    try:
+        ordered = sorted(unique)  # (str, int) pairs: compared in C, no key function per pair
+    except TypeError:  # a partition that is not a number (never from Kafka): after the numbered ones
+        ordered = sorted(unique, key=_sortable)
+    return [f"{t}/{p}" for t, p in ordered]
+
+
+def _sortable(key: tuple[str, int | str]) -> tuple[str, int, int, str]:
+    topic, partition = key
+    return (topic, 0, partition, "") if isinstance(partition, int) else (topic, 1, 0, partition)
 
 
 def _topics_of(partitions: list[str]) -> str:
@@ -198,7 +224,7 @@ def _exposed_writes(ctx: Context, kind: str) -> tuple[list[str], tuple[str, int]
     radius = ctx.radius
     if radius is None:
         return None
-    exposed = sorted((f"{t}/{p}" for t, p in radius.exposed(kind, "acks_all_writes")), key=_natural)
+    exposed = _named((t, p) for t, p in radius.exposed(kind, "acks_all_writes"))
     worst = radius.worst(kind, "acks_all_writes")
     if not exposed or worst is None:
         return None
@@ -250,7 +276,7 @@ def _one_rack(ctx: Context) -> Draft | None:
 
 
 def _regressions(ctx: Context) -> Draft | None:
-    found = _partitions([labels for labels, n in ctx.rows(of.REGRESSIONS) if n > 0])
+    found = _partitions(ctx.positive(of.REGRESSIONS))
     if not found:
         return None
     return Draft(

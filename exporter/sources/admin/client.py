@@ -302,6 +302,9 @@ class AdminCollector:
         self._client_error: str | None = None
         #: the groups of the last cycle, asked for when some brokers do not list theirs
         self._groups_seen: set[str] = set()
+        #: the partitions whose log end offset the last cycle read again after the checkpoint
+        #: (see StateTail)
+        self.reread: list[tuple[str, int]] = []
 
     def _on_client_error(self, err: Any) -> None:
         # "all brokers down" is the consequence; keep the cause (auth, TLS, DNS) when there is one
@@ -338,6 +341,7 @@ class AdminCollector:
                 # polled otherwise, and the queue would grow while brokers are unreachable
                 admin.poll(0)
                 self._client_error = None
+                self.reread = []
                 state, timed_out = _Cycle(self, admin, deadline).run(checkpoint)
             except Exception:
                 self._failed_cycle()
@@ -619,6 +623,7 @@ class _Cycle:
                     again[key] = part
         if not again:
             return
+        self.owner.reread = list(again)
         batches = leader_batches(again.values())
         rt = self.timeout(self.deadline)
         futures: dict[Any, Future[Any]] = {}

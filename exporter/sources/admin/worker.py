@@ -24,8 +24,10 @@ Protocol, in :mod:`exporter.ipc` frames (``{JSON} + body``): the parent starts w
 ``{"kind": "start", "level": L}`` + the pickled Config, then sends ``{"kind": "collect",
 "seq": n, "deadline": d}`` (``time.monotonic()``, one clock for the machine's processes); the
 worker answers ``{"kind": "partial", "seq": n}`` + the state before the groups once, then
-``{"kind": "ok", "seq": n}`` + the pickled ClusterState or
-``{"kind": "error", "seq": n, "message": ...}``, and after an ``ok`` it renders the
+``{"kind": "tail", "seq": n}`` + the pickled :class:`~.records.StateTail` (what changed since:
+the parent applies it to the partial state it unpickled while the groups were read), or
+``{"kind": "ok", "seq": n}`` + the whole pickled ClusterState when nothing was sent ahead, or
+``{"kind": "error", "seq": n, "message": ...}``, and after a ``tail`` or ``ok`` it renders the
 Admin-API families of that state itself and sends ``{"kind": "block", "seq": n, "series": ...,
 "names": [...], "dropped": {...}}`` + the rendered text as the body (not pickled: no copy) (or ``{"kind": "block-error", "seq": n, "message": ...}``): the
 collector interprets the state meanwhile, so the ~116k series of raw Admin-API families
@@ -50,7 +52,7 @@ from exporter.ipc import Channel, unpickle
 from exporter.metrics import RenderedBlock
 from exporter.sources.admin.client import AdminCollector, deadline_margin
 from exporter.sources.admin.emit import render_block
-from exporter.sources.admin.records import ClusterState
+from exporter.sources.admin.records import ClusterState, StateTail
 from exporter.sources.base import SourceError
 from exporter.subproc import ChildProcess
 
@@ -89,8 +91,12 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
             state: ClusterState | None = None
             block: RenderedBlock | None = None
             error = ""
+            sent_ahead = False
+
             def checkpoint(partial: ClusterState, seq: int = seq) -> None:
+                nonlocal sent_ahead
                 channel.send_object({"kind": "partial", "seq": seq}, partial)
+                sent_ahead = True
 
             try:
                 state = collector.collect(checkpoint, deadline)
@@ -102,7 +108,10 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
                 if state is None:
                     channel.send({"kind": "error", "seq": seq, "message": error})
                     continue
-                channel.send_object({"kind": "ok", "seq": seq}, state)
+                if sent_ahead:  # the parent has the rest: only what changed since (see StateTail)
+                    channel.send_object({"kind": "tail", "seq": seq}, StateTail.of(state, collector.reread))
+                else:
+                    channel.send_object({"kind": "ok", "seq": seq}, state)
                 try:
                     # over the series budget the collector emits the group partitions it chooses
                     block = render_block(state, not state.over_budget(config.series_budget.group_partitions))
@@ -132,7 +141,7 @@ class AdminWorker:
         self._channel: Channel | None = None
         self._lock = threading.Lock()
         self._seq = 0
-        #: the last request got no final answer (ok or error) yet
+        #: the last request got no final answer (ok, tail or error) yet
         self._pending = False
         #: when the worker last sent anything (or was started)
         self._heard = 0.0
@@ -248,7 +257,10 @@ class AdminWorker:
             if kind == "partial":
                 partial = value
                 # the rest is due by the cycle's deadline; past it, the partial state is the answer
-                kind, value = self._receive(channel, ("ok", "error"), max(0.0, cut - time.monotonic()))
+                kind, value = self._receive(channel, ("tail", "error"), max(0.0, cut - time.monotonic()))
+                if kind == "tail":  # the partial state, completed
+                    tail: StateTail = value
+                    kind, value, partial = "ok", tail.apply(partial), None
         except TimeoutError:
             if partial is not None:  # still working on the groups: its late answer will be skipped
                 return self._partial(partial, "did not finish by the cycle's deadline")
@@ -295,7 +307,7 @@ class AdminWorker:
             meta, body = channel.recv()
             self._heard, self._spoke = time.monotonic(), True
             kind = meta.get("kind")
-            if meta.get("seq") == self._seq and kind in ("ok", "error"):
+            if meta.get("seq") == self._seq and kind in ("ok", "tail", "error"):
                 self._pending = False
             if meta.get("seq") == self._seq and kind in kinds:
                 if kind == "block":  # rendered text as the body (see _serve)

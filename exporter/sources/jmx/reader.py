@@ -70,6 +70,27 @@ class _Spec:
         self.single = jvm.jpype.JString(attributes[0]) if attributes and len(attributes) == 1 else None
 
 
+class _Connection:
+    """One target's JMX connection and what is learnt about its MBeans while it lives."""
+
+    __slots__ = ("connector", "identity", "mbsc", "missing", "names", "no_get_attribute", "used")
+
+    def __init__(self, connector: Any, mbsc: Any, identity: tuple[str, str | None, str | None]) -> None:
+        self.connector = connector
+        #: the MBeanServerConnection
+        self.mbsc = mbsc
+        #: (address, username, password): a target whose address or credentials change reconnects
+        self.identity = identity
+        #: pattern -> (its MBeans with their canonical names, when asked): see NAMES_TTL
+        self.names: dict[str, tuple[list[tuple[Any, str]], float]] = {}
+        #: time.monotonic() of the last query (idle connections are closed: IDLE_CLOSE)
+        self.used = time.monotonic()
+        #: canonical names of plain MBeans missing when last read (asked with queryNames until back)
+        self.missing: set[str] = set()
+        #: canonical names read with getAttributes, getAttribute having failed on them once
+        self.no_get_attribute: set[str] = set()
+
+
 class _Jvm:
     """The JMX side, run inside the worker with the JVM started."""
 
@@ -97,9 +118,8 @@ class _Jvm:
         #: Python type of a JMX value -> (converter or None when not a plain value, simple class name)
         self.kinds: dict[type, tuple[Any, str]] = {}
         self.lock = threading.Lock()
-        #: key -> [connector, connection, {pattern: (names, when asked)}, last use, (address, user, password),
-        #: {plain names missing at their last read}, {names read with getAttributes only}]
-        self.conns: dict[str, list[Any]] = {}
+        #: target key -> its connection
+        self.conns: dict[str, _Connection] = {}
         self.key_locks: dict[str, threading.Lock] = {}
 
     def _connect(self, address: str, username: str | None, password: str | None, remaining: float) -> Any:
@@ -136,22 +156,21 @@ class _Jvm:
             raise box["error"]
         return box["connector"]
 
-    def _conn(self, key: str, address: str, username: str | None, password: str | None, deadline: float) -> list[Any]:
+    def _conn(self, key: str, address: str, username: str | None, password: str | None, deadline: float) -> _Connection:
         with self.lock:
             lock = self.key_locks.setdefault(key, threading.Lock())
         if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise TimeoutError("no answer within the timeout (waiting for this target's connection)")
         try:
             entry = self.conns.get(key)
-            if entry is None or entry[4] != (address, username, password):
+            if entry is None or entry.identity != (address, username, password):
                 if entry is not None:
                     self.drop(key)
                 connector = self._connect(address, username, password, deadline - time.monotonic())
-                entry = [connector, connector.getMBeanServerConnection(), {}, time.monotonic(), (address, username, password),
-                         set(), set()]
+                entry = _Connection(connector, connector.getMBeanServerConnection(), (address, username, password))
                 with self.lock:
                     self.conns[key] = entry
-            entry[3] = time.monotonic()
+            entry.used = time.monotonic()
             return entry
         finally:
             lock.release()
@@ -160,7 +179,7 @@ class _Jvm:
         with self.lock:
             entry = self.conns.pop(key, None)
         if entry is not None:
-            threading.Thread(target=self._close, args=(entry[0],), daemon=True).start()
+            threading.Thread(target=self._close, args=(entry.connector,), daemon=True).start()
 
     @staticmethod
     def _close(connector: Any) -> None:
@@ -170,7 +189,7 @@ class _Jvm:
     def expire(self) -> None:
         now = time.monotonic()
         with self.lock:
-            idle = [k for k, e in self.conns.items() if now - e[3] > IDLE_CLOSE]
+            idle = [k for k, e in self.conns.items() if now - e.used > IDLE_CLOSE]
         for key in idle:
             self.drop(key)
 
@@ -205,33 +224,33 @@ class _Jvm:
             spec = self.specs[pattern] = _Spec(self, pattern)
         return spec
 
-    def _names(self, entry: list[Any], spec: _Spec) -> list[tuple[Any, str]]:
+    def _names(self, entry: _Connection, spec: _Spec) -> list[tuple[Any, str]]:
         """The MBeans of a pattern with their canonical names: a plain name is read directly
         (no ``queryNames`` call; a missing one is skipped when read); a cacheable pattern's
         names are reused for :data:`NAMES_TTL`; ``name=A|B`` keeps only those names, ``error=!NONE``
         all but those."""
         if spec.plain:
-            if spec.canonical in entry[5]:  # missing when last read: asked without an exception
-                if entry[1].queryNames(spec.object_name, None).isEmpty():
+            if spec.canonical in entry.missing:  # missing when last read: asked without an exception
+                if entry.mbsc.queryNames(spec.object_name, None).isEmpty():
                     return []
-                entry[5].discard(spec.canonical)
-                entry[6].add(spec.canonical)  # back: read it once more without getAttribute's exceptions
+                entry.missing.discard(spec.canonical)
+                entry.no_get_attribute.add(spec.canonical)  # back: read it once more without getAttribute's exceptions
             return [(spec.object_name, spec.canonical)]
-        cache: dict[str, tuple[list[tuple[Any, str]], float]] = entry[2]
+        cache = entry.names
         now = time.monotonic()
         if spec.cacheable:
             hit = cache.get(spec.name_pat)
             if hit is not None and now - hit[1] < NAMES_TTL:
                 return hit[0]
         names = []
-        for name in entry[1].queryNames(spec.object_name, None):
+        for name in entry.mbsc.queryNames(spec.object_name, None):
             if all((str(name.getKeyProperty(key)) in values) == keep for key, values, keep in spec.keep):
                 names.append((name, str(name.toString())))
         if spec.cacheable and names:  # an empty answer is not cached: a broker still starting registers them later
             cache[spec.name_pat] = (names, now)
         return names
 
-    def _rows(self, entry: list[Any], patterns: Sequence[str], deadline: float, timeout: float) -> Rows:
+    def _rows(self, entry: _Connection, patterns: Sequence[str], deadline: float, timeout: float) -> Rows:
         """Every pattern's rows, one flat list, and where each pattern's rows end in it.
 
         No Java exception in a steady cycle: JPype (1.6-1.7.1) leaks the Python traceback it
@@ -241,7 +260,7 @@ class _Jvm:
         is asked with ``queryNames`` (an empty answer, no exception) until it is back; an MBean
         whose ``getAttribute`` failed is read with ``getAttributes`` (which leaves a missing
         attribute out); wildcard patterns always use ``getAttributes``."""
-        mbsc = entry[1]
+        mbsc = entry.mbsc
         rows: list[tuple[str, str, object, str]] = []
         ends: list[int] = []
         kinds = self.kinds
@@ -259,9 +278,9 @@ class _Jvm:
                     try:
                         info = mbsc.getMBeanInfo(name)
                     except self.InstanceNotFound:
-                        entry[2].pop(spec.name_pat, None)
+                        entry.names.pop(spec.name_pat, None)
                         if spec.plain:
-                            entry[5].add(canonical)
+                            entry.missing.add(canonical)
                         continue
                     readable = [str(a.getName()) for a in info.getAttributes() if a.isReadable()]
                     if not readable:
@@ -269,7 +288,7 @@ class _Jvm:
                     wanted = self.jpype.JArray(self.jpype.JString)(readable)
                 pairs: Any
                 try:
-                    if spec.single is not None and spec.plain and canonical not in entry[6]:
+                    if spec.single is not None and spec.plain and canonical not in entry.no_get_attribute:
                         pairs = ((spec.attribute_names[0], mbsc.getAttribute(name, spec.single)),)
                     else:
                         found = mbsc.getAttributes(name, wanted).toArray()
@@ -278,12 +297,12 @@ class _Jvm:
                         else:
                             pairs = [(str(a.getName()), a.getValue()) for a in found]
                 except self.InstanceNotFound:  # unregistered since queryNames (a client re-created)
-                    entry[2].pop(spec.name_pat, None)  # ask for the pattern's names again next time
+                    entry.names.pop(spec.name_pat, None)  # ask for the pattern's names again next time
                     if spec.plain:
-                        entry[5].add(canonical)  # not there (e.g. a controller MBean on a broker-only node)
+                        entry.missing.add(canonical)  # not there (e.g. a controller MBean on a broker-only node)
                     continue
                 except self.NotReadable:  # the attribute is left out, as getAttributes leaves it out
-                    entry[6].add(canonical)  # and this MBean is read with getAttributes from now on
+                    entry.no_get_attribute.add(canonical)  # and this MBean is read with getAttributes from now on
                     continue
                 for aname, value in pairs:
                     if value is None:
