@@ -70,14 +70,15 @@ class SlowStartCrashingWorker(_SlowStart, _CrashesAfterPartial):
 @pytest.fixture
 def cfg(tansu: TansuBroker) -> Iterator[Config]:
     create_topic(tansu.bootstrap, TOPIC, 2, exist_ok=True)
-    # the test's cycle: 5 s, as in the live mixin test; a 10 s interval leaves a worker started
-    # at the end of one cycle the time to start before the next
+    # the test's cycle: 5 s, as in the live mixin test; a 15 s interval leaves a worker started
+    # in one cycle the time to start (5 s of delay here, plus its imports on a loaded machine)
+    # before the next
     yield config.load(
         None,
         {
             "kafka.bootstrap_servers": tansu.bootstrap,
             "filters.topics.include": [TOPIC],
-            "collection.interval_seconds": 10,
+            "collection.interval_seconds": 15,
             "collection.timeout_seconds": 5,
             "kafka.request_timeout_seconds": 4,
         },
@@ -98,7 +99,7 @@ def admin_error(snapshot: Snapshot) -> str | None:
 
 def test_a_worker_that_died_in_the_groups_is_replaced_before_the_next_cycle(cfg: Config) -> None:
     """The replacement starts when the death is seen, not in the next cycle: a replacement that
-    takes 5 s to start (the whole cycle timeout) is ready by the next cycle, 10 s later."""
+    takes 5 s to start (the whole cycle timeout) is ready by the next cycle, 15 s later."""
     worker = SlowStartCrashingWorker(cfg, [0, 5])
     collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
     target = cfg.bootstrap_servers[0]
