@@ -123,6 +123,7 @@ def warm(collector: Collector, cfg: Config) -> float:
     raise AssertionError(f"the first worker never answered: {errors}")
 
 
+@pytest.mark.slow  # two cycles 15 s apart
 def test_a_worker_that_died_in_the_groups_is_replaced_before_the_next_cycle(cfg: Config) -> None:
     """The replacement starts when the death is seen, not in the next cycle: a replacement that
     takes 5 s to start (the whole cycle timeout) is ready by the next cycle, 15 s later."""
@@ -145,6 +146,7 @@ def test_a_worker_that_died_in_the_groups_is_replaced_before_the_next_cycle(cfg:
         collector.stop()
 
 
+@pytest.mark.slow  # two cycles 15 s apart
 def test_a_worker_that_died_between_cycles_is_replaced_before_the_next_cycle(cfg: Config) -> None:
     """librdkafka also aborts between cycles (a request of the last cycle timing out): the
     replacement starts when the process dies, not in the next cycle."""
@@ -167,6 +169,7 @@ def test_a_worker_that_died_between_cycles_is_replaced_before_the_next_cycle(cfg
         collector.stop()
 
 
+@pytest.mark.slow  # two cycles 15 s apart
 def test_a_worker_that_sends_nothing_is_reported_by_the_cycles_deadline_and_kept(cfg: Config) -> None:
     """A worker still starting at the cycle's deadline: the source's own job reports it (not the
     cycle's "timed out", which also leaves the job hanging into the next cycle), and the worker
