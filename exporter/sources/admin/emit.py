@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from itertools import groupby
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from itertools import compress, groupby
 
 from exporter.exposition import render_text
-from exporter.metrics import Batch, RenderedBlock, Row, Samples, row_value, to_float
+from exporter.metrics import Batch, MetricSpec, RenderedBlock, Row, Samples, row_value, to_float
 from exporter.sources.admin.records import GROUP_STATES, REQUESTS, ClusterState, Partition, Topic
 from exporter.sources.admin.specs import (
     ADMIN_REQUEST_ERRORS,
@@ -38,12 +42,96 @@ from exporter.sources.admin.specs import (
     TOPICS_WITHOUT_CONFIGS,
 )
 
+log = logging.getLogger(__name__)
 
-def render_block(state: ClusterState, group_partitions: bool = True) -> RenderedBlock:
-    """The Admin-API families of ``state`` as a rendered block (the worker process's job)."""
-    out = Samples()
-    emit_cluster(state, out, group_partitions)
-    return RenderedBlock(render_text(out), out.series_count(), tuple(spec.name for spec, _ in out), dict(out.dropped))
+#: the per-partition families, each over every topic, in the order they are exposed
+PARTITION_FAMILIES: tuple[MetricSpec, ...] = (
+    PARTITION_LEADER,
+    PARTITION_LEADER_PREFERRED,
+    PARTITION_REPLICAS,
+    PARTITION_ISR,
+    PARTITION_LOG_START,
+    PARTITION_LOG_END,
+    PARTITION_LAST_STABLE,
+)
+#: of those, the ones a log end offset read again after the groups' commits changes
+LOG_END_FAMILIES: tuple[MetricSpec, ...] = (PARTITION_LOG_END, PARTITION_LAST_STABLE)
+
+
+@dataclass(frozen=True)
+class FamilyText:
+    """One family rendered on its own (:func:`render_partitions`)."""
+
+    text: bytes
+    series: int
+    dropped: dict[str, int]
+
+
+def render_block(state: ClusterState, group_partitions: bool = True, partitions: Mapping[MetricSpec, FamilyText] | None = None) -> RenderedBlock:
+    """The Admin-API families of ``state`` as a rendered block (the worker process's job):
+    exactly ``render_text`` of :func:`emit_cluster`'s samples.  ``partitions``: per-partition
+    families rendered earlier (the worker renders them from the state it sends ahead, while
+    the groups are read); those missing are rendered here."""
+    head, rest = Samples(), Samples()
+    emit_topics(state, head)
+    texts = dict(partitions or {})
+    missing = [spec for spec in PARTITION_FAMILIES if spec not in texts]
+    if missing:
+        texts.update(render_partitions(state, missing))
+    emit_groups(state, rest, group_partitions)
+    middle = [texts[spec] for spec in PARTITION_FAMILIES]
+    dropped = dict(head.dropped)
+    for part in (*middle, FamilyText(b"", 0, rest.dropped)):
+        for source, count in part.dropped.items():
+            dropped[source] = dropped.get(source, 0) + count
+    return RenderedBlock(
+        b"".join([render_text(head), *(part.text for part in middle), render_text(rest)]),
+        head.series_count() + sum(part.series for part in middle) + rest.series_count(),
+        tuple(spec.name for spec, _ in head)
+        + tuple(spec.name for spec, part in zip(PARTITION_FAMILIES, middle, strict=True) if part.series)
+        + tuple(spec.name for spec, _ in rest),
+        dropped,
+    )
+
+
+def render_partitions(state: ClusterState, families: Iterable[MetricSpec] = PARTITION_FAMILIES) -> dict[MetricSpec, FamilyText]:
+    """Each of ``families`` (of :data:`PARTITION_FAMILIES`) rendered on its own."""
+    texts = {}
+    for spec in families:
+        out = Samples()
+        emit_partitions(state, out, (spec,))
+        texts[spec] = FamilyText(render_text(out), out.series_count(), out.dropped)
+    return texts
+
+
+class EarlyPartitions:
+    """The per-partition families of the state sent ahead of the groups' requests, rendered
+    on a thread of their own while the groups are read (the worker waits on the broker
+    then), not after them: at 10k partitions they are 70k of the block's 120k series, and
+    the block was the last thing a cycle waited for.  After the groups only log end offsets
+    read again change those partitions (see .client), so their two families are rendered
+    again at the end when any was; the thread reads nothing else that changes meanwhile."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self._texts: dict[MetricSpec, FamilyText] = {}
+        self._thread = threading.Thread(target=self._render, args=(state,), name="render-partitions", daemon=True)
+        self._thread.start()
+
+    def _render(self, state: ClusterState) -> None:
+        try:
+            self._texts = render_partitions(state)
+        except Exception:  # rendered at the end instead
+            log.exception("rendering the partitions' families ahead of the groups failed")
+
+    def texts(self, reread: Iterable[object]) -> dict[MetricSpec, FamilyText]:
+        """What was rendered, less the log end families if ``reread`` (the partitions whose
+        log end offset was read again) is not empty."""
+        self._thread.join()
+        texts = dict(self._texts)
+        if any(True for _ in reread):
+            for spec in LOG_END_FAMILIES:
+                texts.pop(spec, None)
+        return texts
 
 
 def emit_cluster(state: ClusterState, out: Samples, group_partitions: bool = True) -> None:
@@ -51,49 +139,66 @@ def emit_cluster(state: ClusterState, out: Samples, group_partitions: bool = Tru
 
     ``group_partitions`` False: without the per group × partition families (committed
     offset, partition lag), for a state over the series budget
-    (:meth:`ClusterState.over_budget`): the offsets interpretation emits the ones chosen."""
+    (:meth:`ClusterState.over_budget`): the offsets interpretation emits the ones chosen.
+    Three parts, in this order: the cluster, brokers and topics; the per-partition families
+    (which the worker renders early, see :func:`render_block`); the request errors and the groups."""
+    emit_topics(state, out)
+    emit_partitions(state, out)
+    emit_groups(state, out, group_partitions)
+
+
+def emit_topics(state: ClusterState, out: Samples) -> None:
+    """The cluster, its brokers and the topic-level families."""
     out.add(CLUSTER_INFO, 1, state.cluster_id)
     out.add(BROKERS, len(state.brokers))
     for b in state.brokers:
         out.add(BROKER_INFO, 1, b.id, b.host, b.port, b.rack or "")
     without_configs = 0
-    with Batch(out) as batch:  # per-partition families: one extend per topic, not an add per sample
-        for topic in state.topics.values():
-            name = topic.name
-            out.add(TOPIC_PARTITIONS, len(topic.partitions), name)
-            out.add(TOPIC_REPLICATION_FACTOR, topic.replication_factor, name)
-            if not _emit_configs(topic, state.collected_at, out):
-                without_configs += 1
-            if topic.partitions:
-                _emit_partitions(name, topic.partitions, batch)
+    for topic in state.topics.values():
+        name = topic.name
+        out.add(TOPIC_PARTITIONS, len(topic.partitions), name)
+        out.add(TOPIC_REPLICATION_FACTOR, topic.replication_factor, name)
+        if not _emit_configs(topic, state.collected_at, out):
+            without_configs += 1
     out.add(TOPICS_WITHOUT_CONFIGS, without_configs)
-    for request in REQUESTS:
-        out.add(ADMIN_REQUEST_ERRORS, state.request_errors.get(request, 0), request)
-    _emit_groups(state, out, group_partitions)
 
 
-def _emit_partitions(name: str, parts: list[Partition], batch: Batch) -> None:
-    keys = [(name, str(p.partition)) for p in parts]
-    rows = list(zip(keys, parts, strict=True))
-    batch.extend_units(
-        keys,
-        (
-            (PARTITION_LEADER, [(k, p.leader) for k, p in rows]),
-            (PARTITION_LEADER_PREFERRED, [(k, 1 if p.leader >= 0 and p.leader == p.preferred_leader else 0) for k, p in rows]),
-            (PARTITION_REPLICAS, [(k, len(p.replicas)) for k, p in rows]),
-            (PARTITION_ISR, [(k, len(p.isr)) for k, p in rows]),
-            (PARTITION_LOG_START, [(k, p.log_start_offset) for k, p in rows if p.log_start_offset is not None]),
-            (PARTITION_LOG_END, [(k, p.log_end_offset) for k, p in rows if p.log_end_offset is not None]),
-            (
-                PARTITION_LAST_STABLE,
-                [
-                    (k, p.last_stable_offset)
-                    for k, p in rows
-                    if p.log_end_offset is not None and p.last_stable_offset is not None and p.last_stable_offset != p.log_end_offset
-                ],
-            ),
-        ),
-    )
+def _known(values: list[int | None]) -> tuple[list[bool], list[int]]:
+    mask = [value is not None for value in values]
+    return mask, list(compress(values, mask))  # type: ignore[arg-type]
+
+
+#: per-partition family -> (mask of the partitions that have a row or None for all, values)
+_PARTITION_VALUES: dict[MetricSpec, Callable[[list[Partition]], tuple[list[bool] | None, list[int]]]] = {
+    PARTITION_LEADER: lambda parts: (None, [p.leader for p in parts]),
+    PARTITION_LEADER_PREFERRED: lambda parts: (
+        None,
+        [1 if p.leader >= 0 and p.leader == p.preferred_leader else 0 for p in parts],
+    ),
+    PARTITION_REPLICAS: lambda parts: (None, [len(p.replicas) for p in parts]),
+    PARTITION_ISR: lambda parts: (None, [len(p.isr) for p in parts]),
+    PARTITION_LOG_START: lambda parts: _known([p.log_start_offset for p in parts]),
+    PARTITION_LOG_END: lambda parts: _known([p.log_end_offset for p in parts]),
+    PARTITION_LAST_STABLE: lambda parts: _known(
+        [
+            p.last_stable_offset if p.log_end_offset is not None and p.last_stable_offset != p.log_end_offset else None
+            for p in parts
+        ]
+    ),
+}
+
+
+def emit_partitions(state: ClusterState, out: Samples, families: Iterable[MetricSpec] = PARTITION_FAMILIES) -> None:
+    """The per-partition families (of :data:`PARTITION_FAMILIES`), each over every topic."""
+    keys: list[tuple[str, str]] = []
+    parts: list[Partition] = []
+    for topic in state.topics.values():
+        name = topic.name
+        keys += [(name, str(p.partition)) for p in topic.partitions]
+        parts += topic.partitions
+    for spec in families:
+        mask, values = _PARTITION_VALUES[spec](parts)
+        out.extend_columns(spec, list(keys) if mask is None else list(compress(keys, mask)), values)
 
 
 def _emit_configs(topic: Topic, collected_at: float, out: Samples) -> bool:
@@ -122,7 +227,10 @@ def _emit_configs(topic: Topic, collected_at: float, out: Samples) -> bool:
     return True
 
 
-def _emit_groups(state: ClusterState, out: Samples, group_partitions: bool) -> None:
+def emit_groups(state: ClusterState, out: Samples, group_partitions: bool = True) -> None:
+    """The request errors and the consumer groups."""
+    for request in REQUESTS:
+        out.add(ADMIN_REQUEST_ERRORS, state.request_errors.get(request, 0), request)
     index = state.partition_index() if any(g.committed for g in state.groups.values()) else {}
     with Batch(out) as batch:  # per-partition families: one extend per group, not an add per sample
         for group in state.groups.values():
