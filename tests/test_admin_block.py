@@ -120,7 +120,8 @@ def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) 
 def test_the_tail_sent_after_the_groups_completes_the_state_sent_ahead() -> None:
     """The worker sends the state ahead of the groups' requests, then only a StateTail: the
     tail applied to what was sent ahead must be exactly the state of the cycle, including a
-    log end offset read again after the groups (a commit beyond it), topic ids and configs."""
+    log end offset read again after the groups (a commit beyond it), topic ids and configs,
+    and leave what was sent ahead unchanged."""
     broker = TansuBroker().start()  # its own: the module's cluster keeps its partition count
     try:
         cluster = broker.bootstrap
@@ -135,7 +136,13 @@ def test_the_tail_sent_after_the_groups_completes_the_state_sent_ahead() -> None
         assert partial != state and not partial.groups and partial.topics["tail"].topic_id is None
         tail = pickle.loads(pickle.dumps(StateTail.of(state, admin.reread)))
         assert list(tail.log_end) == [("tail", 1)]
-        assert tail.apply(partial) == state
+        final = tail.apply(partial)
+        assert final == state
+        # the state sent ahead is left as it was (the collector interprets it meanwhile): the
+        # final state shares its partitions, but for the one whose log end was read again
+        assert partial == pickle.loads(ahead[0]) and partial.topics["tail"].topic_id is None
+        assert final.topics["tail"].partitions[0] is partial.topics["tail"].partitions[0]
+        assert final.topics["tail"].partitions[1] is not partial.topics["tail"].partitions[1]
         assert state.topics["tail"].topic_id and state.groups["tail-group"].committed == {("tail", 1): 50}
     finally:
         broker.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -204,16 +204,30 @@ class StateTail:
         )
 
     def apply(self, partial: ClusterState) -> ClusterState:
-        """``partial`` (the state sent ahead, as unpickled by the collector) made the final state."""
-        partial.cluster_id, partial.brokers, partial.groups = self.cluster_id, self.brokers, self.groups
-        partial.errors, partial.request_errors = self.errors, self.request_errors
-        for name, (topic_id, configs, read_at, error) in self.topics.items():
-            topic = partial.topics.get(name) or partial.internal_topics.get(name)
-            if topic is not None:
-                topic.topic_id, topic.configs, topic.configs_read_at, topic.configs_error = topic_id, configs, read_at, error
+        """The cycle's final state: ``partial`` (the state sent ahead, as unpickled by the
+        collector) completed.  ``partial`` itself is left as it was (the collector may be
+        interpreting it meanwhile, see exporter.cycle): the final state has topics of its
+        own, which share the partitions of ``partial`` except those whose log end offset
+        was read again (copies).  So the leaders, replicas and ISRs of the two are the same."""
+        log_end: dict[str, dict[int, int | None]] = {}
         for (name, pid), offset in self.log_end.items():
-            part = partial.partition(name, pid)
-            if part is not None:
-                part.log_end_offset = offset
-        return partial
+            log_end.setdefault(name, {})[pid] = offset
 
+        def final(name: str, topic: Topic) -> Topic:
+            topic_id, configs, read_at, error = self.topics.get(name, (topic.topic_id, topic.configs, topic.configs_read_at, topic.configs_error))
+            parts = topic.partitions
+            again = log_end.get(name)
+            if again:
+                parts = [replace(p, log_end_offset=again[p.partition]) if p.partition in again else p for p in parts]
+            return replace(topic, partitions=parts, topic_id=topic_id, configs=configs, configs_read_at=read_at, configs_error=error)
+
+        return ClusterState(
+            self.cluster_id,
+            self.brokers,
+            {name: final(name, t) for name, t in partial.topics.items()},
+            self.groups,
+            self.errors,
+            {name: final(name, t) for name, t in partial.internal_topics.items()},
+            collected_at=partial.collected_at,
+            request_errors=self.request_errors,
+        )
