@@ -8,7 +8,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
@@ -92,7 +92,7 @@ class Collector:
                 jobs.extend(source.jobs(self.snapshot))
             except Exception as exc:  # a broken source must not break the cycle
                 jobs.append(Job(source.name, "-", _raiser(exc)))
-        snapshot = Snapshot.of(started, self._run_jobs(jobs))
+        snapshot = Snapshot.of(started, self._run_jobs(jobs, started))
         for result in snapshot.results:
             self._note(result)
         out = Samples()
@@ -132,7 +132,7 @@ class Collector:
             key = ("exporter", what)
             self._errors_total[key] = self._errors_total.get(key, 0) + 1
 
-    def _run_jobs(self, jobs: list[Job]) -> list[TargetResult]:
+    def _run_jobs(self, jobs: list[Job], started: float) -> list[TargetResult]:
         deadline = time.monotonic() + self.timeout
         futures: dict[Job, tuple[Future[Any], float]] = {}
         results: list[TargetResult] = []
@@ -156,31 +156,53 @@ class Collector:
             future = self._pool.submit(job.run)
             self._inflight[key] = (future, start)
             futures[job] = (future, start)
+        self._prepare(futures, deadline, started)
         wait_futures([f for f, _ in futures.values()], timeout=max(0.0, deadline - time.monotonic()))
         for job, (future, start) in futures.items():
-            key = (job.source, job.target)
-            if not future.done():
-                results.append(
-                    TargetResult(
-                        job.source,
-                        job.target,
-                        False,
-                        time.monotonic() - start,
-                        error=f"timed out after {self.timeout:g} s",
-                        errors=1,
-                    )
-                )
-                continue
-            self._inflight.pop(key, None)
-            duration = time.monotonic() - start
-            exc = future.exception()
-            if exc is not None:
-                results.append(TargetResult(job.source, job.target, False, duration, error=_describe(exc), errors=1))
-                continue
-            payload = future.result()
-            partial = len(getattr(payload, "errors", []) or [])
-            results.append(TargetResult(job.source, job.target, True, duration, payload, errors=partial))
+            if future.done():
+                self._inflight.pop((job.source, job.target), None)
+            results.append(self._result(job, future, start))
         return results
+
+    def _result(self, job: Job, future: Future[Any], start: float) -> TargetResult:
+        if not future.done():
+            return TargetResult(job.source, job.target, False, time.monotonic() - start, error=f"timed out after {self.timeout:g} s", errors=1)
+        duration = time.monotonic() - start
+        exc = future.exception()
+        if exc is not None:
+            return TargetResult(job.source, job.target, False, duration, error=_describe(exc), errors=1)
+        payload = future.result()
+        partial = len(getattr(payload, "errors", []) or [])
+        return TargetResult(job.source, job.target, True, duration, payload, errors=partial)
+
+    def _prepare(self, futures: dict[Job, tuple[Future[Any], float]], deadline: float, started: float) -> None:
+        """Interpret what a job offers ahead while it goes on (the Admin-API source offers
+        the cluster state as it was before the consumer groups' requests: the collector's
+        process has nothing else to do while the groups are read, ~1 s at 10k partitions).
+
+        Once every job that offers nothing is done and the offering jobs' states are in, the
+        interpreters that can (a ``prepare(snapshot, samples)`` method) work on a snapshot of
+        those; each decides when the cycle's snapshot comes whether what it prepared still
+        holds (the same inputs) or is done again.  Nothing is prepared when an offering job
+        ends first, or when other jobs are still running at the deadline."""
+        preparers = [p for i in self.interpreters if (p := getattr(i, "prepare", None)) is not None]
+        offering = [(job, future) for job, (future, _) in futures.items() if job.ahead is not None]
+        if not preparers or not offering:
+            return
+        others = [future for job, (future, _) in futures.items() if job.ahead is None]
+        wait_futures(others, timeout=max(0.0, deadline - time.monotonic()))
+        for job, future in offering:
+            assert job.ahead is not None
+            wait_futures([job.ahead, future], timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        ahead = [(job, job.ahead.result()) for job, future in offering if job.ahead is not None and job.ahead.done() and not future.done()]
+        if not all(f.done() for f in others) or not ahead or any(payload is None for _, payload in ahead):
+            return
+        results = [self._result(job, future, start) for job, (future, start) in futures.items() if job.ahead is None]
+        results += [TargetResult(job.source, job.target, True, 0.0, payload) for job, payload in ahead]
+        snapshot = Snapshot.of(started, results)
+        out = Samples()
+        for prepare in preparers:
+            self._guarded(f"prepare {getattr(prepare, '__qualname__', prepare)}", prepare, snapshot, out)
 
     def _note(self, result: TargetResult) -> None:
         key = (result.source, result.target)

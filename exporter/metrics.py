@@ -362,6 +362,21 @@ class Samples:
             return
         self.by_spec.setdefault(spec, Rows()).extend(rows)
 
+    def merge(self, other: Samples) -> None:
+        """Add ``other``'s families (declared empty ones too) in its order, and its dropped
+        counts.  Its rows are taken over, not copied: ``other`` is not to be added to after."""
+        if other.blocks or other._pending:
+            raise ValueError("Samples.merge: blocks are not merged")
+        for spec, rows in other.by_spec.items():
+            existing = self.by_spec.get(spec)
+            if existing is None:
+                self.by_spec[spec] = rows
+            else:
+                existing.labels += rows.labels
+                existing.values += rows.values
+        for source, count in other.dropped.items():
+            self.dropped[source] = self.dropped.get(source, 0) + count
+
     def declare(self, spec: MetricSpec) -> None:
         """Make the family present even with no samples (HELP/TYPE still exposed)."""
         self.by_spec.setdefault(spec, Rows())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,10 @@ from exporter import config
 from exporter.cycle import Collector
 from exporter.demo.broker import TansuBroker
 from exporter.exposition import render_text
+from exporter.interpret.blast_radius import BlastRadiusInterpreter
+from exporter.interpret.durability import DurabilityInterpreter
+from exporter.interpret.durability_specs import DURABILITY_RISK, IN_ONE_RACK, UNDER_REPLICATED
+from exporter.interpret.findings import FindingsInterpreter
 from exporter.metrics import Samples
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.client import AdminCollector
@@ -115,6 +120,39 @@ def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) 
     for name in ("kafka_insight_partition_log_end_offset", "kafka_insight_consumer_group_lag", "kafka_insight_topic_partitions"):
         assert sorted(map(str, worker.series(name))) == sorted(map(str, here.series(name)))
     assert worker.value("kafka_insight_exposed_series") == here.value("kafka_insight_exposed_series") > 20
+
+
+def test_the_collector_interprets_the_state_sent_ahead_while_the_groups_are_read(cluster: str) -> None:
+    """Through the worker, the durability, blast-radius and findings steps are prepared from
+    the state sent ahead (and used: nothing changed in between), and give what the in-process
+    reader (which offers nothing ahead) gives."""
+    cfg = config.load(None, {"kafka.bootstrap_servers": cluster})
+    results = []
+    for reader in (AdminWorker(cfg), AdminCollector(cfg)):
+        steps = [DurabilityInterpreter(), BlastRadiusInterpreter(), FindingsInterpreter()]
+        prepared: list[object] = []
+        prepare = steps[0].prepare
+        steps[0].prepare = lambda snapshot, out, _p=prepare, _seen=prepared: (_seen.append(snapshot.admin), _p(snapshot, out))  # type: ignore[method-assign]
+        collector = Collector([AdminSource(cfg, reader)], steps, timeout=30)
+        try:
+            collector.collect_once()  # the first cycle: topic ids unknown ahead of the groups
+            snapshot = collector.collect_once()
+        finally:
+            collector.stop()
+        findings = snapshot.derived["findings"]
+        results.append((Parsed(collector.exposition.body), findings, prepared, snapshot))
+    (worker, worker_findings, prepared, snapshot), (here, here_findings, none, _) = results
+    assert none == [] and len(prepared) == 2
+    assert prepared[-1] is not snapshot.admin, "prepared from the state sent ahead, not the final one"
+    assert snapshot.derived["durability"] is not None
+    for spec in (UNDER_REPLICATED, IN_ONE_RACK, DURABILITY_RISK):
+        assert sorted(map(str, worker.series(spec.name))) == sorted(map(str, here.series(spec.name)))
+        assert worker.series(spec.name)
+    def listed(document: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in f.items() if k != "since"} for g in document["groups"] for f in g["findings"]]
+
+    assert listed(worker_findings) == listed(here_findings)
+    assert any(f["id"] == "not_single_broker_safe" for f in listed(worker_findings))
 
 
 def test_the_tail_sent_after_the_groups_completes_the_state_sent_ahead() -> None:

@@ -323,11 +323,39 @@ class BlastRadiusInterpreter:
         configs = {name: c for name, t in topics.items() if (c := t.configs) is not None}
         return blast_radius(state, configs, effective)
 
-    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+    def __init__(self) -> None:
+        #: what prepare() made of this cycle's state sent ahead: the durability it read, the
+        #: blast radius and its samples
+        self._prepared: tuple[object, BlastRadius, Samples] | None = None
+
+    def prepare(self, snapshot: Snapshot, out: Samples) -> None:
+        """The blast radius of the state sent ahead of the groups, kept for the cycle's end:
+        it holds when the durability step's prepared analysis does (it reads nothing else)."""
+        self._prepared = None
         state = snapshot.admin
-        if state is not None:
-            durability = snapshot.derived.get(du.DERIVED_KEY) or []
-            effective = {(p.topic, p.partition): p.effective_min_isr for t in durability for p in t.partitions}
-            radius = self.analyse(state, effective)
-            snapshot.derived[DERIVED_KEY] = radius  # for the findings (exporter.interpret.findings)
+        durability = snapshot.derived.get(du.DERIVED_KEY)
+        if state is not None and durability is not None:
+            radius = self.analyse(state, _effective(durability))
+            mine = Samples()
+            emit_blast_radius(radius, mine)
+            self._prepared = (durability, radius, mine)
+            snapshot.derived[DERIVED_KEY] = radius
+            out.merge(mine)
+
+    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+        prepared, self._prepared = self._prepared, None
+        state = snapshot.admin
+        if state is None:
+            return
+        durability = snapshot.derived.get(du.DERIVED_KEY) or []
+        if prepared is not None and prepared[0] is durability:  # the durability prepared held
+            _, radius, mine = prepared
+            out.merge(mine)
+        else:
+            radius = self.analyse(state, _effective(durability))
             emit_blast_radius(radius, out)
+        snapshot.derived[DERIVED_KEY] = radius  # for the findings (exporter.interpret.findings)
+
+
+def _effective(durability: list[du.TopicDurability]) -> dict[PartitionKey, int]:
+    return {(p.topic, p.partition): p.effective_min_isr for t in durability for p in t.partitions}

@@ -68,6 +68,7 @@ from exporter.interpret.durability_specs import (
     UNDER_MIN_ISR,
     UNDER_REPLICATED,
 )
+from exporter.interpret.prepared import PartitionInputs
 from exporter.interpret.producers import parse_version
 from exporter.metrics import Batch, Row, Samples, row_value
 from exporter.sources.admin.records import ClusterState, ConfigValue, Partition, Topic
@@ -386,6 +387,8 @@ class DurabilityInterpreter:
         self.settled: dict[str, tuple[str | None, dict[int, int]]] = {}
         #: broker id -> (rule, basis) of the last cycle (BROKER_MIN_ISR_RULE)
         self.rules: dict[int, tuple[str, str]] = {}
+        #: what prepare() made of this cycle's state sent ahead: its inputs, topics, samples
+        self._prepared: tuple[PartitionInputs, list[TopicDurability], Samples] | None = None
 
     def analyse(self, state: ClusterState, brokers_jmx: Iterable[BrokerJmx] = ()) -> list[TopicDurability]:
         for broker in state.brokers:
@@ -433,10 +436,31 @@ class DurabilityInterpreter:
             del self.settled[gone]
         return result
 
-    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+    def prepare(self, snapshot: Snapshot, out: Samples) -> None:
+        """The analysis of the state sent ahead of the groups (exporter.interpret.prepared),
+        kept for the cycle's end, and its samples added to ``out`` for the later steps'."""
+        self._prepared = None
         state = snapshot.admin
         if state is not None:
+            inputs = PartitionInputs.of(state, snapshot.broker_jmx)
             topics = self.analyse(state, snapshot.broker_jmx)
-            snapshot.derived[DERIVED_KEY] = topics  # the blast radius judges partitions by their effective min ISR
+            mine = Samples()
+            emit_durability(topics, mine)
+            emit_min_isr_rules(self.rules, mine)
+            self._prepared = (inputs, topics, mine)
+            snapshot.derived[DERIVED_KEY] = topics
+            out.merge(mine)
+
+    def __call__(self, snapshot: Snapshot, out: Samples) -> None:
+        prepared, self._prepared = self._prepared, None
+        state = snapshot.admin
+        if state is None:
+            return
+        if prepared is not None and prepared[0].hold_for(PartitionInputs.of(state, snapshot.broker_jmx)):
+            _, topics, mine = prepared
+            out.merge(mine)
+        else:
+            topics = self.analyse(state, snapshot.broker_jmx)
             emit_durability(topics, out)
             emit_min_isr_rules(self.rules, out)
+        snapshot.derived[DERIVED_KEY] = topics  # the blast radius judges partitions by their effective min ISR

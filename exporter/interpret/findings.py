@@ -27,6 +27,7 @@ from exporter.interpret import client_stats as ic
 from exporter.interpret import durability_specs as du
 from exporter.interpret import offsets_specs as of
 from exporter.interpret import producer_specs as pr
+from exporter.interpret.durability import DERIVED_KEY as DURABILITY
 from exporter.metrics import MetricSpec, Samples
 from exporter.sources.admin.records import ClusterState
 
@@ -114,6 +115,10 @@ class Rule:
     alert: str
     action: str
     find: Callable[[Context], Draft | None]
+    #: reads only the durability and blast-radius steps' samples and results and the
+    #: partitions and configs: found from the state sent ahead of the groups when those hold
+    #: (see FindingsInterpreter.prepare)
+    ahead: bool = False
 
 
 def _partitions(labels: list[dict[str, str]]) -> list[str]:
@@ -360,34 +365,34 @@ def _sources_down(ctx: Context) -> Draft | None:
 RULES: tuple[Rule, ...] = (
     Rule("offline_partitions", "P1", "critical", "KafkaOfflinePartitions",
          "Start the brokers that hold these partitions' replicas.",
-         _partition_rule(du.OFFLINE, "have no leader: producing and consuming fail")),
+         _partition_rule(du.OFFLINE, "have no leader: producing and consuming fail"), ahead=True),
     Rule("under_min_isr", "P1", "critical", "KafkaPartitionsUnderMinIsr",
          "Bring back the brokers missing from the ISRs; acks=all producers get NotEnoughReplicas meanwhile.",
-         _partition_rule(du.UNDER_MIN_ISR, "have fewer in-sync replicas than min.insync.replicas: acks=all writes are refused now")),
+         _partition_rule(du.UNDER_MIN_ISR, "have fewer in-sync replicas than min.insync.replicas: acks=all writes are refused now"), ahead=True),
     Rule("not_single_broker_safe", "P1", "warning", "KafkaClusterNotSingleBrokerSafe",
          "Do not stop or restart a broker; bring lagging replicas back in sync and fix RF / min.insync.replicas.",
-         _not_broker_safe),
+         _not_broker_safe, ahead=True),
     Rule("at_min_isr", "P1", "warning", "KafkaPartitionsAtMinIsr",
          "Do not take another broker down until the missing replicas are back in sync.",
          _partition_rule(du.AT_MIN_ISR, "have exactly min.insync.replicas in sync: one more broker loss refuses acks=all writes",
-                         _no_tolerance_topics)),
+                         _no_tolerance_topics), ahead=True),
     Rule("under_replicated", "P1", "warning", "KafkaUnderReplicatedPartitions",
          "Find the broker missing from these ISRs (down or lagging) and bring it back.",
-         _partition_rule(du.UNDER_REPLICATED, "have fewer in-sync replicas than replicas")),
+         _partition_rule(du.UNDER_REPLICATED, "have fewer in-sync replicas than replicas"), ahead=True),
     Rule("durability_risk.single_copy_ack", "P1", "info", "KafkaTopicDurabilityRisk",
-         "Set min.insync.replicas=2 with RF 3.", _risk_rule("single_copy_ack")),
+         "Set min.insync.replicas=2 with RF 3.", _risk_rule("single_copy_ack"), ahead=True),
     Rule("durability_risk.no_failure_tolerance", "P1", "info", "KafkaTopicDurabilityRisk",
-         "Raise the replication factor or lower min.insync.replicas to RF - 1.", _risk_rule("no_failure_tolerance")),
+         "Raise the replication factor or lower min.insync.replicas to RF - 1.", _risk_rule("no_failure_tolerance"), ahead=True),
     Rule("durability_risk.unclean_election", "P1", "info", "KafkaTopicDurabilityRisk",
-         "Set unclean.leader.election.enable=false.", _risk_rule("unclean_election")),
+         "Set unclean.leader.election.enable=false.", _risk_rule("unclean_election"), ahead=True),
     Rule("producer_can_reorder", "P2", "warning", "KafkaProducerCanReorder",
          "Set enable.idempotence=true (or max.in.flight.requests.per.connection=1) in these producers.", _reordering),
     Rule("producer_may_have_reordered", "P2", "warning", "KafkaProducerMayHaveReordered",
          "Fix the producer settings and check the consumers that depend on order.", _reordered),
     Rule("not_rack_safe", "P3", "info", "KafkaReplicasInOneRack",
-         "Set broker.rack per power domain and reassign replicas rack-aware.", _not_rack_safe),
+         "Set broker.rack per power domain and reassign replicas rack-aware.", _not_rack_safe, ahead=True),
     Rule("replicas_in_one_rack", "P3", "info", "KafkaReplicasInOneRack",
-         "Set broker.rack on every broker and reassign replicas rack-aware.", _one_rack),
+         "Set broker.rack on every broker and reassign replicas rack-aware.", _one_rack, ahead=True),
     Rule("log_end_offset_decreased", "P3", "critical", "KafkaLogEndOffsetDecreased",
          "Find out which broker lost data (unclean election, power loss) and what consumers re-read or skipped.", _regressions),
     Rule("offset_beyond_log_end", "P3", "critical", "KafkaCommittedOffsetBeyondLogEnd",
@@ -441,14 +446,32 @@ class FindingsInterpreter:
         self.rules = rules
         #: finding id -> unix time of the cycle it was first seen in (current findings only)
         self.first_seen: dict[str, float] = {}
+        #: what prepare() found from the state sent ahead: the durability and blast radius it
+        #: read, and the ``ahead`` rules' drafts
+        self._prepared: tuple[object, object, dict[str, Draft | None]] | None = None
+
+    def prepare(self, snapshot: Snapshot, out: Samples) -> None:
+        """The ``ahead`` rules' drafts from the state sent ahead of the groups and the
+        samples the durability and blast-radius steps prepared from it (``out``); used at
+        the cycle's end when both of those steps' prepared results held."""
+        self._prepared = None
+        durability, radius = snapshot.derived.get(DURABILITY), snapshot.derived.get(br.DERIVED_KEY)
+        if snapshot.admin is None or durability is None or radius is None:
+            return
+        ctx = Context(out, snapshot.admin, radius, snapshot)
+        self._prepared = (durability, radius, {rule.id: rule.find(ctx) for rule in self.rules if rule.ahead})
 
     def document(self, snapshot: Snapshot, out: Samples) -> dict[str, Any]:
         ctx = Context(out, snapshot.admin, snapshot.derived.get(br.DERIVED_KEY), snapshot)
         now = snapshot.started or time.time()
         groups: dict[str, list[dict[str, Any]]] = {p: [] for p in PITFALLS}
         seen: dict[str, float] = {}
+        prepared, self._prepared = self._prepared, None
+        drafts: dict[str, Draft | None] = {}
+        if prepared is not None and prepared[0] is snapshot.derived.get(DURABILITY) and prepared[1] is ctx.radius:
+            drafts = prepared[2]
         for rule in self.rules:
-            draft = rule.find(ctx)
+            draft = drafts[rule.id] if rule.id in drafts else rule.find(ctx)
             if draft is None:
                 continue
             since = seen[rule.id] = self.first_seen.get(rule.id, now)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +23,10 @@ class Job:
     source: str
     target: str
     run: Callable[[], Any]
+    #: resolved by the job, before it ends, with a payload it offers ahead (a state that is
+    #: not changed afterwards: the collector interprets it while the job goes on, see
+    #: exporter.cycle), or with None when it has none; None: the job offers nothing ahead
+    ahead: Future[Any] | None = field(default=None, compare=False)
 
 
 class Source:

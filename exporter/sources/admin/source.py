@@ -7,6 +7,7 @@ families there; tests may hand it an in-process :class:`~.client.AdminCollector`
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -95,12 +96,36 @@ class AdminSource(Source):
         self.memory = TopicMemory()
         #: the state whose families the reader renders elsewhere
         self._rendered_elsewhere: ClusterState | None = None
+        #: the future the cycle's job resolves with the state sent ahead (see collect)
+        self._ahead: Future[ClusterState | None] | None = None
 
     def jobs(self, previous: Snapshot | None) -> list[Job]:
-        return [Job(SRC, self.servers, self.collect)]
+        if not isinstance(self.reader, AdminWorker):  # an in-process reader changes the state it would offer
+            return [Job(SRC, self.servers, self.collect)]
+        ahead: Future[ClusterState | None] = Future()
+        self._ahead = ahead
+        return [Job(SRC, self.servers, self.collect, ahead)]
 
     def collect(self) -> ClusterState:
-        state = self.reader.collect()
+        """This cycle's state.  The cycle's job also resolves the future it offers ahead with
+        the state the worker sent ahead of the groups' requests (last-known configs and topic
+        ids filled in), for the collector to interpret while the groups are read, or with
+        None when none came."""
+        ahead, self._ahead = self._ahead, None  # this cycle's (a call outside a cycle has none)
+        if ahead is None or not isinstance(self.reader, AdminWorker):
+            return self._collected(self.reader.collect())
+
+        def offer(partial: ClusterState) -> None:
+            self.memory.fill(partial)
+            ahead.set_result(partial)
+
+        try:
+            return self._collected(self.reader.collect(ahead=offer))
+        finally:
+            if not ahead.done():
+                ahead.set_result(None)
+
+    def _collected(self, state: ClusterState) -> ClusterState:
         # families rendered by the reader do not have the last-known configs filled in here
         self._rendered_elsewhere = None if self.memory.fill(state) else state
         return state

@@ -45,6 +45,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from exporter.heap import trim_heap
@@ -222,15 +223,18 @@ class AdminWorker:
         except OSError as exc:  # no process to be had now: the next cycle tries again
             log.warning("cannot start a new Admin-API worker process now: %s", exc)
 
-    def collect(self) -> ClusterState:
+    def collect(self, ahead: Callable[[ClusterState], None] | None = None) -> ClusterState:
+        """This cycle's state.  ``ahead`` is called with the state the worker sent ahead of the
+        groups' requests as soon as it is in (once, on this thread); that state is not changed
+        afterwards (the final one is a new object, see StateTail.apply)."""
         started = time.monotonic()
         with self._lock:
             if self._renew_due:
                 self._renew_due = False
                 self._retire()
-            return self._collect(started, retry=True)
+            return self._collect(started, retry=True, ahead=ahead)
 
-    def _collect(self, started: float, retry: bool) -> ClusterState:
+    def _collect(self, started: float, retry: bool, ahead: Callable[[ClusterState], None] | None = None) -> ClusterState:
         # generous: a worker busy past the cycle's deadline (a librdkafka call that does not
         # return) is waited for across cycles this long before it is given up
         limit = 2 * self.config.timeout + self.config.kafka.request_timeout_seconds + 30
@@ -259,6 +263,11 @@ class AdminWorker:
             kind, value = self._receive(channel, ("partial", "ok", "error"), max(0.0, cut - time.monotonic()))
             if kind == "partial":
                 partial = value
+                if ahead is not None:
+                    try:
+                        ahead(partial)
+                    except Exception:
+                        log.exception("handing the state sent ahead to the collector failed")
                 # the rest is due by the cycle's deadline; past it, the partial state is the answer
                 kind, value = self._receive(channel, ("tail", "error"), max(0.0, cut - time.monotonic()))
                 if kind == "tail":  # the partial state, completed
@@ -281,7 +290,7 @@ class AdminWorker:
                 # meeting a broker's state change): a fresh worker usually has time for this cycle
                 log.warning("Admin-API worker process died (%s) early in the cycle; retrying in a fresh one", cause)
                 self._discard()
-                return self._collect(started, retry=False)
+                return self._collect(started, retry=False, ahead=ahead)
             self._replace()  # the next cycle's worker starts now
             if partial is not None:
                 return self._partial(partial, f"process died ({cause}) during the groups' requests; a new one is starting")
