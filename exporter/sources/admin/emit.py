@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from itertools import compress, groupby
 
 from exporter.exposition import render_text
@@ -42,8 +39,6 @@ from exporter.sources.admin.specs import (
     TOPICS_WITHOUT_CONFIGS,
 )
 
-log = logging.getLogger(__name__)
-
 #: the per-partition families, each over every topic, in the order they are exposed
 PARTITION_FAMILIES: tuple[MetricSpec, ...] = (
     PARTITION_LEADER,
@@ -54,84 +49,13 @@ PARTITION_FAMILIES: tuple[MetricSpec, ...] = (
     PARTITION_LOG_END,
     PARTITION_LAST_STABLE,
 )
-#: of those, the ones a log end offset read again after the groups' commits changes
-LOG_END_FAMILIES: tuple[MetricSpec, ...] = (PARTITION_LOG_END, PARTITION_LAST_STABLE)
 
 
-@dataclass(frozen=True)
-class FamilyText:
-    """One family rendered on its own (:func:`render_partitions`)."""
-
-    text: bytes
-    series: int
-    dropped: dict[str, int]
-
-
-def render_block(state: ClusterState, group_partitions: bool = True, partitions: Mapping[MetricSpec, FamilyText] | None = None) -> RenderedBlock:
-    """The Admin-API families of ``state`` as a rendered block (the worker process's job):
-    exactly ``render_text`` of :func:`emit_cluster`'s samples.  ``partitions``: per-partition
-    families rendered earlier (the worker renders them from the state it sends ahead, while
-    the groups are read); those missing are rendered here."""
-    head, rest = Samples(), Samples()
-    emit_topics(state, head)
-    texts = dict(partitions or {})
-    missing = [spec for spec in PARTITION_FAMILIES if spec not in texts]
-    if missing:
-        texts.update(render_partitions(state, missing))
-    emit_groups(state, rest, group_partitions)
-    middle = [texts[spec] for spec in PARTITION_FAMILIES]
-    dropped = dict(head.dropped)
-    for part in (*middle, FamilyText(b"", 0, rest.dropped)):
-        for source, count in part.dropped.items():
-            dropped[source] = dropped.get(source, 0) + count
-    return RenderedBlock(
-        b"".join([render_text(head), *(part.text for part in middle), render_text(rest)]),
-        head.series_count() + sum(part.series for part in middle) + rest.series_count(),
-        tuple(spec.name for spec, _ in head)
-        + tuple(spec.name for spec, part in zip(PARTITION_FAMILIES, middle, strict=True) if part.series)
-        + tuple(spec.name for spec, _ in rest),
-        dropped,
-    )
-
-
-def render_partitions(state: ClusterState, families: Iterable[MetricSpec] = PARTITION_FAMILIES) -> dict[MetricSpec, FamilyText]:
-    """Each of ``families`` (of :data:`PARTITION_FAMILIES`) rendered on its own."""
-    texts = {}
-    for spec in families:
-        out = Samples()
-        emit_partitions(state, out, (spec,))
-        texts[spec] = FamilyText(render_text(out), out.series_count(), out.dropped)
-    return texts
-
-
-class EarlyPartitions:
-    """The per-partition families of the state sent ahead of the groups' requests, rendered
-    on a thread of their own while the groups are read (the worker waits on the broker
-    then), not after them: at 10k partitions they are 70k of the block's 120k series, and
-    the block was the last thing a cycle waited for.  After the groups only log end offsets
-    read again change those partitions (see .client), so their two families are rendered
-    again at the end when any was; the thread reads nothing else that changes meanwhile."""
-
-    def __init__(self, state: ClusterState) -> None:
-        self._texts: dict[MetricSpec, FamilyText] = {}
-        self._thread = threading.Thread(target=self._render, args=(state,), name="render-partitions", daemon=True)
-        self._thread.start()
-
-    def _render(self, state: ClusterState) -> None:
-        try:
-            self._texts = render_partitions(state)
-        except Exception:  # rendered at the end instead
-            log.exception("rendering the partitions' families ahead of the groups failed")
-
-    def texts(self, reread: Iterable[object]) -> dict[MetricSpec, FamilyText]:
-        """What was rendered, less the log end families if ``reread`` (the partitions whose
-        log end offset was read again) is not empty."""
-        self._thread.join()
-        texts = dict(self._texts)
-        if any(True for _ in reread):
-            for spec in LOG_END_FAMILIES:
-                texts.pop(spec, None)
-        return texts
+def render_block(state: ClusterState, group_partitions: bool = True) -> RenderedBlock:
+    """The Admin-API families of ``state`` as a rendered block (the worker process's job)."""
+    out = Samples()
+    emit_cluster(state, out, group_partitions)
+    return RenderedBlock(render_text(out), out.series_count(), tuple(spec.name for spec, _ in out), dict(out.dropped))
 
 
 def emit_cluster(state: ClusterState, out: Samples, group_partitions: bool = True) -> None:
@@ -140,8 +64,8 @@ def emit_cluster(state: ClusterState, out: Samples, group_partitions: bool = Tru
     ``group_partitions`` False: without the per group × partition families (committed
     offset, partition lag), for a state over the series budget
     (:meth:`ClusterState.over_budget`): the offsets interpretation emits the ones chosen.
-    Three parts, in this order: the cluster, brokers and topics; the per-partition families
-    (which the worker renders early, see :func:`render_block`); the request errors and the groups."""
+    Three parts, in this order: the cluster, brokers and topics; the per-partition families,
+    each over every topic; the request errors and the groups."""
     emit_topics(state, out)
     emit_partitions(state, out)
     emit_groups(state, out, group_partitions)

@@ -52,7 +52,7 @@ from exporter.heap import trim_heap
 from exporter.ipc import Channel, unpickle
 from exporter.metrics import RenderedBlock
 from exporter.sources.admin.client import AdminCollector, deadline_margin
-from exporter.sources.admin.emit import EarlyPartitions, render_block
+from exporter.sources.admin.emit import render_block
 from exporter.sources.admin.records import ClusterState, StateTail
 from exporter.sources.base import SourceError
 from exporter.subproc import ChildProcess
@@ -93,13 +93,11 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
             block: RenderedBlock | None = None
             error = ""
             sent_ahead = False
-            early: EarlyPartitions | None = None
 
             def checkpoint(partial: ClusterState, seq: int = seq) -> None:
-                nonlocal sent_ahead, early
+                nonlocal sent_ahead
                 channel.send_object({"kind": "partial", "seq": seq}, partial)
                 sent_ahead = True
-                early = EarlyPartitions(partial)  # while the groups are read
 
             try:
                 state = collector.collect(checkpoint, deadline)
@@ -117,8 +115,7 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
                     channel.send_object({"kind": "ok", "seq": seq}, state)
                 try:
                     # over the series budget the collector emits the group partitions it chooses
-                    partitions = early.texts(collector.reread) if early is not None else None
-                    block = render_block(state, not state.over_budget(config.series_budget.group_partitions), partitions)
+                    block = render_block(state, not state.over_budget(config.series_budget.group_partitions))
                 except Exception as exc:
                     channel.send({"kind": "block-error", "seq": seq, "message": f"{exc.__class__.__name__}: {exc}"})
                 else:
