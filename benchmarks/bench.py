@@ -444,6 +444,7 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
 
     from exporter import config
     from exporter.app import build_collector
+    from exporter.heap import trim_heap
     from exporter.serving import IsolatedServer
 
     logging.basicConfig(level=logging.WARNING)
@@ -474,23 +475,25 @@ def serve_exporter(bootstrap: str, port: int, interpret: bool = True) -> int:
         published = server.wait_published(already + 1, 60)
         publish = time.perf_counter() - t0 - wall
         exp = collector.exposition
-        print(
-            json.dumps(
-                {
-                    "cycle_seconds": wall,
-                    "publish_seconds": publish if published else None,
-                    "sources_seconds": max((r.duration for r in snap.results), default=0.0),
-                    "render_seconds": collector._last_render,
-                    "series": exp.series,
-                    "body_bytes": exp.body_length,
-                    "gzip_bytes": len(exp.gzipped),
-                    "up": all(r.up for r in snap.results),
-                    "errors": [r.error for r in snap.results if r.error],
-                }
-            ),
-            flush=True,
+        line = json.dumps(
+            {
+                "cycle_seconds": wall,
+                "publish_seconds": publish if published else None,
+                "sources_seconds": max((r.duration for r in snap.results), default=0.0),
+                "render_seconds": collector._last_render,
+                "series": exp.series,
+                "body_bytes": exp.body_length,
+                "gzip_bytes": len(exp.gzipped),
+                "up": all(r.up for r in snap.results),
+                "errors": [r.error for r in snap.results if r.error],
+            }
         )
-        del snap  # as the exporter's own loop: the cycle's state is not kept until the next
+        # as the exporter's own loop (Collector._loop): the cycle's state is not kept until the
+        # next, and the heap is trimmed once it is freed; so the parent's RSS reading after
+        # this line is the exporter's between cycles
+        del snap
+        trim_heap()
+        print(line, flush=True)
     server.shutdown()
     collector.stop()
     return 0

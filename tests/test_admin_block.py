@@ -123,7 +123,7 @@ def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) 
 
 
 def test_the_collector_interprets_the_state_sent_ahead_while_the_groups_are_read(cluster: str) -> None:
-    """Through the worker, the durability, blast-radius and findings steps are prepared from
+    """Through the worker, the durability and findings steps are prepared from
     the state sent ahead (and used: nothing changed in between), and give what the in-process
     reader (which offers nothing ahead) gives."""
     cfg = config.load(None, {"kafka.bootstrap_servers": cluster})

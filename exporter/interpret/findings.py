@@ -115,8 +115,8 @@ class Rule:
     alert: str
     action: str
     find: Callable[[Context], Draft | None]
-    #: reads only the durability and blast-radius steps' samples and results and the
-    #: partitions and configs: found from the state sent ahead of the groups when those hold
+    #: reads only the durability step's samples and the partitions and configs: found from
+    #: the state sent ahead of the groups when the durability step's prepared result holds
     #: (see FindingsInterpreter.prepare)
     ahead: bool = False
 
@@ -371,7 +371,7 @@ RULES: tuple[Rule, ...] = (
          _partition_rule(du.UNDER_MIN_ISR, "have fewer in-sync replicas than min.insync.replicas: acks=all writes are refused now"), ahead=True),
     Rule("not_single_broker_safe", "P1", "warning", "KafkaClusterNotSingleBrokerSafe",
          "Do not stop or restart a broker; bring lagging replicas back in sync and fix RF / min.insync.replicas.",
-         _not_broker_safe, ahead=True),
+         _not_broker_safe),
     Rule("at_min_isr", "P1", "warning", "KafkaPartitionsAtMinIsr",
          "Do not take another broker down until the missing replicas are back in sync.",
          _partition_rule(du.AT_MIN_ISR, "have exactly min.insync.replicas in sync: one more broker loss refuses acks=all writes",
@@ -390,7 +390,7 @@ RULES: tuple[Rule, ...] = (
     Rule("producer_may_have_reordered", "P2", "warning", "KafkaProducerMayHaveReordered",
          "Fix the producer settings and check the consumers that depend on order.", _reordered),
     Rule("not_rack_safe", "P3", "info", "KafkaReplicasInOneRack",
-         "Set broker.rack per power domain and reassign replicas rack-aware.", _not_rack_safe, ahead=True),
+         "Set broker.rack per power domain and reassign replicas rack-aware.", _not_rack_safe),
     Rule("replicas_in_one_rack", "P3", "info", "KafkaReplicasInOneRack",
          "Set broker.rack on every broker and reassign replicas rack-aware.", _one_rack, ahead=True),
     Rule("log_end_offset_decreased", "P3", "critical", "KafkaLogEndOffsetDecreased",
@@ -421,6 +421,11 @@ def _fold(items: list[str]) -> dict[str, Any]:
     return {"count": len(items), "items": items[:MAX_ITEMS], "truncated": len(items) > MAX_ITEMS}
 
 
+def _folded(draft: Draft | None) -> tuple[str, dict[str, Any]] | None:
+    """A draft as its finding shows it: the statement and the (folded) objects."""
+    return None if draft is None else (draft.statement, {"kind": draft.kind, **_fold(draft.items)})
+
+
 def _blast_table(radius: br.BlastRadius | None) -> dict[str, Any] | None:
     if radius is None:
         return None
@@ -446,20 +451,22 @@ class FindingsInterpreter:
         self.rules = rules
         #: finding id -> unix time of the cycle it was first seen in (current findings only)
         self.first_seen: dict[str, float] = {}
-        #: what prepare() found from the state sent ahead: the durability and blast radius it
-        #: read, and the ``ahead`` rules' drafts
-        self._prepared: tuple[object, object, dict[str, Draft | None]] | None = None
+        #: what prepare() found from the state sent ahead: the durability analysis it read,
+        #: and the ``ahead`` rules' findings (statement and objects, folded)
+        self._prepared: tuple[object, dict[str, tuple[str, dict[str, Any]] | None]] | None = None
 
     def prepare(self, snapshot: Snapshot, out: Samples) -> None:
         """The ``ahead`` rules' drafts from the state sent ahead of the groups and the
-        samples the durability and blast-radius steps prepared from it (``out``); used at
-        the cycle's end when both of those steps' prepared results held."""
+        samples the durability step prepared from it (``out``); used at the cycle's end when
+        that step's prepared result held."""
         self._prepared = None
-        durability, radius = snapshot.derived.get(DURABILITY), snapshot.derived.get(br.DERIVED_KEY)
-        if snapshot.admin is None or durability is None or radius is None:
+        durability = snapshot.derived.get(DURABILITY)
+        if snapshot.admin is None or durability is None:
             return
-        ctx = Context(out, snapshot.admin, radius, snapshot)
-        self._prepared = (durability, radius, {rule.id: rule.find(ctx) for rule in self.rules if rule.ahead})
+        ctx = Context(out, snapshot.admin, None, snapshot)
+        # folded at once: a draft lists every affected object (50k partitions of a cluster
+        # without racks), held until the cycle's end otherwise
+        self._prepared = (durability, {rule.id: _folded(rule.find(ctx)) for rule in self.rules if rule.ahead})
 
     def document(self, snapshot: Snapshot, out: Samples) -> dict[str, Any]:
         ctx = Context(out, snapshot.admin, snapshot.derived.get(br.DERIVED_KEY), snapshot)
@@ -467,21 +474,21 @@ class FindingsInterpreter:
         groups: dict[str, list[dict[str, Any]]] = {p: [] for p in PITFALLS}
         seen: dict[str, float] = {}
         prepared, self._prepared = self._prepared, None
-        drafts: dict[str, Draft | None] = {}
-        if prepared is not None and prepared[0] is snapshot.derived.get(DURABILITY) and prepared[1] is ctx.radius:
-            drafts = prepared[2]
+        found: dict[str, tuple[str, dict[str, Any]] | None] = {}
+        if prepared is not None and prepared[0] is snapshot.derived.get(DURABILITY):
+            found = prepared[1]
         for rule in self.rules:
-            draft = drafts[rule.id] if rule.id in drafts else rule.find(ctx)
-            if draft is None:
+            finding = found[rule.id] if rule.id in found else _folded(rule.find(ctx))
+            if finding is None:
                 continue
             since = seen[rule.id] = self.first_seen.get(rule.id, now)
             groups[rule.pitfall].append(
                 {
                     "id": rule.id,
                     "severity": rule.severity,
-                    "statement": draft.statement,
+                    "statement": finding[0],
                     "since": since,
-                    "objects": {"kind": draft.kind, **_fold(draft.items)},
+                    "objects": finding[1],
                     "action": rule.action,
                     "runbook": f"{RUNBOOK_PATH}#{rule.alert.lower()}",
                 }

@@ -22,7 +22,7 @@ from exporter.sources.jmx.broker_records import BrokerJmx
 
 @dataclass(frozen=True)
 class PartitionInputs:
-    """What the durability and blast-radius steps read of a cycle: the brokers (their racks),
+    """What the durability step reads of a cycle: the brokers (their racks),
     every topic's id, configs and partitions (leader, replicas, ISR), and the broker JMX
     records (versions, reassignment; the same objects in both snapshots of a cycle)."""
 
