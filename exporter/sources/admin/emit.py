@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from itertools import compress, groupby
 
 from exporter.exposition import render_text
@@ -112,15 +112,15 @@ _PARTITION_VALUES: dict[MetricSpec, Callable[[list[Partition]], tuple[list[bool]
 }
 
 
-def emit_partitions(state: ClusterState, out: Samples, families: Iterable[MetricSpec] = PARTITION_FAMILIES) -> None:
-    """The per-partition families (of :data:`PARTITION_FAMILIES`), each over every topic."""
+def emit_partitions(state: ClusterState, out: Samples) -> None:
+    """The per-partition families (:data:`PARTITION_FAMILIES`), each over every topic."""
     keys: list[tuple[str, str]] = []
     parts: list[Partition] = []
     for topic in state.topics.values():
         name = topic.name
         keys += [(name, str(p.partition)) for p in topic.partitions]
         parts += topic.partitions
-    for spec in families:
+    for spec in PARTITION_FAMILIES:
         mask, values = _PARTITION_VALUES[spec](parts)
         out.extend_columns(spec, list(keys) if mask is None else list(compress(keys, mask)), values)
 
