@@ -8,6 +8,7 @@ a block that was never read does not leak into the next cycle.
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from exporter.metrics import Samples
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.client import AdminCollector
 from exporter.sources.admin.emit import emit_cluster
-from exporter.sources.admin.records import StateTail
+from exporter.sources.admin.records import ClusterState, StateTail
 from exporter.sources.admin.source import AdminSource
 from exporter.sources.admin.specs import PARTITION_LOG_END
 from exporter.sources.admin.worker import AdminWorker
@@ -123,16 +124,35 @@ def test_whole_cycle_through_the_worker_equals_the_in_process_one(cluster: str) 
 
 
 def test_the_collector_interprets_the_state_sent_ahead_while_the_groups_are_read(cluster: str) -> None:
-    """Through the worker, the durability and findings steps are prepared from
-    the state sent ahead (and used: nothing changed in between), and give what the in-process
-    reader (which offers nothing ahead) gives."""
+    """Through the worker, the durability and findings steps are prepared from the state sent
+    ahead (and used: nothing changed in between), and give what the in-process reader (which
+    offers nothing ahead) gives.  On this small cluster the groups take milliseconds: the job
+    is held after handing the state over until the collector prepared from it, as a large
+    cluster's groups would hold it."""
     cfg = config.load(None, {"kafka.bootstrap_servers": cluster})
     results = []
     for reader in (AdminWorker(cfg), AdminCollector(cfg)):
         steps = [DurabilityInterpreter(), BlastRadiusInterpreter(), FindingsInterpreter()]
-        prepared: list[object] = []
-        prepare = steps[0].prepare
-        steps[0].prepare = lambda snapshot, out, _p=prepare, _seen=prepared: (_seen.append(snapshot.admin), _p(snapshot, out))  # type: ignore[method-assign]
+        prepared: list[tuple[object, object]] = []
+        done = threading.Semaphore(0)
+
+        def spy(snapshot: Snapshot, out: Samples, _p: Any = steps[0].prepare, _seen: Any = prepared, _done: Any = done) -> None:
+            _p(snapshot, out)
+            _seen.append((snapshot.admin, snapshot.derived.get("durability")))
+            _done.release()
+
+        steps[0].prepare = spy  # type: ignore[method-assign]
+        if isinstance(reader, AdminWorker):
+            collect = reader.collect
+
+            def held(ahead: Any = None, _collect: Any = collect, _done: Any = done) -> ClusterState:
+                def offer(partial: ClusterState) -> None:
+                    ahead(partial)
+                    assert _done.acquire(timeout=20), "the collector did not prepare from the state sent ahead"
+
+                return _collect(ahead=offer if ahead is not None else None)  # type: ignore[no-any-return]
+
+            reader.collect = held  # type: ignore[method-assign]
         collector = Collector([AdminSource(cfg, reader)], steps, timeout=30)
         try:
             collector.collect_once()  # the first cycle: topic ids unknown ahead of the groups
@@ -143,8 +163,9 @@ def test_the_collector_interprets_the_state_sent_ahead_while_the_groups_are_read
         results.append((Parsed(collector.exposition.body), findings, prepared, snapshot))
     (worker, worker_findings, prepared, snapshot), (here, here_findings, none, _) = results
     assert none == [] and len(prepared) == 2
-    assert prepared[-1] is not snapshot.admin, "prepared from the state sent ahead, not the final one"
-    assert snapshot.derived["durability"] is not None
+    ahead, analysis = prepared[-1]
+    assert ahead is not snapshot.admin, "prepared from the state sent ahead, not the final one"
+    assert snapshot.derived["durability"] is analysis, "what was prepared was used"
     for spec in (UNDER_REPLICATED, IN_ONE_RACK, DURABILITY_RISK):
         assert sorted(map(str, worker.series(spec.name))) == sorted(map(str, here.series(spec.name)))
         assert worker.series(spec.name)
