@@ -372,8 +372,7 @@ class Samples:
             if existing is None:
                 self.by_spec[spec] = rows
             else:
-                existing.labels += rows.labels
-                existing.values += rows.values
+                existing.extend(rows)
         for source, count in other.dropped.items():
             self.dropped[source] = self.dropped.get(source, 0) + count
 

@@ -325,10 +325,8 @@ class BlastRadiusInterpreter:
     def __call__(self, snapshot: Snapshot, out: Samples) -> None:
         state = snapshot.admin
         if state is not None:
-            radius = self.analyse(state, _effective(snapshot.derived.get(du.DERIVED_KEY) or []))
+            durability = snapshot.derived.get(du.DERIVED_KEY) or []
+            effective = {(p.topic, p.partition): p.effective_min_isr for t in durability for p in t.partitions}
+            radius = self.analyse(state, effective)
             snapshot.derived[DERIVED_KEY] = radius  # for the findings (exporter.interpret.findings)
             emit_blast_radius(radius, out)
-
-
-def _effective(durability: list[du.TopicDurability]) -> dict[PartitionKey, int]:
-    return {(p.topic, p.partition): p.effective_min_isr for t in durability for p in t.partitions}
