@@ -272,18 +272,44 @@ def topic_durability(
     uncapped_leaders: frozenset[int] | set[int] = frozenset(),
     no_reassignment: bool = False,
     known_targets: dict[int, int] | None = None,
+    growing: dict[int, tuple[int, float]] | None = None,
+    now: float = 0.0,
 ) -> TopicDurability:
     """Everything P1 says about one topic, from its metadata and (last known) configs.
 
     ``settled``: the topic's memory for :func:`replica_targets` (None: no reassignment
     detection).  ``uncapped_leaders``: brokers known to apply the pre-3.7 rule.
     ``no_reassignment``: the brokers say no partition is reassigning (the memory still learns).
-    ``known_targets``: the leaders' own target counts by partition id (broker JMX)."""
+    ``known_targets``: the leaders' own target counts by partition id (broker JMX).
+    ``growing``: the topic's partitions listing more replicas than their target, partition
+    id -> (replica count, ``now`` of the cycle that first showed that count), updated here.
+    With it, ``no_reassignment`` overrules the memory only for partitions first shown in an
+    earlier cycle (``now``: the state's ``collected_at``): the brokers' JMX is read beside
+    the metadata, so in the cycle a move appears it may predate the move."""
     min_isr = _int_config(configs, "min.insync.replicas", DEFAULT_MIN_ISR)
     cache = {} if rack_cache is None else rack_cache
     parts_meta = topic.partitions
     learnt = None if settled is None else replica_targets(parts_meta, settled, known_targets)
-    targets = learnt if learnt is not None and not no_reassignment else [len(p.replicas) for p in parts_meta]
+    if learnt is None:
+        targets = [len(p.replicas) for p in parts_meta]
+    else:
+        targets = learnt
+        lowered = [i for i, t in enumerate(learnt) if t < len(parts_meta[i].replicas)]
+        if growing is not None and (lowered or growing):
+            firsts = {}
+            for i in lowered:
+                p = parts_meta[i]
+                seen = growing.get(p.partition)
+                n = len(p.replicas)
+                firsts[p.partition] = seen if seen is not None and seen[0] == n else (n, now)
+            growing.clear()
+            growing.update(firsts)
+        if no_reassignment and lowered:
+            targets = list(learnt)
+            for i in lowered:
+                p = parts_meta[i]
+                if growing is None or growing[p.partition][1] < now:
+                    targets[i] = len(p.replicas)
     parts = [
         partition_durability(p, min_isr, racks, cache, target=t, capped=p.leader not in uncapped_leaders)
         for p, t in zip(parts_meta, targets, strict=True)
@@ -382,9 +408,10 @@ class DurabilityInterpreter:
         self.racks: dict[int, str | None] = {}
         #: broker id -> Kafka version (JMX app-info), kept while its JMX is unreachable
         self.versions: dict[int, str] = {}
-        #: topic -> (topic id, partition id -> replica count when last fully in sync); a
-        #: re-created topic (new id) starts afresh.  ~1 dict entry per partition.
-        self.settled: dict[str, tuple[str | None, dict[int, int]]] = {}
+        #: topic -> (topic id, partition id -> replica count when last fully in sync, the
+        #: partitions growing (topic_durability's ``growing``)); a re-created topic (new id)
+        #: starts afresh.  ~1 dict entry per partition.
+        self.settled: dict[str, tuple[str | None, dict[int, int], dict[int, tuple[int, float]]]] = {}
         #: broker id -> (rule, basis) of the last cycle (BROKER_MIN_ISR_RULE)
         self.rules: dict[int, tuple[str, str]] = {}
         #: what prepare() made of this cycle's state sent ahead: its inputs, topics, samples
@@ -401,6 +428,7 @@ class DurabilityInterpreter:
         self.rules = {b.id: min_isr_rule(self.versions.get(b.id)) for b in state.brokers}
         uncapped = {bid for bid, (rule, _) in self.rules.items() if rule != CAPPED}
         # every live broker's JMX says no partition is reassigning: trust it over the heuristic
+        # for the partitions the metadata already showed growing in an earlier cycle (topic_durability)
         reported = [jmx[b.id].replica_manager.reassigning if b.id in jmx else None for b in state.brokers]
         none_reassigning = bool(reported) and all(r is not None for r in reported) and not any(reported)
         # per-partition JMX (when collected): each leader's own target count (followers say 0)
@@ -420,7 +448,7 @@ class DurabilityInterpreter:
             configs = topic.configs
             known = self.settled.get(name)
             if known is None or known[0] != topic.topic_id:
-                known = self.settled[name] = (topic.topic_id, {})
+                known = self.settled[name] = (topic.topic_id, {}, {})
             td = topic_durability(
                 topic,
                 configs or {},
@@ -430,6 +458,8 @@ class DurabilityInterpreter:
                 uncapped_leaders=uncapped,
                 no_reassignment=none_reassigning,
                 known_targets=leader_targets.get(name),
+                growing=known[2],
+                now=state.collected_at,
             )
             result.append(td if configs is not None else replace(td, configs_known=False))
         for gone in set(self.settled) - set(topics):

@@ -80,8 +80,9 @@ REASSIGNING = metric(
     Not a problem in itself: it is not counted as under-replicated, but copying costs
     network and disk (throttle with kafka-reassign-partitions.sh --throttle). 1 for hours
     means a stuck or heavily throttled reassignment: kafka-reassign-partitions.sh --verify.
-    When every broker's JMX is read and their ReassigningPartitions sum to 0, this is 0;
-    with per-partition broker JMX, the leader's own ReplicasCount is the target.""",
+    When every broker's JMX is read and their ReassigningPartitions sum to 0, this is 0
+    from the second cycle that shows the extra replicas on (JMX and metadata are not read at
+    one instant); with per-partition broker JMX, the leader's own ReplicasCount is the target.""",
     ("topic", "partition"),
     source=SRC,
 )
