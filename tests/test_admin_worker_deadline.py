@@ -32,6 +32,7 @@ from tests.test_cycle_http import _CrashesAfterPartial
 TOPIC = "worker-deadline"
 #: the worker processes' start-up delay is read from here (see tests/_slow_admin_worker.py)
 DELAY_VAR = "KAFKA_INSIGHT_TEST_WORKER_DELAY"
+PAUSE_VAR = "KAFKA_INSIGHT_TEST_WORKER_PAUSE"
 
 
 class _SlowStart:
@@ -57,6 +58,23 @@ class SlowStartWorker(_SlowStart, AdminWorker):
     def __init__(self, cfg: Config, delays: list[float]) -> None:
         super().__init__(cfg)
         self.delays, self.started = delays, []
+
+
+class PausingWorker(SlowStartWorker):
+    """Its first process stops the broker (SIGSTOP) in its ``nth`` collection, right after the
+    state sent ahead, until that collection is over (tests/_slow_admin_worker.py)."""
+
+    def __init__(self, cfg: Config, pid: int, nth: int) -> None:
+        super().__init__(cfg, [0])
+        self.pause = f"{pid}:{nth}"
+
+    def _start(self) -> Any:
+        if not self.started:
+            os.environ[PAUSE_VAR] = self.pause
+        try:
+            return super()._start()
+        finally:
+            os.environ.pop(PAUSE_VAR, None)
 
 
 class SlowStartCrashingWorker(_SlowStart, _CrashesAfterPartial):
@@ -188,6 +206,38 @@ def test_a_worker_that_sends_nothing_is_reported_by_the_cycles_deadline_and_kept
         assert m.value("kafka_insight_partition_leader", topic=TOPIC, partition=1) is not None
         assert len(worker.started) == 1 and worker._process is not None and worker._process.pid == worker.started[0]
     finally:
+        collector.stop()
+
+
+@pytest.mark.slow  # two cycles 15 s apart
+def test_a_worker_whose_requests_timed_out_is_replaced_once_its_cycle_is_over(cfg: Config, tansu: TansuBroker) -> None:
+    """CI: requests timed out in the cycles after a broker was killed, and in the next cycle
+    librdkafka aborted the worker (``eonce->refcnt > 0``) before it had sent anything ahead,
+    too late for a retry: the Admin-API source was down that cycle.  librdkafka holds on to
+    requests that timed out; a worker whose requests did is replaced once its cycle (and its
+    block) is over, so the next cycle is served by a fresh process, started between cycles.
+
+    The timeouts are real: the worker stops Tansu (SIGSTOP) once it has sent its state ahead,
+    so librdkafka gives the requests after it up."""
+    assert tansu.process is not None
+    worker = PausingWorker(cfg, tansu.process.pid, 2)
+    collector = Collector([AdminSource(cfg, worker)], interval=cfg.interval, timeout=cfg.timeout)
+    try:
+        warm(collector, cfg)
+        assert len(worker.started) == 1
+        began = time.monotonic()
+        snapshot, m = cycle(collector)
+        assert up(m, cfg), admin_error(snapshot)
+        assert snapshot.admin is not None
+        assert [e for e in snapshot.admin.errors if "_TIMED_OUT" in e], snapshot.admin.errors
+        assert len(worker.started) == 2, "the worker whose requests timed out was not replaced after its cycle"
+        snapshot, m = cycle(collector, began)
+        assert up(m, cfg), admin_error(snapshot)
+        assert m.value("kafka_insight_partition_leader", topic=TOPIC, partition=1) is not None
+        # a cycle without timeouts keeps its worker
+        assert len(worker.started) == 2 and worker._process is not None and worker._process.pid == worker.started[1]
+    finally:
+        os.kill(tansu.process.pid, signal.SIGCONT)
         collector.stop()
 
 

@@ -305,6 +305,8 @@ class AdminCollector:
         #: the partitions whose log end offset the last cycle read again after the checkpoint
         #: (see StateTail)
         self.reread: list[tuple[str, int]] = []
+        #: requests of the last cycle timed out (librdkafka may still hold them: see the worker)
+        self.timed_out = False
 
     def _on_client_error(self, err: Any) -> None:
         # "all brokers down" is the consequence; keep the cause (auth, TLS, DNS) when there is one
@@ -342,10 +344,12 @@ class AdminCollector:
                 admin.poll(0)
                 self._client_error = None
                 self.reread = []
+                self.timed_out = False
                 state, timed_out = _Cycle(self, admin, deadline).run(checkpoint)
             except Exception:
                 self._failed_cycle()
                 raise
+            self.timed_out = timed_out
             if timed_out:
                 self._failed_cycle()
             else:

@@ -9,8 +9,10 @@ after a broker was killed). In a worker process such a crash costs a restarted w
 the exporter: the collection asks the groups last and the worker sends the state as it is
 before them ahead (``{"kind": "partial"}``: metadata, offsets, the configs that answered), so
 a cycle in which it dies there still exports that state, the groups counted as missing; a
-worker that dies before is replaced and asked again when enough of the cycle is left. It also keeps confluent-kafka's long GIL holds while
-building big results out of the process that serves ``/metrics``.
+worker that dies before is replaced and asked again when enough of the cycle is left, and
+one whose requests timed out is replaced after its cycle (:meth:`AdminWorker._recycle_if_due`).
+It also keeps confluent-kafka's long GIL holds while building big results out of the process
+that serves ``/metrics``.
 
 Every cycle's answer is due by the cycle's deadline, however the worker fares: a worker is
 sent the cycle's deadline (a fresh one too), the parent waits for it no longer than that, and a
@@ -24,9 +26,9 @@ Protocol, in :mod:`exporter.ipc` frames (``{JSON} + body``): the parent starts w
 ``{"kind": "start", "level": L}`` + the pickled Config, then sends ``{"kind": "collect",
 "seq": n, "deadline": d}`` (``time.monotonic()``, one clock for the machine's processes); the
 worker answers ``{"kind": "partial", "seq": n}`` + the state before the groups once, then
-``{"kind": "tail", "seq": n}`` + the pickled :class:`~.records.StateTail` (what changed since:
+``{"kind": "tail", "seq": n, "timed_out": b}`` + the pickled :class:`~.records.StateTail` (what changed since:
 the parent applies it to the partial state it unpickled while the groups were read), or
-``{"kind": "ok", "seq": n}`` + the whole pickled ClusterState when nothing was sent ahead, or
+``{"kind": "ok", "seq": n, "timed_out": b}`` + the whole pickled ClusterState when nothing was sent ahead, or
 ``{"kind": "error", "seq": n, "message": ...}``, and after a ``tail`` or ``ok`` it renders the
 Admin-API families of that state itself and sends ``{"kind": "block", "seq": n, "series": ...,
 "names": [...], "dropped": {...}}`` + the rendered text as the body (not pickled: no copy) (or ``{"kind": "block-error", "seq": n, "message": ...}``): the
@@ -109,10 +111,12 @@ def _serve(channel: Channel, config: Config, level: int) -> None:
                 if state is None:
                     channel.send({"kind": "error", "seq": seq, "message": error})
                     continue
+                # requests that timed out: the parent replaces this worker once its block is in
+                timed_out = collector.timed_out
                 if sent_ahead:  # the parent has the rest: only what changed since (see StateTail)
-                    channel.send_object({"kind": "tail", "seq": seq}, StateTail.of(state, collector.reread))
+                    channel.send_object({"kind": "tail", "seq": seq, "timed_out": timed_out}, StateTail.of(state, collector.reread))
                 else:
-                    channel.send_object({"kind": "ok", "seq": seq}, state)
+                    channel.send_object({"kind": "ok", "seq": seq, "timed_out": timed_out}, state)
                 try:
                     # over the series budget the collector emits the group partitions it chooses
                     block = render_block(state, not state.over_budget(config.series_budget.group_partitions))
@@ -153,6 +157,8 @@ class AdminWorker:
         #: partitions per topic name this worker has seen (see _note_churn)
         self._seen: dict[str, int] = {}
         self._renew_due = False
+        #: the worker's requests timed out in the cycle just answered: replace it after its block
+        self._recycle_due = False
 
     def _note_churn(self, state: ClusterState) -> None:
         """Plan a fresh worker once many partitions came and went.
@@ -229,6 +235,7 @@ class AdminWorker:
             if self._renew_due:
                 self._renew_due = False
                 self._retire()
+            self._recycle_if_due()  # the last cycle's block was not asked for
             return self._collect(started, retry=True, ahead=ahead)
 
     def _collect(self, started: float, retry: bool, ahead: Callable[[ClusterState], None] | None = None) -> ClusterState:
@@ -318,6 +325,7 @@ class AdminWorker:
             kind = meta.get("kind")
             if meta.get("seq") == self._seq and kind in ("ok", "tail", "error"):
                 self._pending = False
+                self._recycle_due = bool(meta.get("timed_out"))
             if meta.get("seq") == self._seq and kind in kinds:
                 if kind == "block":  # rendered text as the body (see _serve)
                     return kind, RenderedBlock(body, int(meta["series"]), tuple(meta["names"]), dict(meta["dropped"]))
@@ -336,11 +344,30 @@ class AdminWorker:
             except (TimeoutError, EOFError, OSError):
                 log.warning("the Admin-API worker did not send its rendered families in time; rendering them here")
                 return None
+            finally:
+                self._recycle_if_due()
             if kind == "block":
                 block: RenderedBlock = value
                 return block
             log.warning("the Admin-API worker could not render its families (%s); rendering them here", value)
             return None
+
+    def _recycle_if_due(self) -> None:
+        """Replace a worker whose requests timed out, once it has answered its cycle.
+
+        librdkafka keeps a request that timed out for the caller in its queues, and aborts the
+        whole process later when such a request meets a broker's state change
+        (``rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0``).  In CI that
+        abort came in the cycle after a broker was killed, before the worker had sent anything
+        ahead, too late in the cycle for a retry: the Admin-API source was down for that cycle.
+        A fresh process holds none of those requests; it is started now, between cycles, so
+        its start-up (~1 s) is not the next cycle's.  A cycle whose requests all failed (no
+        broker answers) does not replace it: the Admin client is created anew in the process
+        after ``kafka.recreate_client_after_failures`` such cycles, without a start-up each."""
+        if self._recycle_due:
+            self._recycle_due = False
+            log.info("requests of the Admin-API worker timed out this cycle: replacing it with a fresh process")
+            self._replace()
 
     def _discard(self) -> None:
         if self._channel is not None:
