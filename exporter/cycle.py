@@ -15,7 +15,7 @@ from typing import Any
 import confluent_kafka
 
 from exporter import __version__, selfmetrics
-from exporter.exposition import Exposition, LabelCache, render
+from exporter.exposition import Exposition, LabelCache, Prerendered, prerender, render
 from exporter.heap import trim_heap
 from exporter.metrics import Samples
 from exporter.snapshot import Interpreter, Snapshot, TargetResult
@@ -65,6 +65,8 @@ class Collector:
         self.on_cycle: list[Callable[[Collector], None]] = []
         #: the label text of the families rendered here, kept between cycles (see LabelCache)
         self._labels = LabelCache()
+        #: the families prepared this cycle, rendered while the consumer groups were read
+        self._prerendered: Prerendered = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -86,6 +88,7 @@ class Collector:
 
     def _collect_once(self) -> Snapshot:
         started = time.time()
+        self._prerendered = {}
         jobs: list[Job] = []
         for source in self.sources:
             try:
@@ -107,7 +110,9 @@ class Collector:
         self._cycles += 1
         self._self_metrics(snapshot, out)
         t0 = time.perf_counter()
-        exposition = render(out, keep_body=self.keep_body, cache=self._labels)
+        prerendered, self._prerendered = self._prerendered, {}
+        exposition = render(out, keep_body=self.keep_body, cache=self._labels, prerendered=prerendered)
+        del prerendered
         self._last_render = time.perf_counter() - t0
         self._last_series = out.series_count()
         # between cycles only the HTTP side reads the published snapshot (status, findings):
@@ -203,6 +208,12 @@ class Collector:
         out = Samples()
         for prepare in preparers:
             self._guarded(f"prepare {getattr(prepare, '__qualname__', prepare)}", prepare, snapshot, out)
+        # their text too, while there is time: render uses it for every family whose rows the
+        # cycle's end takes over unchanged (what was prepared and still holds)
+        try:
+            self._prerendered = prerender(out, self._labels)
+        except Exception:
+            log.exception("rendering the prepared families failed; they are rendered at the cycle's end")
 
     def _note(self, result: TargetResult) -> None:
         key = (result.source, result.target)

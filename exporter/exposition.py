@@ -216,11 +216,11 @@ class LabelCache:
         self._used = set()
 
 
-def render(samples: Samples, keep_body: bool = True, cache: LabelCache | None = None) -> Exposition:
+def render(samples: Samples, keep_body: bool = True, cache: LabelCache | None = None, prerendered: Prerendered | None = None) -> Exposition:
     """Render and gzip in one pass: each family's text goes to a compressor thread as soon
     as it is rendered, so deflate (which releases the GIL) runs on the second core while
     the next families render.  With ``keep_body=False`` the plain text is never held whole
-    (only its gzip copy and its length)."""
+    (only its gzip copy and its length).  ``prerendered``: see :func:`render_chunks`."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # gzip framing, mtime 0
     queue: Queue[bytes | bytearray | None] = Queue(DEFLATE_QUEUE)
     parts: list[bytes] = []
@@ -237,7 +237,7 @@ def render(samples: Samples, keep_body: bool = True, cache: LabelCache | None = 
     pending: list[bytes | bytearray] = []
     pending_size = 0
     try:
-        for chunk in render_chunks(samples, cache):
+        for chunk in render_chunks(samples, cache, prerendered):
             length += len(chunk)
             if body is not None:
                 body.write(chunk)
@@ -276,7 +276,9 @@ def render_text(samples: Samples) -> bytes:
     return out.getvalue()
 
 
-def render_chunks(samples: Samples, cache: LabelCache | None = None) -> Iterator[bytes | bytearray]:
+def render_chunks(
+    samples: Samples, cache: LabelCache | None = None, prerendered: Prerendered | None = None
+) -> Iterator[bytes | bytearray]:
     """The text of each family in turn, encoded.
 
     ``generate_latest`` costs ~8 us per sample (label validation, a dict and a sort per
@@ -284,59 +286,82 @@ def render_chunks(samples: Samples, cache: LabelCache | None = None) -> Iterator
     the GIL.  Here each family is one %-template applied by C-level ``map``s (~1 us per
     sample); label order is decided once per family, and escaping is only done for a
     family whose text shows a quote, backslash or newline inside a label value.
+    ``prerendered``: families rendered before (:func:`prerender`), used while unchanged.
     """
     samples.resolve_blocks()
     for block in samples.blocks:
         yield block.text
     for spec, rows in samples:
-        name = spec.name  # counters: family_name + "_total", as prometheus_client writes it
-        help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
-        head = f"# HELP {name} {help_text}\n# TYPE {name} {spec.type}\n"
-        if not rows:
-            yield head.encode()
-            continue
-        if spec.type == "histogram":
-            yield (head + _histogram_text(spec, rows)).encode()
-            continue
-        labels = spec.labels
-        if spec.type == "summary":
-            yield (head + _summary(name, labels, rows)).encode()
-            continue
-        if not labels:
-            yield (head + "".join(f"{name} {v}\n" for v in _values(rows))).encode()
-            continue
-        # prometheus_client writes labels sorted by name
-        order = sorted(range(len(labels)), key=labels.__getitem__)
-        pick = itemgetter(*order) if order != list(range(len(labels))) else None  # 2+ labels: tuples
-        prefix = name + "{" + ",".join(f'{labels[i]}="%s"' for i in order) + "} "
+        if prerendered:
+            done = prerendered.get(spec)
+            # the same rows, not added to since (rows are only ever appended to)
+            if done is not None and done[0] is rows and done[1] == len(rows):
+                yield done[2]
+                continue
+        yield from _family_chunks(spec, rows, cache)
+
+
+#: family -> (its rows then, their count then, its text): see :func:`prerender`
+Prerendered = dict[MetricSpec, tuple[Rows, int, bytes]]
+
+
+def prerender(samples: Samples, cache: LabelCache | None = None) -> Prerendered:
+    """The text of each family of ``samples`` now, for a later :func:`render` of samples that
+    hold the same rows (the collector renders what it prepared while the consumer groups are
+    read, see exporter.cycle): the same text as rendering them then, byte for byte."""
+    return {spec: (rows, len(rows), b"".join(_family_chunks(spec, rows, cache))) for spec, rows in samples}
+
+
+def _family_chunks(spec: MetricSpec, rows: Rows, cache: LabelCache | None) -> Iterator[bytes]:
+    """One family's text, slice by slice, encoded."""
+    name = spec.name  # counters: family_name + "_total", as prometheus_client writes it
+    help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+    head = f"# HELP {name} {help_text}\n# TYPE {name} {spec.type}\n"
+    if not rows:
         yield head.encode()
-        # slice by slice: a family's whole text (10+ MB for 100k series) is never held, twice
-        # (str and bytes), at once
-        quotes = 2 * len(labels)
-        # the number format is chosen once per family (repr below 1e6, Go's form above)
-        fmt = repr if max(rows.values) < 1e6 else _number
-        for i in range(0, len(rows), RENDER_SLICE):
-            label_rows, values = rows.labels[i : i + RENDER_SLICE], rows.values[i : i + RENDER_SLICE]
+        return
+    if spec.type == "histogram":
+        yield (head + _histogram_text(spec, rows)).encode()
+        return
+    labels = spec.labels
+    if spec.type == "summary":
+        yield (head + _summary(name, labels, rows)).encode()
+        return
+    if not labels:
+        yield (head + "".join(f"{name} {v}\n" for v in _values(rows))).encode()
+        return
+    # prometheus_client writes labels sorted by name
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    pick = itemgetter(*order) if order != list(range(len(labels))) else None  # 2+ labels: tuples
+    prefix = name + "{" + ",".join(f'{labels[i]}="%s"' for i in order) + "} "
+    yield head.encode()
+    # slice by slice: a family's whole text (10+ MB for 100k series) is never held, twice
+    # (str and bytes), at once
+    quotes = 2 * len(labels)
+    # the number format is chosen once per family (repr below 1e6, Go's form above)
+    fmt = repr if max(rows.values) < 1e6 else _number
+    for i in range(0, len(rows), RENDER_SLICE):
+        label_rows, values = rows.labels[i : i + RENDER_SLICE], rows.values[i : i + RENDER_SLICE]
 
-            def text_of(
-                fmt: Callable[[float], str],
-                label_rows: list[tuple[str, ...]] = label_rows,
-                values: Sequence[float] = values,
-                prefix: str = prefix,
-                pick: Any = pick,
-                quotes: int = quotes,
-            ) -> str:
-                text = _lines(prefix, label_rows, values, fmt, pick, escape=False)
-                count = len(label_rows)
-                if text.count('"') != quotes * count or text.count("\n") != count or "\\" in text:
-                    # a label value needs escaping (escaping changes nothing in the others: the
-                    # same text as escaping the whole family)
-                    text = _lines(prefix, label_rows, values, fmt, pick, escape=True)
-                return text
+        def text_of(
+            fmt: Callable[[float], str],
+            label_rows: list[tuple[str, ...]] = label_rows,
+            values: Sequence[float] = values,
+            prefix: str = prefix,
+            pick: Any = pick,
+            quotes: int = quotes,
+        ) -> str:
+            text = _lines(prefix, label_rows, values, fmt, pick, escape=False)
+            count = len(label_rows)
+            if text.count('"') != quotes * count or text.count("\n") != count or "\\" in text:
+                # a label value needs escaping (escaping changes nothing in the others: the
+                # same text as escaping the whole family)
+                text = _lines(prefix, label_rows, values, fmt, pick, escape=True)
+            return text
 
-            # the cache's templates hold repr's text (%r): only for families in repr's range
-            text = cache.text((name, i), label_rows, values, text_of) if cache is not None and fmt is repr else text_of(fmt)
-            yield text.encode()
+        # the cache's templates hold repr's text (%r): only for families in repr's range
+        text = cache.text((name, i), label_rows, values, text_of) if cache is not None and fmt is repr else text_of(fmt)
+        yield text.encode()
 
 
 def _summary(name: str, labels: tuple[str, ...], rows: Rows) -> str:

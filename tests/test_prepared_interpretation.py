@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
+from exporter import exposition, selfmetrics
 from exporter.cycle import Collector
-from exporter.exposition import render_text
-from exporter.interpret import blast_radius, durability
+from exporter.exposition import prerender, render_chunks, render_text
+from exporter.interpret import blast_radius, durability, durability_specs
 from exporter.interpret.blast_radius import BlastRadiusInterpreter
 from exporter.interpret.durability import DurabilityInterpreter
 from exporter.interpret.findings import FindingsInterpreter
-from exporter.metrics import Samples
+from exporter.metrics import MetricSpec, Samples
 from exporter.snapshot import Snapshot, TargetResult
 from exporter.sources.admin.records import ClusterState, ConfigValue
 from exporter.sources.admin.specs import SRC
@@ -143,8 +144,9 @@ class _Offering(Source):
 
     name = SRC
 
-    def __init__(self, state: ClusterState, offer: bool = True) -> None:
+    def __init__(self, state: ClusterState, offer: bool = True, final: ClusterState | None = None) -> None:
         self.state, self.offer = state, offer
+        self.final = state if final is None else final
         self.release = threading.Event()
 
     def jobs(self, previous: Snapshot | None) -> list[Job]:
@@ -153,7 +155,7 @@ class _Offering(Source):
         def run() -> ClusterState:
             ahead.set_result(self.state if self.offer else None)
             assert self.release.wait(10)
-            return self.state
+            return self.final
 
         return [Job(self.name, "x", run, ahead)]
 
@@ -194,3 +196,66 @@ def test_nothing_is_prepared_when_the_job_offers_nothing() -> None:
     Collector([source], [recorder], timeout=10).collect_once()
     assert recorder.prepared == []
     assert len(recorder.called) == 1
+
+
+# -- the prepared families are rendered while the groups are read --------------------------
+
+SELF_METRICS = {spec.name for spec in vars(selfmetrics).values() if isinstance(spec, MetricSpec)}
+
+
+def _cycle_text(ahead: ClusterState, final: ClusterState, offer: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
+    """One cycle of the durability, blast radius and findings steps over a source that offers
+    ``ahead`` (or nothing) and ends with ``final``: the exposition without the self-metrics
+    (durations), and the families whose prerendered text render used."""
+    source = _Offering(ahead, offer, final)
+    if not offer:
+        source.release.set()
+    release = _Recorder(source)  # its prepare lets the job end, after the others prepared
+    collector = Collector([source], [*_chain(), release], timeout=10)
+    used: list[str] = []
+    real = exposition.render_chunks
+
+    def render_chunks(samples: Samples, cache: Any = None, prerendered: Any = None) -> Any:
+        for spec, rows in samples:
+            done = (prerendered or {}).get(spec)
+            if done is not None and done[0] is rows and done[1] == len(rows):
+                used.append(spec.name)
+        return real(samples, cache, prerendered)
+
+    monkeypatch.setattr(exposition, "render_chunks", render_chunks)
+    collector.collect_once()
+    kept = [
+        line
+        for line in collector.exposition.body.decode().splitlines()
+        if (line.split()[2] if line.startswith("#") else line.split("{")[0].split(" ")[0]) not in SELF_METRICS
+    ]
+    return "\n".join(kept), used
+
+
+def test_the_prepared_families_are_rendered_ahead_and_used_when_they_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    ahead = _ahead()
+    prepared, used = _cycle_text(ahead, _final(ahead), True, monkeypatch)
+    alone, none = _cycle_text(ahead, _final(ahead), False, monkeypatch)
+    assert prepared == alone
+    assert none == []
+    assert "kafka_insight_partition_under_replicated" in used and "kafka_insight_topic_durability_risk" in used, used
+    # a rack changed after the state was sent ahead: analysed again, rendered again, the same text
+    changed, used = _cycle_text(ahead, _final(ahead, CHANGES["a broker's rack"]), True, monkeypatch)
+    alone, _ = _cycle_text(ahead, _final(ahead, CHANGES["a broker's rack"]), False, monkeypatch)
+    assert changed == alone and changed != prepared
+    assert "kafka_insight_partition_under_replicated" not in used, used
+
+
+def test_prerendered_text_is_used_only_for_the_same_rows_unchanged() -> None:
+    out = Samples()
+    spec = durability_specs.UNDER_REPLICATED
+    out.extend(spec, [(("t", "0"), 1), (("t", "1"), 0)])
+    done = prerender(out)
+    assert b"".join(render_chunks(out, None, done)) == b"".join(render_chunks(out))
+    marked = {spec: (rows, n, b"# marked\n") for spec, (rows, n, _) in done.items()}
+    assert b"".join(render_chunks(out, None, marked)) == b"# marked\n"
+    out.extend(spec, [(("t", "2"), 1)])  # added to since: rendered again
+    assert b"".join(render_chunks(out, None, marked)) == b"".join(render_chunks(out)) != b"# marked\n"
+    again = Samples()
+    again.extend(spec, list(out.by_spec[spec]))  # equal rows, another object: rendered again
+    assert b"".join(render_chunks(again, None, marked)) == b"".join(render_chunks(again))
