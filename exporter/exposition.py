@@ -37,6 +37,11 @@ DEFLATE_QUEUE = 8
 #: series): 16 MB covers 94 % of them.  At 50k partitions / 5k groups, where every MB counts
 #: (after-cycle RSS <= 500 MB, issue 20), 24 MB put the after-cycle RSS at 491-502 MB
 LABEL_CACHE_BYTES = 16 * 1024 * 1024
+#: bytes of text :func:`prerender` holds at most (plus the family that crosses it).  The
+#: prepared families are 6.3 MB at 10k partitions (all rendered ahead); at 50k partitions /
+#: 5k groups all of them (~40 MB, held until the cycle's render) put the peak RSS 48 MB
+#: higher and the RSS after a cycle 7 MB higher (docs/benchmarks.md, sixth round)
+PRERENDER_BYTES = 16 * 1024 * 1024
 
 
 class Exposition:
@@ -305,11 +310,20 @@ def render_chunks(
 Prerendered = dict[MetricSpec, tuple[Rows, int, bytes]]
 
 
-def prerender(samples: Samples, cache: LabelCache | None = None) -> Prerendered:
-    """The text of each family of ``samples`` now, for a later :func:`render` of samples that
+def prerender(samples: Samples, cache: LabelCache | None = None, budget: int = PRERENDER_BYTES) -> Prerendered:
+    """The text of the families of ``samples`` now, for a later :func:`render` of samples that
     hold the same rows (the collector renders what it prepared while the consumer groups are
-    read, see exporter.cycle): the same text as rendering them then, byte for byte."""
-    return {spec: (rows, len(rows), b"".join(_family_chunks(spec, rows, cache))) for spec, rows in samples}
+    read, see exporter.cycle): the same text as rendering them then, byte for byte.  Families
+    are taken in order until their text reaches ``budget`` bytes (it is held until then)."""
+    done: Prerendered = {}
+    size = 0
+    for spec, rows in samples:
+        if size >= budget:
+            break
+        text = b"".join(_family_chunks(spec, rows, cache))
+        done[spec] = (rows, len(rows), text)
+        size += len(text)
+    return done
 
 
 def _family_chunks(spec: MetricSpec, rows: Rows, cache: LabelCache | None) -> Iterator[bytes]:
