@@ -37,11 +37,13 @@ DEFLATE_QUEUE = 8
 #: series): 16 MB covers 94 % of them.  At 50k partitions / 5k groups, where every MB counts
 #: (after-cycle RSS <= 500 MB, issue 20), 24 MB put the after-cycle RSS at 491-502 MB
 LABEL_CACHE_BYTES = 16 * 1024 * 1024
-#: bytes of text :func:`prerender` holds at most (plus the family that crosses it).  The
-#: prepared families are 6.3 MB at 10k partitions (all rendered ahead); at 50k partitions /
-#: 5k groups all of them (~40 MB, held until the cycle's render) put the peak RSS 48 MB
-#: higher and the RSS after a cycle 7 MB higher (docs/benchmarks.md, sixth round)
-PRERENDER_BYTES = 16 * 1024 * 1024
+#: series above which :func:`prerender` renders nothing ahead: their text is held until the
+#: cycle's render.  The prepared families are 81k series (6.3 MB) at 10k partitions, where
+#: rendering them ahead takes ~0.05 s off the cycle; at 50k partitions / 5k groups (~400k
+#: series) rendering them ahead, all or the first 16 MB, left the collector ~8 MB larger after a
+#: cycle and its peak 22-36 MB higher, with the after-cycle target (500 MB) 8 MB away
+#: (docs/benchmarks.md, sixth round)
+PRERENDER_SERIES = 150_000
 
 
 class Exposition:
@@ -310,20 +312,14 @@ def render_chunks(
 Prerendered = dict[MetricSpec, tuple[Rows, int, bytes]]
 
 
-def prerender(samples: Samples, cache: LabelCache | None = None, budget: int = PRERENDER_BYTES) -> Prerendered:
-    """The text of the families of ``samples`` now, for a later :func:`render` of samples that
+def prerender(samples: Samples, cache: LabelCache | None = None, limit: int = PRERENDER_SERIES) -> Prerendered:
+    """The text of each family of ``samples`` now, for a later :func:`render` of samples that
     hold the same rows (the collector renders what it prepared while the consumer groups are
-    read, see exporter.cycle): the same text as rendering them then, byte for byte.  Families
-    are taken in order until their text reaches ``budget`` bytes (it is held until then)."""
-    done: Prerendered = {}
-    size = 0
-    for spec, rows in samples:
-        if size >= budget:
-            break
-        text = b"".join(_family_chunks(spec, rows, cache))
-        done[spec] = (rows, len(rows), text)
-        size += len(text)
-    return done
+    read, see exporter.cycle): the same text as rendering them then, byte for byte.  Nothing
+    when ``samples`` hold more than ``limit`` series (see :data:`PRERENDER_SERIES`)."""
+    if samples.series_count() > limit:
+        return {}
+    return {spec: (rows, len(rows), b"".join(_family_chunks(spec, rows, cache))) for spec, rows in samples}
 
 
 def _family_chunks(spec: MetricSpec, rows: Rows, cache: LabelCache | None) -> Iterator[bytes]:

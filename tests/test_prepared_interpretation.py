@@ -259,7 +259,8 @@ def test_prerendered_text_is_used_only_for_the_same_rows_unchanged() -> None:
     again = Samples()
     again.extend(spec, list(out.by_spec[spec]))  # equal rows, another object: rendered again
     assert b"".join(render_chunks(again, None, marked)) == b"".join(render_chunks(again))
-    # families in order until the budget is reached: the one that crosses it is the last
+    # more series than the limit: nothing is rendered ahead (the text would be held until then)
     out.extend(durability_specs.OFFLINE, [(("t", "0"), 0)])
-    assert list(prerender(out, budget=1)) == [spec]
     assert list(prerender(out)) == [spec, durability_specs.OFFLINE]
+    assert list(prerender(out, limit=4)) == [spec, durability_specs.OFFLINE]
+    assert prerender(out, limit=3) == {}
