@@ -39,9 +39,9 @@ DEFLATE_QUEUE = 8
 LABEL_CACHE_BYTES = 16 * 1024 * 1024
 #: series above which :func:`prerender` renders nothing ahead: their text is held until the
 #: cycle's render.  The prepared families are 81k series (6.3 MB) at 10k partitions, where
-#: rendering them ahead takes ~0.05 s off the cycle; at 50k partitions / 5k groups (~400k
-#: series) rendering them ahead, all or the first 16 MB, left the collector ~8 MB larger after a
-#: cycle and its peak 22-36 MB higher, with the after-cycle target (500 MB) 8 MB away
+#: rendering them ahead takes 0.035-0.045 s off the render; at 50k partitions / 5k groups
+#: (~400k series) it raised the collector's peak RSS by 22-36 MB (all of them, or the first
+#: 16 MB), where memory is the target and the gain is a small part of a 16-20 s cycle
 #: (docs/benchmarks.md, sixth round)
 PRERENDER_SERIES = 150_000
 
