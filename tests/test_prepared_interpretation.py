@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from exporter import exposition, selfmetrics
+from exporter import cycle, exposition, selfmetrics
 from exporter.cycle import Collector
 from exporter.exposition import prerender, render_chunks, render_text
 from exporter.interpret import blast_radius, durability, durability_specs
@@ -206,24 +206,33 @@ SELF_METRICS = {spec.name for spec in vars(selfmetrics).values() if isinstance(s
 def _cycle_text(ahead: ClusterState, final: ClusterState, offer: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
     """One cycle of the durability, blast radius and findings steps over a source that offers
     ``ahead`` (or nothing) and ends with ``final``: the exposition without the self-metrics
-    (durations), and the families whose prerendered text render used."""
+    (durations), and the families rendered ahead and not again at the cycle's end."""
     source = _Offering(ahead, offer, final)
     if not offer:
         source.release.set()
     release = _Recorder(source)  # its prepare lets the job end, after the others prepared
     collector = Collector([source], [*_chain(), release], timeout=10)
-    used: list[str] = []
-    real = exposition.render_chunks
+    # every family's text as it is made: ahead (in prerender) or at the cycle's end
+    rendered: dict[str, list[str]] = {"ahead": [], "end": []}
+    phase = "end"
+    real_prerender, real_family = exposition.prerender, exposition._family_chunks
 
-    def render_chunks(samples: Samples, cache: Any = None, prerendered: Any = None) -> Any:
-        for spec, rows in samples:
-            done = (prerendered or {}).get(spec)
-            if done is not None and done[0] is rows and done[1] == len(rows):
-                used.append(spec.name)
-        return real(samples, cache, prerendered)
+    def prerender(*args: Any, **kwargs: Any) -> Any:
+        nonlocal phase
+        phase = "ahead"
+        try:
+            return real_prerender(*args, **kwargs)
+        finally:
+            phase = "end"
 
-    monkeypatch.setattr(exposition, "render_chunks", render_chunks)
+    def family_chunks(spec: MetricSpec, *args: Any) -> Any:
+        rendered[phase].append(spec.name)
+        return real_family(spec, *args)
+
+    monkeypatch.setattr(cycle, "prerender", prerender)
+    monkeypatch.setattr(exposition, "_family_chunks", family_chunks)
     collector.collect_once()
+    used = [name for name in rendered["ahead"] if name not in rendered["end"]]
     kept = [
         line
         for line in collector.exposition.body.decode().splitlines()
