@@ -20,6 +20,7 @@ between the two reads cannot appear beyond the log end.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import threading
@@ -153,6 +154,34 @@ def offsets_window(batches: list[tuple[int, list[tuple[str, int]]]], in_flight: 
     return max(1, in_flight // (max(1, leaders) * max(1, largest)))
 
 
+#: partition errors of ListOffsets that say leadership is moving (librdkafka's names): the
+#: partition is asked again within the cycle, as Kafka's own admin client retries every
+#: retriable ListOffsets error.  Seen on the real cluster 10 s after a broker was killed: the
+#: new leader answered UNKNOWN_LEADER_EPOCH (the client had learned of the election before
+#: the broker) and the partition's offsets were missing for the cycle.
+LEADER_MOVING = frozenset(
+    {
+        "NOT_LEADER_FOR_PARTITION",  # NOT_LEADER_OR_FOLLOWER
+        "LEADER_NOT_AVAILABLE",
+        "UNKNOWN_LEADER_EPOCH",
+        "FENCED_LEADER_EPOCH",
+        "REPLICA_NOT_AVAILABLE",
+        "OFFSET_NOT_AVAILABLE",  # a new leader before its high watermark is known
+    }
+)
+#: seconds before each retry of a partition whose leader is moving (Kafka's clients: 100 ms,
+#: growing); after the last one its error stands
+LEADER_MOVING_BACKOFF = (0.1, 0.2, 0.4, 0.8)
+
+
+#: one list_offsets call: (request, attr, spec, isolation, keys, retries so far)
+_OffsetsCall = tuple[str, str, Any, Any, list[tuple[str, int]], int]
+
+
+def leader_moving(why: str) -> bool:
+    return why.split(":", 1)[0] in LEADER_MOVING
+
+
 def read_offsets(
     admin: Any,
     batches: list[tuple[int, list[tuple[str, int]]]],
@@ -166,27 +195,30 @@ def read_offsets(
     at most ``window`` calls in flight per leader (default :func:`offsets_window`): each call is settled, its answers handed to
     ``apply(attr, topic_partition, offset)`` (offsets >= 0) and its futures dropped as soon as
     it completes, and the leader's next call goes out.  Leaders do not wait for each other, so
-    a dead leader holds back only its own calls, as before.  By ``until`` what has not
-    answered (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request
-    (``kinds``' first field) the failed partitions by TopicPartition and why."""
+    a dead leader holds back only its own calls, as before.  A partition refused because its
+    leader is moving (:data:`LEADER_MOVING`) is asked again after a backoff
+    (:data:`LEADER_MOVING_BACKOFF`) while there is time.  By ``until`` what has not answered
+    (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request (``kinds``'
+    first field) the failed partitions by TopicPartition and why."""
     failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
     if window is None:
         window = offsets_window(batches)
-    queues: dict[int, deque[tuple[str, str, Any, Any, list[tuple[str, int]]]]] = {}
+    queues: dict[int, deque[_OffsetsCall]] = {}
     for request, attr, spec, isolation in kinds:  # per leader: all of one kind, then the next
         for leader, keys in batches:
-            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys))
+            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys, 0))
+    retries: list[tuple[float, int, int, _OffsetsCall]] = []  # heap of (due, tie, leader, call)
     finished: SimpleQueue[int] = SimpleQueue()
-    in_flight: dict[int, tuple[int, str, str, dict[Any, Future[Any]]]] = {}
+    in_flight: dict[int, tuple[int, _OffsetsCall, dict[Any, Future[Any]]]] = {}
     ids = itertools.count()
 
-    def issue(leader: int) -> None:
-        request, attr, spec, isolation, keys = queues[leader].popleft()
+    def issue(leader: int, what: _OffsetsCall) -> None:
+        _, _, spec, isolation, keys, _ = what
         futures = admin.list_offsets(
             {TopicPartition(t, p): spec for t, p in keys}, isolation_level=isolation, request_timeout=timeout()
         )
         call = next(ids)
-        in_flight[call] = (leader, request, attr, futures)
+        in_flight[call] = (leader, what, futures)
         # one call's futures complete together (librdkafka answers a call at once)
         first = next(iter(futures.values()), None)
         if first is None:
@@ -195,30 +227,48 @@ def read_offsets(
             first.add_done_callback(lambda _f, call=call: finished.put(call))
 
     def settle_call(call: int, deadline: float) -> int:
-        leader, request, attr, futures = in_flight.pop(call)
+        leader, what, futures = in_flight.pop(call)
+        request, attr, _, _, _, tries = what
         settled = settle(futures, deadline)
+        done = failed[request]
         for tp, info in settled.answered.items():
+            done.pop(tp, None)  # refused before, answered on a retry
             if info.offset >= 0:
                 apply(attr, tp, info.offset)
-        failed[request].update(settled.failed)
+        done.update(settled.failed)
+        again = [(tp.topic, tp.partition) for tp, why in settled.failed.items() if leader_moving(why)]
+        if again and tries < len(LEADER_MOVING_BACKOFF):
+            due = time.monotonic() + LEADER_MOVING_BACKOFF[tries]
+            if due < until:
+                heapq.heappush(retries, (due, next(ids), leader, (*what[:4], again, tries + 1)))
         return leader
 
     for _ in range(window):  # the first calls of every leader, round robin
         for leader, queue in queues.items():
             if queue:
-                issue(leader)
-    while in_flight:
+                issue(leader, queue.popleft())
+    while in_flight or retries:
+        now = time.monotonic()
+        while retries and retries[0][0] <= now:
+            _, _, leader, what = heapq.heappop(retries)
+            issue(leader, what)
+        if now >= until:
+            break
+        wait = until - now if not retries else min(until, retries[0][0]) - now
+        if not in_flight:
+            time.sleep(max(0.0, wait))
+            continue
         try:
-            call = finished.get(timeout=max(0.0, until - time.monotonic()))
+            call = finished.get(timeout=max(0.0, wait))
         except Empty:
-            break  # the deadline: whatever is still out has not answered
+            continue  # a retry is due, or the deadline: whatever is still out has not answered
         leader = settle_call(call, until)
         if queues[leader] and time.monotonic() < until:
-            issue(leader)
+            issue(leader, queues[leader].popleft())
     for call in list(in_flight):
         settle_call(call, until)
     for queue in queues.values():
-        for request, _, _, _, keys in queue:  # never asked: no time was left for them
+        for request, _, _, _, keys, _ in queue:  # never asked: no time was left for them
             failed[request].update((TopicPartition(t, p), NO_ANSWER) for t, p in keys)
     return failed
 
@@ -628,19 +678,15 @@ class _Cycle:
         if not again:
             return
         self.owner.reread = list(again)
-        batches = leader_batches(again.values())
-        rt = self.timeout(self.deadline)
-        futures: dict[Any, Future[Any]] = {}
-        for _, keys in batches:
-            wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in keys}
-            futures.update(self.admin.list_offsets(wanted, request_timeout=rt))
-        settled = settle(futures, self.deadline)
         for part in again.values():
             part.log_end_offset = None
-        for tp, info in settled.answered.items():
-            if info.offset >= 0:
-                again[(tp.topic, tp.partition)].log_end_offset = info.offset
-        self.failed("list_offsets_latest", settled.failed, _tp_name)
+
+        def apply(attr: str, tp: Any, offset: int) -> None:
+            setattr(again[(tp.topic, tp.partition)], attr, offset)
+
+        kind = next(k for k in OFFSET_KINDS if k[1] == "log_end_offset")
+        failed = read_offsets(self.admin, leader_batches(again.values()), (kind,), self.deadline, lambda: self.timeout(self.deadline), apply)
+        self.failed(kind[0], failed[kind[0]], _tp_name)
 
 
 def _id(broker: Broker) -> int:
