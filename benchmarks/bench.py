@@ -363,7 +363,7 @@ def floor_once(admin: AdminClient, chunk: int | None = None) -> dict[str, Any]:
 def floor(bootstrap: str, repeats: int, naive_too: bool = True) -> dict[str, Any]:
     """Median of ``repeats`` runs of the exporter's request plan, and of the naive plan
     (one list_offsets call per offset kind), alternating so load changes hit both."""
-    from exporter.sources.admin.client import OFFSETS_CHUNK
+    from exporter.sources.admin.list_offsets import OFFSETS_CHUNK
 
     admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
     floor_once(admin, OFFSETS_CHUNK)  # warm up connections

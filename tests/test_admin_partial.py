@@ -23,9 +23,11 @@ from confluent_kafka.admin import ConfigEntry
 
 from exporter.interpret.durability import DurabilityInterpreter, emit_durability
 from exporter.metrics import Samples
-from exporter.sources.admin.client import apply_configs, leader_batches, settle
+from exporter.sources.admin.client import apply_configs
 from exporter.sources.admin.emit import emit_cluster
+from exporter.sources.admin.list_offsets import leader_batches
 from exporter.sources.admin.records import REQUESTS, ClusterState, ConfigValue, ConsumerGroup, Partition, Topic
+from exporter.sources.admin.settle import settle
 from exporter.sources.admin.source import TopicMemory
 from tests._fixture_loader import load_metadata
 from tests.conftest import FIXTURES
@@ -284,7 +286,8 @@ def test_offsets_are_read_a_few_calls_per_leader_at_a_time_and_a_dead_leader_hol
     """confluent-kafka keeps a Future per partition until its call's dict is dropped: at most
     ``window`` calls per leader are out at once (150,000 futures at 50k partitions were ~300 MB
     of the worker's peak), and a dead leader's calls do not hold back the live one's."""
-    from exporter.sources.admin.client import NO_ANSWER, OFFSET_KINDS, read_offsets
+    from exporter.sources.admin.list_offsets import OFFSET_KINDS, read_offsets
+    from exporter.sources.admin.settle import NO_ANSWER
 
     live = topic("live", [1] * 10)
     dead = topic("dead", [3] * 4)
@@ -312,7 +315,7 @@ def test_the_offsets_window_shares_a_number_of_partitions_in_flight_between_the_
     """Memory is a Future per partition in flight, so the window is counted in partitions,
     over all leaders: a single leader (Tansu) gets many calls at once instead of 8, many
     leaders one or a few each instead of 8 apiece, and every leader at least one."""
-    from exporter.sources.admin.client import offsets_window
+    from exporter.sources.admin.list_offsets import offsets_window
 
     def batches(leaders: int, partitions_per_leader: int) -> list[tuple[int, list[tuple[str, int]]]]:
         parts = [Partition("t", i, i % leaders, [], []) for i in range(leaders * partitions_per_leader)]
@@ -327,10 +330,10 @@ def test_the_offsets_window_shares_a_number_of_partitions_in_flight_between_the_
 
 
 def test_offsets_are_read_with_the_window_of_the_cluster_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    from exporter.sources.admin import client
-    from exporter.sources.admin.client import OFFSET_KINDS, read_offsets
+    from exporter.sources.admin import list_offsets
+    from exporter.sources.admin.list_offsets import OFFSET_KINDS, read_offsets
 
-    monkeypatch.setattr(client, "OFFSETS_PARTITIONS_IN_FLIGHT", 12)  # chunks of 2, 2 leaders: 3 calls each
+    monkeypatch.setattr(list_offsets, "OFFSETS_PARTITIONS_IN_FLIGHT", 12)  # chunks of 2, 2 leaders: 3 calls each
     live = topic("live", [1] * 10)
     dead = topic("dead", [3] * 10)
     batches = leader_batches([*live.partitions, *dead.partitions], chunk=2)
@@ -382,7 +385,7 @@ def test_offsets_refused_while_leadership_moves_are_asked_again_within_the_cycle
     leader was up.  Kafka's own admin client retries every retriable partition error of
     ListOffsets; so does the exporter, after a short backoff while the cycle has time.  An
     error that is not about a moving leader is not retried."""
-    from exporter.sources.admin.client import OFFSET_KINDS, read_offsets
+    from exporter.sources.admin.list_offsets import OFFSET_KINDS, read_offsets
 
     batches = leader_batches(topic("moving", [1, 1, 1, 1]).partitions, chunk=10)
     admin = _MovingLeaderAdmin(refusals=2)
@@ -401,7 +404,7 @@ def test_offsets_refused_while_leadership_moves_are_asked_again_within_the_cycle
 
 
 def test_a_leader_still_refusing_when_the_cycle_ends_is_reported_with_its_error() -> None:
-    from exporter.sources.admin.client import OFFSET_KINDS, read_offsets
+    from exporter.sources.admin.list_offsets import OFFSET_KINDS, read_offsets
 
     batches = leader_batches(topic("moving", [1]).partitions, chunk=10)
     admin = _MovingLeaderAdmin(refusals=1_000)
