@@ -413,3 +413,66 @@ def test_a_leader_still_refusing_when_the_cycle_ends_is_reported_with_its_error(
     assert time.monotonic() - t0 < 1.0  # no retry goes out past the deadline
     assert [why.split(":")[0] for why in failed["list_offsets_latest"].values()] == ["UNKNOWN_LEADER_EPOCH"]
     assert 1 < len(admin.asked) < 10  # asked again, a few times with backoff, not in a busy loop
+
+
+class _BusyPartitionAdmin:
+    """A partition written all the time, no transaction: the high watermark moves on between
+    any two requests, and the read_committed answer (the LSO) is the high watermark when the
+    broker handles it.  The calls are answered in the order they were sent, each a little
+    after it is sent."""
+
+    def __init__(self) -> None:
+        self.hw = 100
+        self.log: list[tuple[str, str]] = []  # (event, isolation) in order
+
+    def list_offsets(self, wanted: dict[Any, Any], isolation_level: Any, request_timeout: float) -> dict[Any, Future[Any]]:
+        from types import SimpleNamespace
+
+        kind = f"{type(next(iter(wanted.values()))).__name__} {isolation_level}"
+        self.log.append(("sent", kind))
+        futures: dict[Any, Future[Any]] = {tp: Future() for tp in wanted}
+
+        def answer() -> None:
+            self.hw += 7  # records acknowledged since the last answer
+            self.log.append(("answered", kind))
+            for f in futures.values():
+                f.set_result(SimpleNamespace(offset=self.hw))
+
+        threading.Timer(0.02 * (1 + len(self.log)), answer).start()  # later calls answer later
+        return futures
+
+
+def test_the_last_stable_offset_is_read_after_the_log_end_so_no_transaction_never_looks_open() -> None:
+    """The read_committed call of a batch went out with the log end call of the same batch
+    (both in flight at once): the broker could answer the LSO first, and on a busy partition
+    with no transaction the LSO then came out below the log end, for a cycle
+    (kafka_insight_partition_last_stable_offset appeared, KafkaLastStableOffsetStuck's
+    expression held: seen in the demo in CI).  Read after the log end was answered, an LSO
+    is below the log end only when a transaction is open."""
+    from exporter.sources.admin.list_offsets import OFFSET_KINDS, read_offsets
+
+    part = topic("busy", [1]).partitions[0]
+    admin = _BusyPartitionAdmin()
+
+    def apply(attr: str, tp: Any, offset: int) -> None:
+        setattr(part, attr, offset)
+
+    read_offsets(admin, leader_batches([part]), OFFSET_KINDS, time.monotonic() + 3.0, lambda: 1.0, apply)
+    latest = [i for i, (event, kind) in enumerate(admin.log) if kind.startswith("Latest") and kind.endswith("READ_UNCOMMITTED") and event == "answered"]
+    committed_sent = [i for i, (event, kind) in enumerate(admin.log) if kind.endswith("READ_COMMITTED") and event == "sent"]
+    assert len(committed_sent) == len(latest) == 1 and committed_sent[0] > latest[0], admin.log
+    assert part.last_stable_offset is not None and part.log_end_offset is not None
+    assert part.last_stable_offset >= part.log_end_offset
+
+
+def test_a_last_stable_offset_at_or_above_the_log_end_is_not_exported() -> None:
+    """Read after the log end, the LSO of a partition without an open transaction is the high
+    watermark of a moment later: at or above the log end read before.  Only an LSO below the
+    log end says a transaction holds read_committed consumers back."""
+    t = topic("t", [1, 1, 1, 1])
+    for p, (end, stable) in enumerate([(10, 4), (10, 10), (10, 13), (None, 5)]):
+        t.partitions[p].log_end_offset, t.partitions[p].last_stable_offset = end, stable
+    out = Samples()
+    emit_cluster(ClusterState("c", [], {"t": t}, {}, []), out)
+    lso = {p: out.get("kafka_insight_partition_last_stable_offset", topic="t", partition=str(p)) for p in range(4)}
+    assert lso == {0: 4, 1: None, 2: None, 3: None}

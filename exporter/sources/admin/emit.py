@@ -105,7 +105,9 @@ _PARTITION_VALUES: dict[MetricSpec, Callable[[list[Partition]], tuple[list[bool]
     PARTITION_LOG_END: lambda parts: _known([p.log_end_offset for p in parts]),
     PARTITION_LAST_STABLE: lambda parts: _known(
         [
-            p.last_stable_offset if p.log_end_offset is not None and p.last_stable_offset != p.log_end_offset else None
+            p.last_stable_offset
+            if p.log_end_offset is not None and p.last_stable_offset is not None and p.last_stable_offset < p.log_end_offset
+            else None
             for p in parts
         ]
     ),

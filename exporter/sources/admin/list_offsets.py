@@ -53,6 +53,13 @@ OFFSET_KINDS = (
     ("list_offsets_latest", "log_end_offset", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED),
     ("list_offsets_read_committed", "last_stable_offset", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED),
 )
+#: request -> the request whose call for the same batch must have been answered before its
+#: call goes out.  The last stable offset is the high watermark when no transaction is open,
+#: and the high watermark only grows: read after the log end, the LSO is below it only when a
+#: transaction is open.  Both in flight at once, the broker could answer the LSO first, and a
+#: busy partition with no transaction showed an LSO below its log end for a cycle (seen in
+#: the demo: KafkaLastStableOffsetStuck's expression held).
+READ_AFTER = {"list_offsets_read_committed": "list_offsets_latest"}
 #: partitions whose offsets are asked at once, over all leaders (each call in flight holds a
 #: Future per partition).  confluent-kafka makes a Future (with its own Condition and lock,
 #: ~1-2 KB) per partition of a call and keeps it until the caller drops the call's dict: with
@@ -93,8 +100,8 @@ LEADER_MOVING = frozenset(
 LEADER_MOVING_BACKOFF = (0.1, 0.2, 0.4, 0.8)
 
 
-#: one list_offsets call: (request, attr, spec, isolation, keys, retries so far)
-_OffsetsCall = tuple[str, str, Any, Any, list[tuple[str, int]], int]
+#: one list_offsets call: (request, attr, spec, isolation, keys, retries so far, batch index)
+_OffsetsCall = tuple[str, str, Any, Any, list[tuple[str, int]], int, int]
 
 
 def leader_moving(why: str) -> bool:
@@ -116,7 +123,9 @@ def read_offsets(
     it completes, and the leader's next call goes out.  Leaders do not wait for each other, so
     a dead leader holds back only its own calls, as before.  A partition refused because its
     leader is moving (:data:`LEADER_MOVING`) is asked again after a backoff
-    (:data:`LEADER_MOVING_BACKOFF`) while there is time.  By ``until`` what has not answered
+    (:data:`LEADER_MOVING_BACKOFF`) while there is time.  A call of a kind in
+    :data:`READ_AFTER` waits until the call it follows, for the same batch, was answered
+    (its first try; retries do not hold it back).  By ``until`` what has not answered
     (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request (``kinds``'
     first field) the failed partitions by TopicPartition and why."""
     failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
@@ -124,15 +133,33 @@ def read_offsets(
         window = offsets_window(batches)
     queues: dict[int, deque[_OffsetsCall]] = {}
     for request, attr, spec, isolation in kinds:  # per leader: all of one kind, then the next
-        for leader, keys in batches:
-            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys, 0))
+        for batch, (leader, keys) in enumerate(batches):
+            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys, 0, batch))
+    requests = {kind[0] for kind in kinds}
+    follows = {request: first for request, first in READ_AFTER.items() if request in requests and first in requests}
+    #: (request, batch) of the first tries that others follow and that were not answered yet
+    unanswered = {(first, batch) for first in follows.values() for batch in range(len(batches))}
+    #: (request it follows, batch) -> the call held back until that one was answered
+    held: dict[tuple[str, int], _OffsetsCall] = {}
     retries: list[tuple[float, int, int, _OffsetsCall]] = []  # heap of (due, tie, leader, call)
     finished: SimpleQueue[int] = SimpleQueue()
     in_flight: dict[int, tuple[int, _OffsetsCall, dict[Any, Future[Any]]]] = {}
     ids = itertools.count()
 
+    def issue_next(leader: int) -> None:
+        """The leader's next call, past the ones that must wait (held until released)."""
+        queue = queues[leader]
+        while queue:
+            what = queue.popleft()
+            first = follows.get(what[0])
+            if first is not None and (first, what[6]) in unanswered:
+                held[(first, what[6])] = what
+                continue
+            issue(leader, what)
+            return
+
     def issue(leader: int, what: _OffsetsCall) -> None:
-        _, _, spec, isolation, keys, _ = what
+        _, _, spec, isolation, keys, _, _ = what
         futures = admin.list_offsets(
             {TopicPartition(t, p): spec for t, p in keys}, isolation_level=isolation, request_timeout=timeout()
         )
@@ -147,8 +174,13 @@ def read_offsets(
 
     def settle_call(call: int, deadline: float) -> int:
         leader, what, futures = in_flight.pop(call)
-        request, attr, _, _, _, tries = what
+        request, attr, _, _, _, tries, batch = what
         settled = settle(futures, deadline)
+        if tries == 0 and (request, batch) in unanswered:
+            unanswered.discard((request, batch))
+            released = held.pop((request, batch), None)
+            if released is not None:
+                queues[leader].appendleft(released)
         done = failed[request]
         for tp, info in settled.answered.items():
             done.pop(tp, None)  # refused before, answered on a retry
@@ -159,13 +191,12 @@ def read_offsets(
         if again and tries < len(LEADER_MOVING_BACKOFF):
             due = time.monotonic() + LEADER_MOVING_BACKOFF[tries]
             if due < until:
-                heapq.heappush(retries, (due, next(ids), leader, (*what[:4], again, tries + 1)))
+                heapq.heappush(retries, (due, next(ids), leader, (*what[:4], again, tries + 1, batch)))
         return leader
 
     for _ in range(window):  # the first calls of every leader, round robin
-        for leader, queue in queues.items():
-            if queue:
-                issue(leader, queue.popleft())
+        for leader in queues:
+            issue_next(leader)
     while in_flight or retries:
         now = time.monotonic()
         while retries and retries[0][0] <= now:
@@ -182,11 +213,11 @@ def read_offsets(
         except Empty:
             continue  # a retry is due, or the deadline: whatever is still out has not answered
         leader = settle_call(call, until)
-        if queues[leader] and time.monotonic() < until:
-            issue(leader, queues[leader].popleft())
+        if time.monotonic() < until:
+            issue_next(leader)
     for call in list(in_flight):
         settle_call(call, until)
-    for queue in queues.values():
-        for request, _, _, _, keys, _ in queue:  # never asked: no time was left for them
-            failed[request].update((TopicPartition(t, p), NO_ANSWER) for t, p in keys)
+    for what in [*(what for queue in queues.values() for what in queue), *held.values()]:
+        request, keys = what[0], what[4]  # never asked: no time was left for them
+        failed[request].update((TopicPartition(t, p), NO_ANSWER) for t, p in keys)
     return failed

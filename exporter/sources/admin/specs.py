@@ -190,9 +190,9 @@ PARTITION_LOG_END = metric(
 PARTITION_LAST_STABLE = metric(
     "kafka_insight_partition_last_stable_offset",
     "gauge",
-    """Last stable offset (list_offsets latest with read_committed), exported only where
-    it differs from the log end offset: an open transaction holds read_committed
-    consumers back.""",
+    """Last stable offset (list_offsets latest with read_committed, read after the log
+    end), exported only where it is below the log end offset: a transaction is open and
+    holds read_committed consumers back at this offset. Absent: no transaction open.""",
     ("topic", "partition"),
     source=SRC,
 )
