@@ -131,12 +131,15 @@ def read_offsets(
     failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
     if window is None:
         window = offsets_window(batches)
-    queues: dict[int, deque[_OffsetsCall]] = {}
-    for request, attr, spec, isolation in kinds:  # per leader: all of one kind, then the next
-        for batch, (leader, keys) in enumerate(batches):
-            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys, 0, batch))
     requests = {kind[0] for kind in kinds}
     follows = {request: first for request, first in READ_AFTER.items() if request in requests and first in requests}
+    # the kinds others follow go first, those following last: by the time the calls of the
+    # others are answered, theirs can go out (no call waits while the window has room)
+    order = sorted(kinds, key=lambda kind: 0 if kind[0] in follows.values() else 2 if kind[0] in follows else 1)
+    queues: dict[int, deque[_OffsetsCall]] = {}
+    for request, attr, spec, isolation in order:  # per leader: all of one kind, then the next
+        for batch, (leader, keys) in enumerate(batches):
+            queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys, 0, batch))
     #: (request, batch) of the first tries that others follow and that were not answered yet
     unanswered = {(first, batch) for first in follows.values() for batch in range(len(batches))}
     #: (request it follows, batch) -> the call held back until that one was answered
