@@ -461,6 +461,8 @@ def test_the_last_stable_offset_is_read_after_the_log_end_so_no_transaction_neve
     latest = [i for i, (event, kind) in enumerate(admin.log) if kind.startswith("Latest") and kind.endswith("READ_UNCOMMITTED") and event == "answered"]
     committed_sent = [i for i, (event, kind) in enumerate(admin.log) if kind.endswith("READ_COMMITTED") and event == "sent"]
     assert len(committed_sent) == len(latest) == 1 and committed_sent[0] > latest[0], admin.log
+    # the log end goes first, so that its answer is in by the time the earliest one is
+    assert admin.log[0] == ("sent", "LatestSpec IsolationLevel.READ_UNCOMMITTED"), admin.log
     assert part.last_stable_offset is not None and part.log_end_offset is not None
     assert part.last_stable_offset >= part.log_end_offset
 
