@@ -478,3 +478,31 @@ def test_a_last_stable_offset_at_or_above_the_log_end_is_not_exported() -> None:
     emit_cluster(ClusterState("c", [], {"t": t}, {}, []), out)
     lso = {p: out.get("kafka_insight_partition_last_stable_offset", topic="t", partition=str(p)) for p in range(4)}
     assert lso == {0: 4, 1: None, 2: None, 3: None}
+
+
+def test_the_last_stable_offset_waits_for_the_log_ends_retries_too() -> None:
+    """A log end refused while the leader moves is asked again later: the batch's LSO call
+    waits for that retry as well, or the LSO of that partition would be read before its log
+    end again."""
+    from exporter.sources.admin.list_offsets import OFFSET_KINDS, read_offsets
+
+    class Admin(_MovingLeaderAdmin):
+        def __init__(self) -> None:
+            super().__init__(refusals=1)
+            self.kinds: list[str] = []
+
+        def list_offsets(self, wanted: dict[Any, Any], isolation_level: Any, request_timeout: float) -> dict[Any, Future[Any]]:
+            from types import SimpleNamespace
+
+            kind = f"{type(next(iter(wanted.values()))).__name__} {isolation_level}"
+            self.kinds.append(kind)
+            if kind != "LatestSpec IsolationLevel.READ_UNCOMMITTED":  # only the log end refuses
+                return {tp: done(SimpleNamespace(offset=100)) for tp in wanted}
+            return super().list_offsets(wanted, isolation_level, request_timeout)
+
+    part = topic("moving", [1]).partitions[0]  # partition 0: refused once with UNKNOWN_LEADER_EPOCH
+    admin = Admin()
+    read_offsets(admin, leader_batches([part]), OFFSET_KINDS, time.monotonic() + 3.0, lambda: 1.0, lambda *_: None)
+    latest = [i for i, kind in enumerate(admin.kinds) if kind == "LatestSpec IsolationLevel.READ_UNCOMMITTED"]
+    committed = [i for i, kind in enumerate(admin.kinds) if kind.endswith("READ_COMMITTED")]
+    assert len(latest) == 2 and committed == [len(admin.kinds) - 1] and committed[0] > latest[1], admin.kinds

@@ -124,8 +124,8 @@ def read_offsets(
     a dead leader holds back only its own calls, as before.  A partition refused because its
     leader is moving (:data:`LEADER_MOVING`) is asked again after a backoff
     (:data:`LEADER_MOVING_BACKOFF`) while there is time.  A call of a kind in
-    :data:`READ_AFTER` waits until the call it follows, for the same batch, was answered
-    (its first try; retries do not hold it back).  By ``until`` what has not answered
+    :data:`READ_AFTER` waits until the call it follows, for the same batch, was answered,
+    retries included.  By ``until`` what has not answered
     (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request (``kinds``'
     first field) the failed partitions by TopicPartition and why."""
     failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
@@ -179,11 +179,6 @@ def read_offsets(
         leader, what, futures = in_flight.pop(call)
         request, attr, _, _, _, tries, batch = what
         settled = settle(futures, deadline)
-        if tries == 0 and (request, batch) in unanswered:
-            unanswered.discard((request, batch))
-            released = held.pop((request, batch), None)
-            if released is not None:
-                queues[leader].appendleft(released)
         done = failed[request]
         for tp, info in settled.answered.items():
             done.pop(tp, None)  # refused before, answered on a retry
@@ -191,10 +186,14 @@ def read_offsets(
                 apply(attr, tp, info.offset)
         done.update(settled.failed)
         again = [(tp.topic, tp.partition) for tp, why in settled.failed.items() if leader_moving(why)]
-        if again and tries < len(LEADER_MOVING_BACKOFF):
-            due = time.monotonic() + LEADER_MOVING_BACKOFF[tries]
-            if due < until:
-                heapq.heappush(retries, (due, next(ids), leader, (*what[:4], again, tries + 1, batch)))
+        due = time.monotonic() + LEADER_MOVING_BACKOFF[tries] if again and tries < len(LEADER_MOVING_BACKOFF) else until
+        if due < until:
+            heapq.heappush(retries, (due, next(ids), leader, (*what[:4], again, tries + 1, batch)))
+        elif (request, batch) in unanswered:  # answered, retries included: who follows may go
+            unanswered.discard((request, batch))
+            released = held.pop((request, batch), None)
+            if released is not None:
+                queues[leader].appendleft(released)
         return leader
 
     for _ in range(window):  # the first calls of every leader, round robin
