@@ -125,9 +125,9 @@ def read_offsets(
     leader is moving (:data:`LEADER_MOVING`) is asked again after a backoff
     (:data:`LEADER_MOVING_BACKOFF`) while there is time.  A call of a kind in
     :data:`READ_AFTER` waits until the call it follows, for the same batch, was answered,
-    retries included.  By ``until`` what has not answered
-    (or was not asked yet) fails with :data:`NO_ANSWER`.  Returns per request (``kinds``'
-    first field) the failed partitions by TopicPartition and why."""
+    retries included.  By ``until`` what has not answered (or was not asked yet) fails with
+    :data:`NO_ANSWER`.  Returns per request (``kinds``' first field) the failed partitions
+    by TopicPartition and why."""
     failed: dict[str, dict[Any, str]] = {kind[0]: {} for kind in kinds}
     if window is None:
         window = offsets_window(batches)
@@ -140,7 +140,7 @@ def read_offsets(
     for request, attr, spec, isolation in order:  # per leader: all of one kind, then the next
         for batch, (leader, keys) in enumerate(batches):
             queues.setdefault(leader, deque()).append((request, attr, spec, isolation, keys, 0, batch))
-    #: (request, batch) of the first tries that others follow and that were not answered yet
+    #: (request, batch) of the calls others follow that are not answered yet (retries included)
     unanswered = {(first, batch) for first in follows.values() for batch in range(len(batches))}
     #: (request it follows, batch) -> the call held back until that one was answered
     held: dict[tuple[str, int], _OffsetsCall] = {}
