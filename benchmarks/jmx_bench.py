@@ -39,6 +39,7 @@ from pathlib import Path
 if "PYTHONPATH" not in os.environ:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from exporter.heap import rss_mb
 from exporter.sources.jmx import query as jvm
 from exporter.sources.jmx.broker import BrokerJmxSource, patterns
 from exporter.sources.jmx.broker_records import parse_broker
@@ -64,13 +65,6 @@ def proc_cpu(pid: int | None) -> float:
         return usage.ru_utime + usage.ru_stime
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def self_cpu() -> float:
@@ -169,8 +163,8 @@ def main() -> None:
     pid = worker_pid()
     memory = {}
     if pid is not None:
-        memory = {"worker_rss_mb": round(proc_rss_mb(pid))}
-        print(f"JMX worker RSS after the last cycle: {proc_rss_mb(pid):.0f} MB (one process, all targets)")
+        memory = {"worker_rss_mb": round(rss_mb(pid))}
+        print(f"JMX worker RSS after the last cycle: {rss_mb(pid):.0f} MB (one process, all targets)")
     else:
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         memory = {"largest_jvm_child_rss_mb": round(peak_kb / 1024)}

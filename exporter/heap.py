@@ -1,4 +1,5 @@
-"""Giving freed heap back to the OS (the collector after each cycle, the Admin-API worker after each answer)."""
+"""Giving freed heap back to the OS (the collector after each cycle, the Admin-API worker after each
+answer), and reading a process's resident memory."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def trim_heap() -> None:
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory in MB (0 where /proc is not there)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0

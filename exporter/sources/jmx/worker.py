@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from exporter.heap import rss_mb
 from exporter.ipc import Channel, unpickle
 from exporter.sources.base import SourceError
 from exporter.sources.jmx.rows import JmxRow
@@ -174,7 +175,7 @@ class JmxWorker:
         deadline = time.monotonic() + timeout
         with self._lock:
             if not self._pending and self._process is not None and self._ready.is_set():
-                rss = _rss_mb(self._process.pid)
+                rss = rss_mb(self._process.pid)
                 if rss > RECYCLE_RSS_MB:
                     self.recycled += 1
                     log.info("JMX worker (pid %s) at %.0f MB RSS, over %.0f MB: replacing it (connections re-open)",
@@ -224,18 +225,6 @@ class JmxWorker:
     def close(self) -> None:
         with self._lock:
             self._discard()
-
-
-def _rss_mb(pid: int) -> float:
-    """A process's resident memory in MB (0 where /proc is not there)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
 
 
 _workers: dict[tuple[str, tuple[tuple[str, str], ...]], JmxWorker] = {}
