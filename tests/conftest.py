@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -187,6 +187,18 @@ def commit_offsets(bootstrap: str, group: str, offsets: dict[tuple[str, int], in
         if time.monotonic() > deadline:
             raise TimeoutError(f"offsets of group {group} did not stick ({last})")
         time.sleep(0.5)
+
+
+def collect_until(collector: Collector, done: Callable[[Parsed], bool], timeout: float = 90, pause: float = 0.5) -> Parsed:
+    """Cycles of ``collector`` until ``done`` holds for the parsed exposition, at most
+    ``timeout`` seconds, ``pause`` apart: the last one either way (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        collector.collect_once()
+        m = Parsed(collector.exposition.body)
+        if done(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(pause)
 
 
 def collect_admin(overrides: dict[str, object]) -> Parsed:

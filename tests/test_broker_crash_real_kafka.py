@@ -21,7 +21,6 @@ which the cluster reaches once for all of them.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,7 +31,7 @@ from exporter import config
 from exporter.cycle import Collector
 from exporter.sources.admin.source import AdminSource
 from tests._exposition import Parsed
-from tests.conftest import QUIET, RealKafka, commit_offsets, create_topic, produce_exactly
+from tests.conftest import QUIET, RealKafka, collect_until, commit_offsets, create_topic, produce_exactly
 from tests.test_interpret_real_kafka import TOPICS, brokers_view, flags, ours, placements, poll
 from tests.test_interpret_real_kafka import collector_for as durability_collector
 from tests.test_resilience import STEADY, Scraper, SteadySource, _up, admin_config, running, start_broker
@@ -90,6 +89,9 @@ def test_broker_crash_seen_by_the_admin_source_the_durability_gauges_and_a_runni
     # -- the running exporter's topic
     flap = f"resilience-flap-{uuid.uuid4().hex[:8]}"
     create_topic(b, flap, partitions=3, replication=3)
+
+    def isr_of(m: Parsed) -> list[float | None]:
+        return [m.value("kafka_insight_partition_in_sync_replicas", topic=topic, partition=p) for p in range(3)]
 
     admin = admin_collector(real_kafka)
     durable = durability_collector(real_kafka, jmx=True)
@@ -153,16 +155,10 @@ def test_broker_crash_seen_by_the_admin_source_the_durability_gauges_and_a_runni
         assert _up(s, "admin", b) == 1  # two brokers still answer
 
         scraper.untimed.set()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            m = scrape(admin)
-            isr = [m.value("kafka_insight_partition_in_sync_replicas", topic=topic, partition=pid) for pid in range(3)]
-            if m.value("kafka_insight_brokers") == 2 and isr == [2, 2, 2]:
-                break
-            time.sleep(1)
+        m = collect_until(admin, lambda m: m.value("kafka_insight_brokers") == 2 and isr_of(m) == [2, 2, 2], 60, pause=1)
         assert m.value("kafka_insight_source_up", source="admin", target=b) == 1
         assert m.value("kafka_insight_brokers") == 2
-        assert isr == [2, 2, 2]
+        assert isr_of(m) == [2, 2, 2]
         for pid in range(3):
             assert m.value("kafka_insight_partition_leader", topic=topic, partition=pid) in (1, 2)
             assert m.value("kafka_insight_partition_replicas", topic=topic, partition=pid) == 3
@@ -202,14 +198,12 @@ def test_broker_crash_seen_by_the_admin_source_the_durability_gauges_and_a_runni
         # full, but a metadata request can reach another broker, whose cache applies the ISR
         # expansion a little later (the broker just restarted, under CI's load: [3, 2, 2] once)
         seen: list[tuple[float | None, list[float | None]]] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            m = scrape_healthy(admin, b)
-            isr = [m.value("kafka_insight_partition_in_sync_replicas", topic=topic, partition=p) for p in range(3)]
-            seen.append((m.value("kafka_insight_brokers"), isr))
-            if seen[-1] == (3, [3, 3, 3]):
-                break
-            time.sleep(1)
+
+        def full_isr(m: Parsed) -> bool:
+            seen.append((m.value("kafka_insight_brokers"), isr_of(m)))
+            return seen[-1] == (3, [3, 3, 3])
+
+        collect_until(admin, full_isr, 30, pause=1)
         assert seen[-1] == (3, [3, 3, 3]), seen
 
         # recovery seen by the same collector, no restart

@@ -158,18 +158,15 @@ def test_broker_killed_then_back(tmp_path: object) -> None:
     srv = serve(collector)
     base = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
-        from tests.conftest import create_topic, produce_exactly
+        from tests.conftest import collect_until, create_topic, produce_exactly
 
         def collect_until_up() -> Parsed:
             """Cycles until the admin source is up: the Admin-API worker starts with the first
             cycle, and under CI's load its start-up outlasted this 3 s cycle's deadline once
             ("the cycle's deadline passed before the worker got to it")."""
-            deadline = time.monotonic() + 30
-            while True:
-                collector.collect_once()
-                m = Parsed(collector.exposition.body)
-                if m.value("kafka_insight_source_up", source="admin", target=broker.bootstrap) == 1 or time.monotonic() > deadline:
-                    return m
+            return collect_until(
+                collector, lambda m: m.value("kafka_insight_source_up", source="admin", target=broker.bootstrap) == 1, 30, pause=0
+            )
 
         create_topic(broker.bootstrap, "t", 1)
         produce_exactly(broker.bootstrap, "t", 0, 5)

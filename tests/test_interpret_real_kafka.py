@@ -28,7 +28,7 @@ from exporter.cycle import Collector
 from exporter.demo.broker import free_port
 from exporter.interpret.offsets import GROUP_STATUSES
 from tests._exposition import Parsed
-from tests.conftest import KAFKA_BIN, QUIET, RealKafka, commit_offsets, create_topic, produce_exactly
+from tests.conftest import KAFKA_BIN, QUIET, RealKafka, collect_until, commit_offsets, create_topic, produce_exactly
 
 TOPICS = {  # name: (partitions, RF, min.insync.replicas)
     "interp-rf2-min1": (3, 2, "1"),
@@ -83,12 +83,7 @@ def ours(m: Parsed) -> tuple[float | None, float | None]:
 
 def poll(collector: Collector, done: Any, timeout: float = 90) -> Parsed:
     """Collect until our counts equal the brokers' own and ``done(m)``; the last scrape otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        m = scrape(collector)
-        if (ours(m) == brokers_view(m) and done(m)) or time.monotonic() > deadline:
-            return m
-        time.sleep(0.5)
+    return collect_until(collector, lambda m: ours(m) == brokers_view(m) and done(m), timeout)
 
 
 def flags(m: Parsed, topic: str, name: str) -> list[float]:

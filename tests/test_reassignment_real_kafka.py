@@ -16,7 +16,6 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from exporter import config
 from exporter.app import build_collector
 from exporter.cycle import Collector
 from tests._exposition import Parsed
-from tests.conftest import KAFKA_BIN, QUIET, RealKafka
+from tests.conftest import KAFKA_BIN, QUIET, RealKafka, collect_until
 
 TOOL = KAFKA_BIN / "kafka-reassign-partitions.sh"
 THROTTLE = 50_000  # bytes/s
@@ -50,15 +49,6 @@ def collector_for(cluster: RealKafka, jmx: bool) -> Collector:
 def scrape(collector: Collector) -> Parsed:
     collector.collect_once()
     return Parsed(collector.exposition.body)
-
-
-def poll(collector: Collector, done: Callable[[Parsed], bool], timeout: float = 90) -> Parsed:
-    deadline = time.monotonic() + timeout
-    while True:
-        m = scrape(collector)
-        if done(m) or time.monotonic() > deadline:
-            return m
-        time.sleep(0.5)
 
 
 def reassign(cluster: RealKafka, action: str, plan: Path, *extra: str) -> str:
@@ -94,14 +84,14 @@ def test_throttled_reassignment_is_not_under_replicated(real_kafka: RealKafka, t
     plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [3, 2]}]}))
     watching = collector_for(real_kafka, jmx=True)
     try:
-        m = poll(watching, lambda m: part(m, "reassigning") is not None)
+        m = collect_until(watching, lambda m: part(m, "reassigning") is not None)
         assert (part(m, "reassigning"), part(m, "under_replicated"), part(m, "replicas")) == (0, 0, 2)
 
         started = time.monotonic()
         reassign(real_kafka, "--execute", plan, "--throttle", str(THROTTLE))
         try:
             # every broker's JMX answered too (JVMs start slowly on a loaded machine)
-            m = poll(
+            m = collect_until(
                 watching, lambda m: part(m, "replicas") == 3 and len(m.series("kafka_insight_broker_reassigning_partitions")) == 3
             )
             # the metadata lists old and new replicas, the new one not yet in sync
@@ -138,7 +128,7 @@ def test_throttled_reassignment_is_not_under_replicated(real_kafka: RealKafka, t
             )
         finally:
             reassign(real_kafka, "--cancel", plan)
-        m = poll(watching, lambda m: part(m, "replicas") == 2)
+        m = collect_until(watching, lambda m: part(m, "replicas") == 2)
         assert (part(m, "replicas"), part(m, "reassigning"), part(m, "under_replicated")) == (2, 0, 0)
         assert m.value("kafka_insight_cluster_reassigning_partitions") == 0
     finally:

@@ -11,7 +11,6 @@ and below it when the read_committed answer came first.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 from confluent_kafka import Producer
@@ -20,7 +19,7 @@ from exporter import config
 from exporter.cycle import Collector
 from exporter.sources.admin.source import AdminSource
 from tests._exposition import Parsed
-from tests.conftest import QUIET, RealKafka, create_topic, produce_exactly
+from tests.conftest import QUIET, RealKafka, collect_until, create_topic, produce_exactly
 
 
 def test_an_open_transaction_holds_the_lso_and_a_busy_partition_without_one_shows_none(real_kafka: RealKafka) -> None:
@@ -71,18 +70,19 @@ def test_an_open_transaction_holds_the_lso_and_a_busy_partition_without_one_show
         txn.commit_transaction(30)
         # committed: the coordinator writes the commit marker (offset 8) to the partition after
         # commit_transaction returns; then nothing holds read_committed consumers back
-        deadline = time.monotonic() + 30
         seen: list[tuple[float | None, float | None]] = []
-        while time.monotonic() < deadline:
-            m = cycle()
+
+        def marker_written(m: Parsed) -> bool:
+            assert m.value("kafka_insight_source_up", source="admin", target=b) == 1
             seen.append(
                 (
                     m.value("kafka_insight_partition_log_end_offset", topic=topic, partition=0),
                     m.value("kafka_insight_partition_last_stable_offset", topic=topic, partition=0),
                 )
             )
-            if seen[-1][0] == 9:
-                break
+            return seen[-1][0] == 9
+
+        collect_until(collector, marker_written, 30, pause=0)
         assert seen[-1] == (9, None), seen
         # before the marker: still the open transaction's view (log end 8, LSO 3); never an LSO at 8 or above
         assert all(s in ((8, 3), (9, None)) for s in seen), seen
