@@ -163,8 +163,9 @@ def main() -> None:
     pid = worker_pid()
     memory = {}
     if pid is not None:
-        memory = {"worker_rss_mb": round(rss_mb(pid))}
-        print(f"JMX worker RSS after the last cycle: {rss_mb(pid):.0f} MB (one process, all targets)")
+        rss = rss_mb(pid)
+        memory = {"worker_rss_mb": round(rss)}
+        print(f"JMX worker RSS after the last cycle: {rss:.0f} MB (one process, all targets)")
     else:
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         memory = {"largest_jvm_child_rss_mb": round(peak_kb / 1024)}

@@ -56,9 +56,9 @@ OFFSET_KINDS = (
 #: request -> the request whose call for the same batch must have been answered before its
 #: call goes out.  The last stable offset is the high watermark when no transaction is open,
 #: and the high watermark only grows: read after the log end, the LSO is below it only when a
-#: transaction is open.  Both in flight at once, the broker could answer the LSO first, and a
-#: busy partition with no transaction showed an LSO below its log end for a cycle (seen in
-#: the demo: KafkaLastStableOffsetStuck's expression held).
+#: transaction is open.  With both in flight at once nothing fixed which was read first: a
+#: busy partition with no transaction showed an LSO above its log end (the real cluster, most
+#: cycles) or below it (the demo, once: KafkaLastStableOffsetStuck's expression held).
 READ_AFTER = {"list_offsets_read_committed": "list_offsets_latest"}
 #: partitions whose offsets are asked at once, over all leaders (each call in flight holds a
 #: Future per partition).  confluent-kafka makes a Future (with its own Condition and lock,
